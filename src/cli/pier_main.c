@@ -1,0 +1,105 @@
+/* pier_main.c - the `pier` command: docker's verbs over pier's libraries.
+ * Daemonless: it opens the store under --root itself. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/opt.h"
+#include "runtime/cgroup.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#ifndef PIER_VERSION
+#define PIER_VERSION "0.1.0"
+#endif
+
+struct pier_globals
+{
+  const char *root;
+  const char *runroot;
+};
+
+static int
+cmd_version (struct pier_globals *g, int argc, char **argv)
+{
+  (void)g;
+  (void)argc;
+  (void)argv;
+  printf ("pier version %s\n", PIER_VERSION);
+  return 0;
+}
+
+static int
+cmd_info (struct pier_globals *g, int argc, char **argv)
+{
+  (void)argc;
+  (void)argv;
+  static const char *const modes[] = { "v1", "v2", "hybrid" };
+  printf ("Root Dir: %s\nRun Root: %s\nCgroup Version: %s\nRuntime: pier-runtime (in-process)\n", g->root,
+          g->runroot, modes[pier_cgroup_host_mode ()]);
+  return 0;
+}
+
+static int cmd_help (struct pier_globals *g, int argc, char **argv);
+
+static const struct
+{
+  const char *name;
+  int (*fn) (struct pier_globals *, int, char **);
+  const char *help;
+} commands[] = {
+  { "version", cmd_version, "show the pier version" },
+  { "info", cmd_info, "show where pier keeps its state and what the host offers" },
+  { "help", cmd_help, "show help" },
+};
+
+static int
+cmd_help (struct pier_globals *g, int argc, char **argv)
+{
+  (void)g;
+  (void)argc;
+  (void)argv;
+  printf ("Usage: pier [--root DIR] [--runroot DIR] COMMAND\n\nCommands:\n");
+  for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+    printf ("  %-10s %s\n", commands[k].name, commands[k].help);
+  printf ("\nGlobal options:\n  --root DIR      persistent state (default /var/lib/pier)\n"
+          "  --runroot DIR   runtime state (default /run/pier)\n"
+          "\nThe OCI runtime is the pier-runtime command.\n");
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct pier_globals g = { "/var/lib/pier", "/run/pier" };
+  bool version = false, help = false;
+  pier_opt opts[] = {
+    { "root", OPT_STRING, &g.root, NULL, NULL },
+    { "runroot", OPT_STRING, &g.runroot, NULL, NULL },
+    { "v|version", OPT_BOOL, &version, NULL, NULL },
+    { "h|help", OPT_BOOL, &help, NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  int i = 1;
+  char *msg = NULL;
+  if (pier_opt_parse (opts, argc, argv, &i, &msg) < 0)
+    {
+      fprintf (stderr, "pier: %s\nSee 'pier --help'.\n", msg);
+      free (msg);
+      return 125;
+    }
+  if (version)
+    return cmd_version (&g, 0, NULL);
+  if (help || i >= argc)
+    {
+      cmd_help (&g, 0, NULL);
+      return help ? 0 : 125;
+    }
+  for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+    if (strcmp (argv[i], commands[k].name) == 0)
+      return commands[k].fn (&g, argc - i, argv + i);
+  fprintf (stderr, "pier: '%s' is not a pier command.\nSee 'pier --help'.\n", argv[i]);
+  return 125;
+}

@@ -1,0 +1,909 @@
+#include "runtime/container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/cgroup.h"
+#include "runtime/hooks.h"
+#include "runtime/process.h"
+#include "runtime/rootfs.h"
+#include "runtime/seccomp.h"
+#include "runtime/sync.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+static void
+now_rfc3339 (char *buf, size_t n)
+{
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  gmtime_r (&ts.tv_sec, &tm);
+  size_t l = strftime (buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf (buf + l, n - l, ".%09ldZ", ts.tv_nsec);
+}
+
+static char *
+state_json_text (const char *id, const char *status, pid_t pid, const char *bundle, json_t *annotations)
+{
+  json_t *j = json_object ();
+  json_object_set_new (j, "ociVersion", json_string ("1.2.0"));
+  json_object_set_new (j, "id", json_string (id));
+  json_object_set_new (j, "status", json_string (status));
+  json_object_set_new (j, "pid", json_integer (pid));
+  json_object_set_new (j, "bundle", json_string (bundle));
+  json_object_set (j, "annotations", annotations ? annotations : json_object ());
+  if (annotations == NULL)
+    json_decref (json_object_get (j, "annotations"));
+  char *s = pier_json_dump (j, 0);
+  json_decref (j);
+  return s;
+}
+
+static int
+write_idmap (pid_t pid, const char *file, const pier_idmap *m, size_t n, pier_error **err)
+{
+  char buf[8192];
+  size_t len = 0;
+  for (size_t i = 0; i < n && len < sizeof buf - 64; i++)
+    len += (size_t)snprintf (buf + len, sizeof buf - len, "%u %u %u\n", m[i].container_id, m[i].host_id,
+                             m[i].size);
+  cleanup_free char *path = xasprintf ("/proc/%d/%s", (int)pid, file);
+  if (pier_write_file_at (AT_FDCWD, path, buf, len, NULL) == 0)
+    return 0;
+  int e = errno;
+  /* Unprivileged: the setuid helpers may map what we cannot. */
+  const char *helper = strcmp (file, "uid_map") == 0 ? "newuidmap" : "newgidmap";
+  pid_t h = fork ();
+  if (h == 0)
+    {
+      char **argv = xcalloc (3 * n + 3, sizeof (char *));
+      size_t k = 0;
+      argv[k++] = (char *)helper;
+      argv[k++] = xasprintf ("%d", (int)pid);
+      for (size_t i = 0; i < n; i++)
+        {
+          argv[k++] = xasprintf ("%u", m[i].container_id);
+          argv[k++] = xasprintf ("%u", m[i].host_id);
+          argv[k++] = xasprintf ("%u", m[i].size);
+        }
+      execvp (helper, argv);
+      _exit (127);
+    }
+  int st = 0;
+  if (h > 0 && waitpid (h, &st, 0) == h && WIFEXITED (st) && WEXITSTATUS (st) == 0)
+    return 0;
+  return pier_error_make (err, e, "cannot write %s of the container's user namespace", file);
+}
+
+static uid_t
+host_uid_of_root (const pier_spec *s, bool gid)
+{
+  const pier_idmap *m = gid ? s->gid_mappings : s->uid_mappings;
+  size_t n = gid ? s->n_gid_mappings : s->n_uid_mappings;
+  if (!s->ns_wanted[PIER_NS_USER])
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (m[i].container_id == 0)
+      return m[i].host_id;
+  return 0;
+}
+
+/* ---- the container's init (runs in every namespace) ------------------- */
+
+struct init_args
+{
+  const pier_spec *spec;
+  const pier_create_opts *o;
+  pier_seccomp *seccomp;
+  int sync;
+  int statedir;
+  int console;
+  const char *cgroup_path;
+};
+
+static int
+write_oom_score (int adj, pier_error **err)
+{
+  char b[16];
+  int n = snprintf (b, sizeof b, "%d", adj);
+  if (pier_write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", b, (size_t)n, err) < 0)
+    return pier_error_wrap (err, "cannot set oomScoreAdj %d (lowering it needs CAP_SYS_RESOURCE)", adj);
+  return 0;
+}
+
+static int
+init_setup (struct init_args *a, char **exe, char **state_json, pier_error **err)
+{
+  const pier_spec *s = a->spec;
+  pier_rootfs_opts ro = { 0 };
+  pier_sync_msg m;
+
+  ro.userns = s->ns_wanted[PIER_NS_USER];
+  ro.cgroupns = s->ns_wanted[PIER_NS_CGROUP] && !s->ns_path[PIER_NS_CGROUP];
+  ro.cgroup_path = a->cgroup_path;
+
+  if (s->process && s->process->has_oom_score_adj && write_oom_score (s->process->oom_score_adj, err) < 0)
+    return -1;
+  if (!a->o->no_new_keyring)
+    {
+      /* A fresh session keyring, so containers never share the host's. */
+      syscall (SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL);
+    }
+  int rootfd = pier_rootfs_prepare (s, &ro, err);
+  if (rootfd < 0)
+    return -1;
+  /* prestart and createRuntime hooks run in the runtime's namespace. */
+  if (pier_sync_send (a->sync, PIER_SYNC_HOOKS, 0, NULL, err) < 0
+      || pier_sync_expect (a->sync, PIER_SYNC_GO, &m, err) < 0)
+    {
+      close (rootfd);
+      return -1;
+    }
+  *state_json = xstrdup (m.text);
+  if (pier_hooks_run (s->hooks[PIER_HOOK_CREATE_CONTAINER], s->n_hooks[PIER_HOOK_CREATE_CONTAINER],
+                      "createContainer", *state_json, err)
+      < 0)
+    {
+      close (rootfd);
+      return -1;
+    }
+  int r = pier_rootfs_pivot (s, rootfd, a->o->no_pivot, err);
+  close (rootfd);
+  if (r < 0)
+    return -1;
+  if (s->process && s->process->terminal
+      && pier_process_setup_terminal (s->process, a->console, true, err) < 0)
+    return -1;
+  if (a->console >= 0)
+    {
+      close (a->console);
+      a->console = -1;
+    }
+  if (pier_rootfs_finalize (s, &ro, err) < 0 || pier_rootfs_sysctl (s, err) < 0)
+    return -1;
+  if (s->hostname && sethostname (s->hostname, strlen (s->hostname)) < 0)
+    return pier_error_make (err, errno, "cannot set hostname `%s`", s->hostname);
+  if (s->domainname && setdomainname (s->domainname, strlen (s->domainname)) < 0)
+    return pier_error_make (err, errno, "cannot set domainname `%s`", s->domainname);
+  if (s->process && pier_process_find (s->process, exe, err) < 0)
+    return -1;
+  return 0;
+}
+
+static void __attribute__ ((noreturn)) init_main (struct init_args *a)
+{
+  pier_error *err = NULL;
+  cleanup_free char *exe = NULL;
+  cleanup_free char *state_json = NULL;
+  const pier_spec *s = a->spec;
+
+  if (init_setup (a, &exe, &state_json, &err) < 0)
+    goto fail;
+  if (pier_sync_send (a->sync, PIER_SYNC_READY, 0, NULL, &err) < 0)
+    _exit (1);
+  /* Wait for the runtime to record us before anything else. */
+  pier_sync_msg m;
+  if (pier_sync_expect (a->sync, PIER_SYNC_GO, &m, &err) < 0)
+    _exit (1);
+  close (a->sync);
+
+  /* Block until `start` opens the fifo for reading. */
+  int fifo = openat (a->statedir, "exec.fifo", O_WRONLY | O_CLOEXEC);
+  close (a->statedir);
+  if (fifo < 0)
+    _exit (1);
+  if (s->process == NULL)
+    {
+      pier_write_all (fifo, "Econfig.json has no process to start", 37);
+      _exit (1);
+    }
+  if (pier_hooks_run (s->hooks[PIER_HOOK_START_CONTAINER], s->n_hooks[PIER_HOOK_START_CONTAINER],
+                      "startContainer", state_json, &err)
+      < 0)
+    {
+      cleanup_free char *msg = xasprintf ("E%s", err->msg);
+      pier_write_all (fifo, msg, strlen (msg));
+      _exit (1);
+    }
+  pier_write_all (fifo, "0", 1);
+  close (fifo);
+  pier_exec_opts eo = { s, a->seccomp, true, a->o->preserve_fds, state_json };
+  pier_process_exec (s->process, exe, &eo, &err);
+  /* exec failed: the only one left to tell is the container's stderr. */
+  dprintf (2, "pier-runtime: %s\n", err ? err->msg : "exec failed");
+  _exit (127);
+fail:
+  pier_sync_send (a->sync, PIER_SYNC_ERROR, err ? err->code : EIO, err ? err->msg : "init failed", NULL);
+  _exit (1);
+}
+
+/* ---- the intermediate child: enters or creates namespaces ------------- */
+
+static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsfds[PIER_NS_COUNT])
+{
+  pier_error *err = NULL;
+  const pier_spec *s = a->spec;
+  pier_sync_msg m;
+  int flags = 0;
+
+  if (nsfds[PIER_NS_USER] >= 0 && setns (nsfds[PIER_NS_USER], CLONE_NEWUSER) < 0)
+    {
+      pier_error_make (&err, errno, "cannot join the user namespace `%s`", s->ns_path[PIER_NS_USER]);
+      goto fail;
+    }
+  bool new_user = s->ns_wanted[PIER_NS_USER] && nsfds[PIER_NS_USER] < 0;
+  if (new_user && unshare (CLONE_NEWUSER) < 0)
+    {
+      pier_error_make (&err, errno, "cannot create a user namespace");
+      goto fail;
+    }
+  if (pier_sync_send (a->sync, PIER_SYNC_USERNS, new_user, NULL, &err) < 0
+      || pier_sync_expect (a->sync, PIER_SYNC_GO, &m, &err) < 0)
+    goto fail;
+  if (s->ns_wanted[PIER_NS_USER])
+    {
+      if (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
+        {
+          pier_error_make (&err, errno, "cannot become root in the user namespace (is uid/gid 0 mapped?)");
+          goto fail;
+        }
+    }
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    {
+      if (t == PIER_NS_USER || nsfds[t] < 0)
+        continue;
+      if (setns (nsfds[t], pier_ns_table[t].flag) < 0)
+        {
+          pier_error_make (&err, errno, "cannot join the %s namespace `%s`", pier_ns_table[t].oci_name,
+                           s->ns_path[t]);
+          goto fail;
+        }
+    }
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    if (t != PIER_NS_USER && s->ns_wanted[t] && nsfds[t] < 0)
+      flags |= pier_ns_table[t].flag;
+  if (flags && unshare (flags) < 0)
+    {
+      pier_error_make (&err, errno, "cannot create namespaces (flags 0x%x)", flags);
+      goto fail;
+    }
+  if (s->has_time_offsets)
+    {
+      char buf[128];
+      int n = snprintf (buf, sizeof buf, "monotonic %lld %lld\nboottime %lld %lld\n",
+                        (long long)s->monotonic_secs, (long long)s->monotonic_nsecs,
+                        (long long)s->boottime_secs, (long long)s->boottime_nsecs);
+      if (pier_write_file_at (AT_FDCWD, "/proc/self/timens_offsets", buf, (size_t)n, &err) < 0)
+        goto fail;
+    }
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    if (nsfds[t] >= 0)
+      close (nsfds[t]);
+  /* CLONE_PARENT: the init is the runtime's child, not ours, so `run`
+   * can wait for it and `create` hands it to the caller's subreaper. */
+  pid_t g = (pid_t)syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+  if (g < 0)
+    {
+      pier_error_make (&err, errno, "cannot start the container init");
+      goto fail;
+    }
+  if (g == 0)
+    init_main (a);
+  pier_sync_send (a->sync, PIER_SYNC_PID, g, NULL, NULL);
+  _exit (0);
+fail:
+  pier_sync_send (a->sync, PIER_SYNC_ERROR, err ? err->code : EIO, err ? err->msg : "failed", NULL);
+  _exit (1);
+}
+
+/* ---- create ----------------------------------------------------------- */
+
+static int
+connect_console (const char *path, pier_error **err)
+{
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (strlen (path) >= sizeof sa.sun_path)
+    {
+      if (fd >= 0)
+        close (fd);
+      return pier_error_makex (err, ENAMETOOLONG, "console socket path `%s` is too long", path);
+    }
+  memcpy (sa.sun_path, path, strlen (path) + 1);
+  if (fd < 0 || connect (fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      return pier_error_make (err, e, "cannot connect to the console socket `%s`", path);
+    }
+  return fd;
+}
+
+static int
+write_pid_file (const char *path, pid_t pid, pier_error **err)
+{
+  char buf[32];
+  int n = snprintf (buf, sizeof buf, "%d", (int)pid);
+  cleanup_free char *copy = xstrdup (path);
+  char *slash = strrchr (copy, '/');
+  const char *base = path;
+  cleanup_close int dfd = -1;
+  if (slash)
+    {
+      *slash = '\0';
+      base = slash + 1;
+      dfd = open (*copy ? copy : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+  else
+    dfd = open (".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return pier_error_make (err, errno, "cannot open the directory of pid file `%s`", path);
+  return pier_atomic_write (dfd, base, buf, (size_t)n, 0644, err);
+}
+
+static pid_t
+reap_or_kill (pid_t pid)
+{
+  if (pid > 0)
+    {
+      kill (pid, SIGKILL);
+      waitpid (pid, NULL, 0);
+    }
+  return -1;
+}
+
+int
+pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid, pier_error **err)
+{
+  pier_spec *s = NULL;
+  pier_resources *res = NULL;
+  pier_seccomp *sc = NULL;
+  pier_cgroup *cg = NULL;
+  cleanup_free char *cgpath = NULL;
+  cleanup_free char *state_text = NULL;
+  int statedir = -1, sp[2] = { -1, -1 }, console = o->console_fd;
+  int nsfds[PIER_NS_COUNT];
+  pid_t c = -1, g = -1;
+  bool state_made = false;
+  int rc = -1;
+  pier_sync_msg m;
+
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    nsfds[t] = -1;
+  if (pier_state_check_id (id, err) < 0)
+    return -1;
+  if (pier_spec_load (o->bundle, &s, err) < 0)
+    return -1;
+  if (!s->ns_wanted[PIER_NS_MNT])
+    {
+      pier_error_makex (err, EINVAL, "config.json: a mount namespace is required");
+      goto out;
+    }
+  if (s->process && s->process->terminal && o->console_socket == NULL && console < 0)
+    {
+      pier_error_makex (err, EINVAL, "process.terminal is set: --console-socket is required");
+      goto out;
+    }
+  if (s->process && !s->process->terminal && o->console_socket)
+    {
+      pier_error_makex (err, EINVAL, "--console-socket given but process.terminal is false");
+      goto out;
+    }
+  if (pier_resources_parse (s->resources, &res, err) < 0)
+    goto out;
+  if (s->seccomp && pier_seccomp_compile (s->seccomp, &sc, err) < 0)
+    goto out;
+  if (pier_cgroup_path_for (s->cgroups_path, id, &cgpath, err) < 0)
+    goto out;
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    if (s->ns_path[t])
+      {
+        nsfds[t] = open (s->ns_path[t], O_RDONLY | O_CLOEXEC);
+        if (nsfds[t] < 0)
+          {
+            pier_error_make (err, errno, "cannot open %s namespace `%s`", pier_ns_table[t].oci_name,
+                             s->ns_path[t]);
+            goto out;
+          }
+      }
+  if (pier_state_dir_create (o->root, id, &statedir, err) < 0)
+    goto out;
+  state_made = true;
+  if (mkfifoat (statedir, "exec.fifo", 0600) < 0)
+    {
+      pier_error_make (err, errno, "cannot create exec.fifo");
+      goto out;
+    }
+  if (fchownat (statedir, "exec.fifo", host_uid_of_root (s, false), host_uid_of_root (s, true), 0) < 0)
+    {
+      pier_error_make (err, errno, "cannot chown exec.fifo");
+      goto out;
+    }
+  if (pier_cgroup_create (cgpath, res, &cg, err) < 0)
+    goto out;
+  if (o->console_socket && console < 0)
+    {
+      console = connect_console (o->console_socket, err);
+      if (console < 0)
+        goto out;
+    }
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+    {
+      pier_error_make (err, errno, "socketpair");
+      goto out;
+    }
+  struct init_args args = { s, o, sc, sp[1], statedir, console, cgpath };
+  c = fork ();
+  if (c < 0)
+    {
+      pier_error_make (err, errno, "fork");
+      goto out;
+    }
+  if (c == 0)
+    {
+      close (sp[0]);
+      stage1_main (&args, nsfds);
+    }
+  close (sp[1]);
+  sp[1] = -1;
+
+  if (pier_sync_expect (sp[0], PIER_SYNC_USERNS, &m, err) < 0)
+    goto out;
+  if (pier_cgroup_enter (cg, c, err) < 0)
+    goto out;
+  if (m.value)
+    {
+      if (geteuid () != 0)
+        {
+          cleanup_free char *p = xasprintf ("/proc/%d/setgroups", (int)c);
+          pier_write_file_at (AT_FDCWD, p, "deny", 4, NULL);
+        }
+      if (write_idmap (c, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0
+          || write_idmap (c, "gid_map", s->gid_mappings, s->n_gid_mappings, err) < 0)
+        goto out;
+    }
+  if (pier_sync_send (sp[0], PIER_SYNC_GO, 0, NULL, err) < 0)
+    goto out;
+  if (pier_sync_expect (sp[0], PIER_SYNC_PID, &m, err) < 0)
+    goto out;
+  g = (pid_t)m.value;
+  waitpid (c, NULL, 0);
+  c = -1;
+
+  if (pier_sync_expect (sp[0], PIER_SYNC_HOOKS, &m, err) < 0)
+    goto out;
+  state_text = state_json_text (id, "creating", g, s->bundle, s->annotations);
+  if (pier_hooks_run (s->hooks[PIER_HOOK_PRESTART], s->n_hooks[PIER_HOOK_PRESTART], "prestart", state_text,
+                      err)
+          < 0
+      || pier_hooks_run (s->hooks[PIER_HOOK_CREATE_RUNTIME], s->n_hooks[PIER_HOOK_CREATE_RUNTIME],
+                         "createRuntime", state_text, err)
+             < 0)
+    goto out;
+  if (pier_sync_send (sp[0], PIER_SYNC_GO, 0, state_text, err) < 0)
+    goto out;
+  if (pier_sync_expect (sp[0], PIER_SYNC_READY, &m, err) < 0)
+    goto out;
+
+  pier_state st = { 0 };
+  char created[64];
+  struct passwd *pw = getpwuid (geteuid ());
+  now_rfc3339 (created, sizeof created);
+  st.id = (char *)id;
+  st.pid = g;
+  st.start_time = pier_proc_start_time (g);
+  st.bundle = s->bundle;
+  st.rootfs = s->root_path;
+  st.created = created;
+  st.owner = pw ? pw->pw_name : (char *)"";
+  st.cgroup_path = cgpath;
+  st.annotations = s->annotations;
+  st.config = s->json;
+  st.rootless = o->rootless;
+  if (pier_state_save (o->root, &st, err) < 0)
+    goto out;
+  if (o->pid_file && write_pid_file (o->pid_file, g, err) < 0)
+    goto out;
+  if (pier_sync_send (sp[0], PIER_SYNC_GO, 0, NULL, err) < 0)
+    goto out;
+  *out_pid = g;
+  g = -1;
+  rc = 0;
+out:
+  if (rc < 0)
+    {
+      reap_or_kill (c);
+      reap_or_kill (g);
+      if (cg)
+        pier_cgroup_destroy (cg, NULL);
+      if (state_made)
+        pier_state_remove (o->root, id, NULL);
+    }
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    if (nsfds[t] >= 0)
+      close (nsfds[t]);
+  if (sp[0] >= 0)
+    close (sp[0]);
+  if (sp[1] >= 0)
+    close (sp[1]);
+  if (statedir >= 0)
+    close (statedir);
+  if (console >= 0 && console != o->console_fd)
+    close (console);
+  pier_cgroup_free (cg);
+  pier_seccomp_free (sc);
+  pier_resources_free (res);
+  pier_spec_free (s);
+  return rc;
+}
+
+/* ---- start, kill, delete ---------------------------------------------- */
+
+static int
+load_spec_from_state (const pier_state *st, pier_spec **out, pier_error **err)
+{
+  if (st->config == NULL)
+    return pier_error_makex (err, EIO, "container `%s` has no saved config", st->id);
+  return pier_spec_parse (st->config, st->bundle, out, err);
+}
+
+int
+pier_container_start (const char *root, const char *id, pier_error **err)
+{
+  pier_state *st = NULL;
+  pier_spec *s = NULL;
+  int rc = -1;
+  cleanup_free char *dir = pier_path_join (root, id);
+  cleanup_free char *fifo = pier_path_join (dir, "exec.fifo");
+  cleanup_close int fd = -1;
+  if (pier_state_load (root, id, &st, err) < 0)
+    return -1;
+  const char *status = pier_state_status (root, st);
+  if (strcmp (status, "created") != 0)
+    {
+      pier_error_makex (err, EINVAL, "cannot start container `%s`: it is %s, not created", id, status);
+      goto out;
+    }
+  fd = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    {
+      pier_error_make (err, errno, "cannot start container `%s`", id);
+      goto out;
+    }
+  int fl = fcntl (fd, F_GETFL);
+  fcntl (fd, F_SETFL, fl & ~O_NONBLOCK);
+  char buf[4096];
+  ssize_t n = TEMP_FAILURE_RETRY_INT (read (fd, buf, sizeof buf - 1));
+  if (n <= 0)
+    {
+      pier_error_makex (err, EIO, "cannot start container `%s`: its init exited", id);
+      goto out;
+    }
+  buf[n] = '\0';
+  unlink (fifo);
+  if (buf[0] != '0')
+    {
+      pier_error_makex (err, EIO, "cannot start container `%s`: %s", id, buf + 1);
+      goto out;
+    }
+  if (load_spec_from_state (st, &s, NULL) == 0 && s->n_hooks[PIER_HOOK_POSTSTART])
+    {
+      cleanup_free char *text = state_json_text (id, "running", st->pid, st->bundle, st->annotations);
+      pier_error *e = NULL;
+      if (pier_hooks_run (s->hooks[PIER_HOOK_POSTSTART], s->n_hooks[PIER_HOOK_POSTSTART], "poststart", text,
+                          &e)
+          < 0)
+        {
+          pier_warn ("%s", e->msg);
+          pier_error_free (&e);
+        }
+    }
+  rc = 0;
+out:
+  pier_spec_free (s);
+  pier_state_free (st);
+  return rc;
+}
+
+int
+pier_signal_parse (const char *s)
+{
+  static const struct
+  {
+    const char *name;
+    int sig;
+  } sigs[] = {
+    { "HUP", SIGHUP },       { "INT", SIGINT },   { "QUIT", SIGQUIT },     { "ILL", SIGILL },
+    { "TRAP", SIGTRAP },     { "ABRT", SIGABRT }, { "IOT", SIGIOT },       { "BUS", SIGBUS },
+    { "FPE", SIGFPE },       { "KILL", SIGKILL }, { "USR1", SIGUSR1 },     { "SEGV", SIGSEGV },
+    { "USR2", SIGUSR2 },     { "PIPE", SIGPIPE }, { "ALRM", SIGALRM },     { "TERM", SIGTERM },
+    { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT },     { "STOP", SIGSTOP },
+    { "TSTP", SIGTSTP },     { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU },     { "URG", SIGURG },
+    { "XCPU", SIGXCPU },     { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
+    { "WINCH", SIGWINCH },   { "IO", SIGIO },     { "POLL", SIGPOLL },     { "PWR", SIGPWR },
+    { "SYS", SIGSYS },
+  };
+  char *end;
+  if (s == NULL || *s == '\0')
+    return -1;
+  long n = strtol (s, &end, 10);
+  if (*end == '\0')
+    return n > 0 && n < NSIG ? (int)n : -1;
+  if (strncasecmp (s, "SIG", 3) == 0)
+    s += 3;
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    if (strcasecmp (s, sigs[i].name) == 0)
+      return sigs[i].sig;
+  if (strncasecmp (s, "RTMIN", 5) == 0 || strncasecmp (s, "RTMAX", 5) == 0)
+    {
+      int base = strncasecmp (s, "RTMIN", 5) == 0 ? SIGRTMIN : SIGRTMAX;
+      if (s[5] == '\0')
+        return base;
+      long off = strtol (s + 5, &end, 10);
+      if (*end == '\0')
+        {
+          int r = (int)(base + off);
+          return r >= SIGRTMIN && r <= SIGRTMAX ? r : -1;
+        }
+    }
+  return -1;
+}
+
+static int
+signal_pid (const pier_state *st, int sig, pier_error **err)
+{
+  int pfd = (int)syscall (SYS_pidfd_open, st->pid, 0);
+  if (pfd >= 0)
+    {
+      /* The pidfd pins the process: check it is still our init. */
+      if (pier_proc_start_time (st->pid) != st->start_time)
+        {
+          close (pfd);
+          return pier_error_makex (err, ESRCH, "container `%s` is not running", st->id);
+        }
+      int r = (int)syscall (SYS_pidfd_send_signal, pfd, sig, NULL, 0);
+      int e = errno;
+      close (pfd);
+      if (r < 0)
+        return pier_error_make (err, e, "cannot signal container `%s`", st->id);
+      return 0;
+    }
+  if (kill (st->pid, sig) < 0)
+    return pier_error_make (err, errno, "cannot signal container `%s`", st->id);
+  return 0;
+}
+
+int
+pier_container_kill (const char *root, const char *id, int sig, bool all, pier_error **err)
+{
+  pier_state *st = NULL;
+  int rc;
+  if (pier_state_load (root, id, &st, err) < 0)
+    return -1;
+  const char *status = pier_state_status (root, st);
+  if (strcmp (status, "stopped") == 0 && !(all && st->cgroup_path && *st->cgroup_path))
+    {
+      pier_state_free (st);
+      return pier_error_makex (err, ESRCH, "container `%s` is not running", id);
+    }
+  if (all && st->cgroup_path && *st->cgroup_path)
+    {
+      pier_cgroup cg = { st->cgroup_path };
+      rc = pier_cgroup_signal_all (&cg, sig, err);
+      if (rc == 0 && (sig == SIGKILL || sig == SIGTERM) && strcmp (status, "paused") == 0)
+        pier_cgroup_freeze (&cg, false, NULL);
+    }
+  else
+    {
+      rc = signal_pid (st, sig, err);
+      if (rc == 0 && strcmp (status, "paused") == 0 && sig == SIGKILL)
+        {
+          pier_cgroup cg = { st->cgroup_path };
+          pier_cgroup_freeze (&cg, false, NULL);
+        }
+    }
+  pier_state_free (st);
+  return rc;
+}
+
+static void
+wait_gone (const pier_state *st, int ms)
+{
+  int pfd = (int)syscall (SYS_pidfd_open, st->pid, 0);
+  if (pfd >= 0)
+    {
+      if (pier_proc_start_time (st->pid) == st->start_time)
+        {
+          struct pollfd p = { pfd, POLLIN, 0 };
+          poll (&p, 1, ms);
+        }
+      close (pfd);
+      return;
+    }
+  for (int i = 0; i < ms && pier_proc_start_time (st->pid) == st->start_time; i++)
+    {
+      struct timespec ts = { 0, 1000 * 1000 };
+      nanosleep (&ts, NULL);
+    }
+}
+
+int
+pier_container_delete (const char *root, const char *id, bool force, pier_error **err)
+{
+  pier_state *st = NULL;
+  pier_spec *s = NULL;
+  if (pier_state_load (root, id, &st, err) < 0)
+    {
+      if (force && err && *err && (*err)->code == ENOENT)
+        {
+          pier_error_free (err);
+          return 0;
+        }
+      /* A half-created container (no state.json yet) can still be removed. */
+      if (force && err && *err && (*err)->code == EIO)
+        {
+          pier_error_free (err);
+          return pier_state_remove (root, id, err);
+        }
+      return -1;
+    }
+  pier_cgroup cg = { st->cgroup_path };
+  const char *status = pier_state_status (root, st);
+  if (strcmp (status, "running") == 0 || strcmp (status, "paused") == 0)
+    {
+      if (!force)
+        {
+          pier_state_free (st);
+          return pier_error_makex (err, EBUSY,
+                                   "cannot delete container `%s`: it is %s (stop it first, or use --force)",
+                                   id, status);
+        }
+    }
+  if (strcmp (status, "stopped") != 0)
+    {
+      if (st->cgroup_path && *st->cgroup_path)
+        pier_cgroup_signal_all (&cg, SIGKILL, NULL);
+      signal_pid (st, SIGKILL, NULL);
+      if (strcmp (status, "paused") == 0)
+        pier_cgroup_freeze (&cg, false, NULL);
+      wait_gone (st, 5000);
+    }
+  else if (st->cgroup_path && *st->cgroup_path)
+    {
+      /* The init is gone; with a shared pid namespace its children may
+       * not be.  Nothing may outlive the container. */
+      pier_cgroup_signal_all (&cg, SIGKILL, NULL);
+    }
+  if (st->cgroup_path && *st->cgroup_path)
+    pier_cgroup_destroy (&cg, NULL);
+  if (load_spec_from_state (st, &s, NULL) == 0 && s->n_hooks[PIER_HOOK_POSTSTOP])
+    {
+      cleanup_free char *text = state_json_text (id, "stopped", st->pid, st->bundle, st->annotations);
+      pier_error *e = NULL;
+      if (pier_hooks_run (s->hooks[PIER_HOOK_POSTSTOP], s->n_hooks[PIER_HOOK_POSTSTOP], "poststop", text, &e)
+          < 0)
+        {
+          pier_warn ("%s", e->msg);
+          pier_error_free (&e);
+        }
+    }
+  int rc = pier_state_remove (root, id, err);
+  pier_spec_free (s);
+  pier_state_free (st);
+  return rc;
+}
+
+int
+pier_container_pause (const char *root, const char *id, bool pause, pier_error **err)
+{
+  pier_state *st = NULL;
+  if (pier_state_load (root, id, &st, err) < 0)
+    return -1;
+  const char *status = pier_state_status (root, st);
+  int rc;
+  if (pause && strcmp (status, "running") != 0)
+    rc = pier_error_makex (err, EINVAL, "cannot pause container `%s`: it is %s", id, status);
+  else if (!pause && strcmp (status, "paused") != 0)
+    rc = pier_error_makex (err, EINVAL, "cannot resume container `%s`: it is %s", id, status);
+  else
+    {
+      pier_cgroup cg = { st->cgroup_path };
+      rc = pier_cgroup_freeze (&cg, pause, err);
+    }
+  pier_state_free (st);
+  return rc;
+}
+
+int
+pier_container_update (const char *root, const char *id, const pier_resources *r, pier_error **err)
+{
+  pier_state *st = NULL;
+  if (pier_state_load (root, id, &st, err) < 0)
+    return -1;
+  const char *status = pier_state_status (root, st);
+  int rc;
+  if (strcmp (status, "stopped") == 0)
+    rc = pier_error_makex (err, EINVAL, "cannot update container `%s`: it is stopped", id);
+  else
+    {
+      pier_cgroup cg = { st->cgroup_path };
+      rc = pier_cgroup_apply (&cg, r, err);
+    }
+  pier_state_free (st);
+  return rc;
+}
+
+int
+pier_container_pids (const char *root, const char *id, pid_t **pids, size_t *n, pier_error **err)
+{
+  pier_state *st = NULL;
+  if (pier_state_load (root, id, &st, err) < 0)
+    return -1;
+  pier_cgroup cg = { st->cgroup_path };
+  int rc = pier_cgroup_pids (&cg, pids, n, err);
+  pier_state_free (st);
+  return rc;
+}
+
+/* ---- CVE-2019-5736 ---------------------------------------------------- */
+
+int
+pier_ensure_cloned_binary (char **argv, pier_error **err)
+{
+  cleanup_close int self = open ("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0)
+    return pier_error_make (err, errno, "cannot open /proc/self/exe");
+  /* Already running from a sealed copy? */
+  int seals = fcntl (self, F_GET_SEALS);
+  if (seals >= 0 && (seals & F_SEAL_WRITE))
+    return 0;
+  cleanup_close int mfd = (int)syscall (SYS_memfd_create, "pier-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0)
+    return pier_error_make (err, errno, "memfd_create");
+  struct stat st;
+  if (fstat (self, &st) < 0)
+    return pier_error_make (err, errno, "fstat /proc/self/exe");
+  off_t off = 0;
+  while (off < st.st_size)
+    {
+      ssize_t n = sendfile (mfd, self, &off, (size_t)(st.st_size - off));
+      if (n <= 0)
+        {
+          if (n < 0 && errno == EINTR)
+            continue;
+          return pier_error_make (err, errno, "cannot copy the runtime binary");
+        }
+    }
+  if (fcntl (mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+    return pier_error_make (err, errno, "cannot seal the runtime binary copy");
+  extern char **environ;
+  syscall (SYS_execveat, mfd, "", argv, environ, AT_EMPTY_PATH);
+  return pier_error_make (err, errno, "cannot re-exec the sealed runtime binary");
+}

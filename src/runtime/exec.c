@@ -1,0 +1,297 @@
+/* exec.c - run an extra process inside a running container. */
+#include "runtime/container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime/cgroup.h"
+#include "runtime/process.h"
+#include "runtime/seccomp.h"
+#include "runtime/sync.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static volatile pid_t forward_to = -1;
+
+static void
+forward_signal (int sig)
+{
+  if (forward_to > 0)
+    kill (forward_to, sig);
+}
+
+static bool
+same_ns (pid_t pid, const char *name)
+{
+  char a[64], b[64];
+  struct stat sa, sb;
+  snprintf (a, sizeof a, "/proc/%d/ns/%s", (int)pid, name);
+  snprintf (b, sizeof b, "/proc/self/ns/%s", name);
+  if (stat (a, &sa) < 0 || stat (b, &sb) < 0)
+    return true;
+  return sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+static int
+console_connect (const char *path, pier_error **err)
+{
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
+  if (fd < 0 || connect (fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      return pier_error_make (err, e, "cannot connect to the console socket `%s`", path);
+    }
+  return fd;
+}
+
+struct exec_child
+{
+  const pier_exec_request *r;
+  pier_spec *spec;
+  pier_seccomp *sc;
+  int sync;
+  int console;
+  int nsfds[PIER_NS_COUNT];
+};
+
+static void __attribute__ ((noreturn)) exec_final (struct exec_child *c)
+{
+  pier_error *err = NULL;
+  cleanup_free char *exe = NULL;
+  pier_process *p = c->r->process;
+  if (p->terminal && pier_process_setup_terminal (p, c->console, false, &err) < 0)
+    goto fail;
+  if (c->console >= 0)
+    close (c->console);
+  if (p->has_oom_score_adj)
+    {
+      char b[16];
+      int n = snprintf (b, sizeof b, "%d", p->oom_score_adj);
+      pier_write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", b, (size_t)n, NULL);
+    }
+  if (pier_process_find (p, &exe, &err) < 0)
+    goto fail;
+  pier_exec_opts eo = { c->spec, c->sc, true, c->r->preserve_fds, NULL };
+  pier_process_exec (p, exe, &eo, &err);
+fail:
+  pier_sync_send (c->sync, PIER_SYNC_ERROR, err ? err->code : EIO, err ? err->msg : "exec failed", NULL);
+  _exit (127);
+}
+
+static void __attribute__ ((noreturn)) exec_stage1 (struct exec_child *c)
+{
+  pier_error *err = NULL;
+  pier_sync_msg m;
+  /* No process in the container may open us through /proc while we are
+   * still the runtime binary. */
+  prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (pier_sync_expect (c->sync, PIER_SYNC_GO, &m, &err) < 0)
+    _exit (1);
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    if (c->nsfds[t] >= 0 && setns (c->nsfds[t], pier_ns_table[t].flag) < 0)
+      {
+        pier_error_make (&err, errno, "cannot join the container's %s namespace", pier_ns_table[t].oci_name);
+        goto fail;
+      }
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    if (c->nsfds[t] >= 0)
+      close (c->nsfds[t]);
+  pid_t e = (pid_t)syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+  if (e < 0)
+    {
+      pier_error_make (&err, errno, "fork");
+      goto fail;
+    }
+  if (e == 0)
+    exec_final (c);
+  pier_sync_send (c->sync, PIER_SYNC_PID, e, NULL, NULL);
+  _exit (0);
+fail:
+  pier_sync_send (c->sync, PIER_SYNC_ERROR, err ? err->code : EIO, err ? err->msg : "failed", NULL);
+  _exit (1);
+}
+
+int
+pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pier_error **err)
+{
+  pier_state *st = NULL;
+  struct exec_child c = { 0 };
+  int sp[2] = { -1, -1 }, rc = -1;
+  pid_t stage1 = -1, e = -1;
+  pier_sync_msg m;
+
+  c.r = r;
+  c.console = r->console_fd;
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    c.nsfds[t] = -1;
+  if (pier_state_load (r->root, r->id, &st, err) < 0)
+    return -1;
+  const char *status_s = pier_state_status (r->root, st);
+  if (strcmp (status_s, "stopped") == 0)
+    {
+      pier_error_makex (err, EINVAL, "cannot exec in container `%s`: it is stopped", r->id);
+      goto out;
+    }
+  if (strcmp (status_s, "paused") == 0 && !r->ignore_paused)
+    {
+      pier_error_makex (err, EINVAL, "cannot exec in container `%s`: it is paused", r->id);
+      goto out;
+    }
+  if (st->config && pier_spec_parse (st->config, st->bundle, &c.spec, err) < 0)
+    goto out;
+  if (r->process->args == NULL || r->process->args[0] == NULL)
+    {
+      pier_error_makex (err, EINVAL, "exec: no command given");
+      goto out;
+    }
+  if (r->process->terminal && r->console_socket == NULL && c.console < 0)
+    {
+      pier_error_makex (err, EINVAL, "exec with a terminal needs --console-socket");
+      goto out;
+    }
+  if (c.spec && c.spec->seccomp && pier_seccomp_compile (c.spec->seccomp, &c.sc, err) < 0)
+    goto out;
+  /* Join every namespace the init has that we do not share; user first
+   * (table order), mount last but time. */
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    {
+      if (same_ns (st->pid, pier_ns_table[t].proc_name))
+        continue;
+      char p[64];
+      snprintf (p, sizeof p, "/proc/%d/ns/%s", (int)st->pid, pier_ns_table[t].proc_name);
+      c.nsfds[t] = open (p, O_RDONLY | O_CLOEXEC);
+      if (c.nsfds[t] < 0 && t == PIER_NS_TIME)
+        continue;
+      if (c.nsfds[t] < 0)
+        {
+          pier_error_make (err, errno, "cannot open the container's %s namespace", pier_ns_table[t].oci_name);
+          goto out;
+        }
+    }
+  if (pier_proc_start_time (st->pid) != st->start_time)
+    {
+      pier_error_makex (err, ESRCH, "cannot exec in container `%s`: it stopped", r->id);
+      goto out;
+    }
+  if (r->console_socket && c.console < 0)
+    {
+      c.console = console_connect (r->console_socket, err);
+      if (c.console < 0)
+        goto out;
+    }
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+    {
+      pier_error_make (err, errno, "socketpair");
+      goto out;
+    }
+  c.sync = sp[1];
+  stage1 = fork ();
+  if (stage1 < 0)
+    {
+      pier_error_make (err, errno, "fork");
+      goto out;
+    }
+  if (stage1 == 0)
+    {
+      close (sp[0]);
+      exec_stage1 (&c);
+    }
+  close (sp[1]);
+  sp[1] = -1;
+  if (st->cgroup_path && *st->cgroup_path)
+    {
+      pier_cgroup cg = { st->cgroup_path };
+      if (pier_cgroup_enter (&cg, stage1, err) < 0)
+        goto out;
+    }
+  if (pier_sync_send (sp[0], PIER_SYNC_GO, 0, NULL, err) < 0
+      || pier_sync_expect (sp[0], PIER_SYNC_PID, &m, err) < 0)
+    goto out;
+  e = (pid_t)m.value;
+  waitpid (stage1, NULL, 0);
+  stage1 = -1;
+  /* EOF means the exec succeeded (the socket is close-on-exec). */
+  ssize_t n = TEMP_FAILURE_RETRY_INT (recv (sp[0], &m, sizeof m, 0));
+  if (n > 0 && m.type == PIER_SYNC_ERROR)
+    {
+      m.text[sizeof m.text - 1] = '\0';
+      pier_error_set (err, (int)m.value, m.text);
+      waitpid (e, NULL, 0);
+      e = -1;
+      goto out;
+    }
+  if (r->pid_file)
+    {
+      char buf[32];
+      int len = snprintf (buf, sizeof buf, "%d", (int)e);
+      cleanup_free char *dir = xstrdup (r->pid_file);
+      char *slash = strrchr (dir, '/');
+      const char *base = r->pid_file;
+      if (slash)
+        {
+          *slash = '\0';
+          base = slash + 1;
+        }
+      cleanup_close int dfd = open (slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0 || pier_atomic_write (dfd, base, buf, (size_t)len, 0644, err) < 0)
+        {
+          if (dfd < 0)
+            pier_error_make (err, errno, "cannot write pid file `%s`", r->pid_file);
+          goto out;
+        }
+    }
+  *out_pid = e;
+  if (!r->detach)
+    {
+      int ws = 0;
+      struct sigaction sa = { 0 };
+      sa.sa_handler = forward_signal;
+      forward_to = e;
+      int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+      for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction (sigs[i], &sa, NULL);
+      while (waitpid (e, &ws, 0) < 0 && errno == EINTR)
+        ;
+      forward_to = -1;
+      *status = WIFEXITED (ws) ? WEXITSTATUS (ws) : 128 + WTERMSIG (ws);
+    }
+  e = -1;
+  rc = 0;
+out:
+  if (stage1 > 0)
+    {
+      kill (stage1, SIGKILL);
+      waitpid (stage1, NULL, 0);
+    }
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    if (c.nsfds[t] >= 0)
+      close (c.nsfds[t]);
+  if (sp[0] >= 0)
+    close (sp[0]);
+  if (sp[1] >= 0)
+    close (sp[1]);
+  if (c.console >= 0 && c.console != r->console_fd)
+    close (c.console);
+  pier_seccomp_free (c.sc);
+  pier_spec_free (c.spec);
+  pier_state_free (st);
+  return rc;
+}

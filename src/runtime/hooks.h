@@ -1,0 +1,15 @@
+/* hooks.h - run OCI hooks: the state JSON on stdin, args and env as
+ * given, killed after their timeout. */
+#ifndef PIER_RUNTIME_HOOKS_H
+#define PIER_RUNTIME_HOOKS_H
+
+#include <stddef.h>
+
+#include "runtime/spec.h"
+#include "util/error.h"
+
+/* Run hooks in order; stop at the first failure. */
+int pier_hooks_run (const pier_hook *hooks, size_t n, const char *kind, const char *state_json,
+                    pier_error **err);
+
+#endif

@@ -1,0 +1,40 @@
+/* process.h - turning the current process into the container's process:
+ * terminal, rlimits, scheduling, cwd, user, capabilities, seccomp, exec.
+ * Used by the container init and by `exec`. */
+#ifndef PIER_RUNTIME_PROCESS_H
+#define PIER_RUNTIME_PROCESS_H
+
+#include <stdbool.h>
+
+#include "runtime/seccomp.h"
+#include "runtime/spec.h"
+#include "util/error.h"
+
+/* Find argv0 in the process's PATH (from its env, else a default) inside
+ * the current root.  Returns a newly allocated path. */
+int pier_process_find (const pier_process *p, char **out, pier_error **err);
+
+/* Create a pty in the current mount namespace (/dev/ptmx), send its
+ * master over console_fd (SCM_RIGHTS), make the slave our controlling
+ * terminal and stdio.  When console_dev is set the slave is also bound on
+ * /dev/console. */
+int pier_process_setup_terminal (const pier_process *p, int console_fd, bool console_dev, pier_error **err);
+
+/* Send fd over a unix socket with a name as payload. */
+int pier_send_fd (int sock, int fd, const char *name, pier_error **err);
+/* Receive one fd from a unix socket. */
+int pier_recv_fd (int sock, int *fd, pier_error **err);
+
+typedef struct pier_exec_opts
+{
+  const pier_spec *spec; /* for personality; may be NULL */
+  pier_seccomp *seccomp; /* may be NULL */
+  bool setgroups_allowed;
+  int preserve_fds;       /* fds 3 .. 3+n-1 survive exec */
+  const char *state_json; /* for a seccomp listener */
+} pier_exec_opts;
+
+/* Everything after the root is in place; on success does not return. */
+int pier_process_exec (const pier_process *p, const char *path, const pier_exec_opts *o, pier_error **err);
+
+#endif

@@ -1,0 +1,33 @@
+/* rootfs.h - the container's mount namespace: mounts, devices, pivot_root.
+ *
+ * Runs in the container's init, inside its new mount namespace.  Every
+ * destination is resolved inside the root with openat2(RESOLVE_IN_ROOT)
+ * and mounted through its fd, so a symlink planted in the image can never
+ * redirect a mount to the host (CVE-2021-30465).
+ */
+#ifndef PIER_RUNTIME_ROOTFS_H
+#define PIER_RUNTIME_ROOTFS_H
+
+#include <stdbool.h>
+
+#include "runtime/spec.h"
+#include "util/error.h"
+
+typedef struct pier_rootfs_opts
+{
+  bool userns;   /* in a new user namespace: no mknod, locked flags */
+  bool cgroupns; /* a new cgroup namespace */
+  const char *cgroup_path;
+  const char *console_path; /* pty slave to bind on /dev/console, or NULL */
+} pier_rootfs_opts;
+
+/* Before pivot_root.  Returns an O_PATH fd of the new root. */
+int pier_rootfs_prepare (const pier_spec *s, const pier_rootfs_opts *o, pier_error **err);
+/* Switch to the new root (pivot_root, or MS_MOVE+chroot when no_pivot). */
+int pier_rootfs_pivot (const pier_spec *s, int rootfd, bool no_pivot, pier_error **err);
+/* After pivot: readonly and masked paths, readonly root, propagation. */
+int pier_rootfs_finalize (const pier_spec *s, const pier_rootfs_opts *o, pier_error **err);
+/* Write linux.sysctl under /proc/sys (inside the container). */
+int pier_rootfs_sysctl (const pier_spec *s, pier_error **err);
+
+#endif
