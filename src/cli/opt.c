@@ -42,7 +42,7 @@ pier_opt_parse (const pier_opt *opts, int argc, char **argv, int *i, char **msg)
         return 0;
       const char *name = a + (a[1] == '-' ? 2 : 1);
       const char *eq = strchr (name, '=');
-      size_t len = eq ? (size_t)(eq - name) : strlen (name);
+      size_t len = eq ? (size_t) (eq - name) : strlen (name);
       const pier_opt *o = find (opts, name, len);
       if (o == NULL)
         {
@@ -58,12 +58,12 @@ pier_opt_parse (const pier_opt *opts, int argc, char **argv, int *i, char **msg)
               if (all)
                 {
                   for (size_t k = 0; k < len; k++)
-                    *(bool *)find (opts, name + k, 1)->out = true;
+                    *(bool *) find (opts, name + k, 1)->out = true;
                   (*i)++;
                   continue;
                 }
             }
-          *msg = xasprintf ("unknown flag: %.*s", (int)(len + (size_t)(name - a)), a);
+          *msg = xasprintf ("unknown flag: %.*s", (int) (len + (size_t) (name - a)), a);
           return -1;
         }
       (*i)++;
@@ -82,7 +82,7 @@ pier_opt_parse (const pier_opt *opts, int argc, char **argv, int *i, char **msg)
                   return -1;
                 }
             }
-          *(bool *)o->out = v;
+          *(bool *) o->out = v;
           continue;
         }
       const char *val;
@@ -96,9 +96,9 @@ pier_opt_parse (const pier_opt *opts, int argc, char **argv, int *i, char **msg)
           return -1;
         }
       if (o->kind == OPT_STRING)
-        *(const char **)o->out = val;
+        *(const char **) o->out = val;
       else if (o->kind == OPT_LIST)
-        strv_push ((char ***)o->out, val);
+        strv_push ((char ***) o->out, val);
       else
         {
           char *end;
@@ -109,7 +109,7 @@ pier_opt_parse (const pier_opt *opts, int argc, char **argv, int *i, char **msg)
               *msg = xasprintf ("invalid number `%s` for flag %s", val, a);
               return -1;
             }
-          *(long *)o->out = v;
+          *(long *) o->out = v;
         }
     }
   return 0;
@@ -129,8 +129,8 @@ pier_opt_usage (const char *usage, const pier_opt *opts)
       while (*p && n < sizeof flags - 8)
         {
           size_t l = strcspn (p, "|");
-          n += (size_t)snprintf (flags + n, sizeof flags - n, "%s%s%.*s", n ? ", " : "", l == 1 ? "-" : "--",
-                                 (int)l, p);
+          n += (size_t) snprintf (flags + n, sizeof flags - n, "%s%s%.*s", n ? ", " : "", l == 1 ? "-" : "--",
+                                  (int) l, p);
           p += l;
           if (*p == '|')
             p++;

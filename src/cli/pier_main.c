@@ -24,9 +24,9 @@ struct pier_globals
 static int
 cmd_version (struct pier_globals *g, int argc, char **argv)
 {
-  (void)g;
-  (void)argc;
-  (void)argv;
+  (void) g;
+  (void) argc;
+  (void) argv;
   printf ("pier version %s\n", PIER_VERSION);
   return 0;
 }
@@ -34,8 +34,8 @@ cmd_version (struct pier_globals *g, int argc, char **argv)
 static int
 cmd_info (struct pier_globals *g, int argc, char **argv)
 {
-  (void)argc;
-  (void)argv;
+  (void) argc;
+  (void) argv;
   static const char *const modes[] = { "v1", "v2", "hybrid" };
   printf ("Root Dir: %s\nRun Root: %s\nCgroup Version: %s\nRuntime: pier-runtime (in-process)\n", g->root,
           g->runroot, modes[pier_cgroup_host_mode ()]);
@@ -58,9 +58,9 @@ static const struct
 static int
 cmd_help (struct pier_globals *g, int argc, char **argv)
 {
-  (void)g;
-  (void)argc;
-  (void)argv;
+  (void) g;
+  (void) argc;
+  (void) argv;
   printf ("Usage: pier [--root DIR] [--runroot DIR] COMMAND\n\nCommands:\n");
   for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
     printf ("  %-10s %s\n", commands[k].name, commands[k].help);

@@ -105,7 +105,7 @@ restore_tty (void)
 static void
 proxy_console (int master, pid_t pid)
 {
-  int pfd = (int)syscall (SYS_pidfd_open, pid, 0);
+  int pfd = (int) syscall (SYS_pidfd_open, pid, 0);
   if (isatty (0) && tcgetattr (0, &saved_tio) == 0)
     {
       struct termios raw = saved_tio;
@@ -128,7 +128,7 @@ proxy_console (int master, pid_t pid)
         {
           ssize_t n = read (master, buf, sizeof buf);
           if (n > 0)
-            pier_write_all (1, buf, (size_t)n);
+            pier_write_all (1, buf, (size_t) n);
           else
             break;
         }
@@ -138,7 +138,7 @@ proxy_console (int master, pid_t pid)
         {
           ssize_t n = read (0, buf, sizeof buf);
           if (n > 0)
-            pier_write_all (master, buf, (size_t)n);
+            pier_write_all (master, buf, (size_t) n);
           else
             in_open = false;
         }
@@ -148,7 +148,7 @@ proxy_console (int master, pid_t pid)
           fcntl (master, F_SETFL, O_NONBLOCK);
           ssize_t n;
           while ((n = read (master, buf, sizeof buf)) > 0)
-            pier_write_all (1, buf, (size_t)n);
+            pier_write_all (1, buf, (size_t) n);
           break;
         }
     }
@@ -194,7 +194,7 @@ cmd_create_or_run (int argc, char **argv, bool run)
   if (preserve < 0)
     return usage_error (argv[0], "--preserve-fds must not be negative");
   const char *id = argv[i];
-  pier_create_opts o = { g_root, bundle, console, -1, pid_file, no_pivot, no_keyring, (int)preserve, false };
+  pier_create_opts o = { g_root, bundle, console, -1, pid_file, no_pivot, no_keyring, (int) preserve, false };
   int sp[2] = { -1, -1 };
 
   /* A foreground `run` with a terminal and no console socket: we hold the
@@ -403,7 +403,7 @@ cmd_list (int argc, char **argv)
       else if (strcmp (format, "json") == 0)
         json_array_append_new (arr, pier_state_to_json (st, status));
       else
-        printf ("%-12s %-8d %-10s %-40s %-30s %s\n", st->id, strcmp (status, "stopped") ? (int)st->pid : 0,
+        printf ("%-12s %-8d %-10s %-40s %-30s %s\n", st->id, strcmp (status, "stopped") ? (int) st->pid : 0,
                 status, st->bundle, st->created, st->owner);
       pier_state_free (st);
     }
@@ -438,7 +438,7 @@ cmd_ps (int argc, char **argv)
     {
       printf ("[");
       for (size_t k = 0; k < n; k++)
-        printf ("%s%d", k ? "," : "", (int)pids[k]);
+        printf ("%s%d", k ? "," : "", (int) pids[k]);
       printf ("]\n");
       return 0;
     }
@@ -451,14 +451,14 @@ cmd_ps (int argc, char **argv)
   if (c == 0)
     {
       dup2 (pfd[1], 1);
-      char **args = xcalloc ((size_t)(argc - i) + 3, sizeof (char *));
+      char **args = xcalloc ((size_t) (argc - i) + 3, sizeof (char *));
       size_t k = 0;
-      args[k++] = (char *)"ps";
+      args[k++] = (char *) "ps";
       if (argc - i > 1)
         for (int a = i + 1; a < argc; a++)
           args[k++] = argv[a];
       else
-        args[k++] = (char *)"-ef";
+        args[k++] = (char *) "-ef";
       execvp ("ps", args);
       _exit (127);
     }
@@ -543,7 +543,7 @@ parse_bytes (const char *s, int64_t *out)
     end++;
   if (*end)
     return -1;
-  *out = (int64_t)(v * (double)mult);
+  *out = (int64_t) (v * (double) mult);
   return 0;
 }
 
@@ -628,7 +628,7 @@ cmd_update (int argc, char **argv)
       if (nums[k].i64)
         *nums[k].i64 = v;
       else
-        *nums[k].u64 = (uint64_t)v;
+        *nums[k].u64 = (uint64_t) v;
     }
   if (cpus)
     r->cpus = xstrdup (cpus);
@@ -749,14 +749,14 @@ cmd_exec (int argc, char **argv)
           pier_process_free (p);
           return usage_error (argv[0], "--user must be UID[:GID]");
         }
-      p->uid = (uid_t)u;
+      p->uid = (uid_t) u;
       if (*end == ':')
-        p->gid = (gid_t)strtoul (end + 1, NULL, 10);
+        p->gid = (gid_t) strtoul (end + 1, NULL, 10);
     }
   for (size_t k = 0; gids && gids[k]; k++)
     {
       p->additional_gids = xrealloc (p->additional_gids, (p->n_additional_gids + 1) * sizeof (gid_t));
-      p->additional_gids[p->n_additional_gids++] = (gid_t)strtoul (gids[k], NULL, 10);
+      p->additional_gids[p->n_additional_gids++] = (gid_t) strtoul (gids[k], NULL, 10);
     }
   for (size_t k = 0; caps && caps[k]; k++)
     {
@@ -773,7 +773,7 @@ cmd_exec (int argc, char **argv)
     }
   if (nnp)
     p->no_new_privileges = true;
-  pier_exec_request req = { g_root, id, p, console, -1, pid_file, detach, (int)preserve, ignore_paused };
+  pier_exec_request req = { g_root, id, p, console, -1, pid_file, detach, (int) preserve, ignore_paused };
   pid_t pid = -1;
   int status = 0;
   int sp[2] = { -1, -1 };
@@ -913,8 +913,8 @@ static const struct
 static int
 cmd_help (int argc, char **argv)
 {
-  (void)argc;
-  (void)argv;
+  (void) argc;
+  (void) argv;
   printf ("pier-runtime: an OCI runtime with runc's command line\n\n"
           "Usage: pier-runtime [GLOBAL OPTIONS] COMMAND [OPTIONS] ARGS...\n\nCommands:\n");
   for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)

@@ -39,12 +39,12 @@ set_caps (const pier_process *p, pier_error **err)
   struct __user_cap_data_struct data[2] = { { 0 } };
   uint64_t eff = p->caps[PIER_CAP_EFFECTIVE], perm = p->caps[PIER_CAP_PERMITTED],
            inh = p->caps[PIER_CAP_INHERITABLE];
-  data[0].effective = (uint32_t)eff;
-  data[1].effective = (uint32_t)(eff >> 32);
-  data[0].permitted = (uint32_t)perm;
-  data[1].permitted = (uint32_t)(perm >> 32);
-  data[0].inheritable = (uint32_t)inh;
-  data[1].inheritable = (uint32_t)(inh >> 32);
+  data[0].effective = (uint32_t) eff;
+  data[1].effective = (uint32_t) (eff >> 32);
+  data[0].permitted = (uint32_t) perm;
+  data[1].permitted = (uint32_t) (perm >> 32);
+  data[0].inheritable = (uint32_t) inh;
+  data[1].inheritable = (uint32_t) (inh >> 32);
   if (syscall (SYS_capset, &hdr, data) < 0)
     return pier_error_make (err, errno, "cannot set capabilities");
   if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
@@ -76,9 +76,9 @@ pier_caps_switch_user (const pier_process *p, bool setgroups_allowed, pier_error
     return pier_error_makex (err, EPERM,
                              "cannot set additional groups: setgroups is denied in this user namespace");
   if (setresgid (p->gid, p->gid, p->gid) < 0)
-    return pier_error_make (err, errno, "cannot switch to gid %u", (unsigned)p->gid);
+    return pier_error_make (err, errno, "cannot switch to gid %u", (unsigned) p->gid);
   if (setresuid (p->uid, p->uid, p->uid) < 0)
-    return pier_error_make (err, errno, "cannot switch to uid %u", (unsigned)p->uid);
+    return pier_error_make (err, errno, "cannot switch to uid %u", (unsigned) p->uid);
   if (p->has_caps)
     {
       if (prctl (PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)

@@ -300,20 +300,20 @@ int
 pier_cgroup_enter (const pier_cgroup *cg, pid_t pid, pier_error **err)
 {
   char buf[32];
-  int len = snprintf (buf, sizeof buf, "%d", (int)pid);
+  int len = snprintf (buf, sizeof buf, "%d", (int) pid);
   load_host ();
   for (size_t i = 0; i < host.n_v1; i++)
     {
       cleanup_free char *d = pier_path_join (host.v1[i].mountpoint, cg->path);
       cleanup_free char *f = pier_path_join (d, "cgroup.procs");
-      if (pier_write_file_at (AT_FDCWD, f, buf, (size_t)len, err) < 0)
+      if (pier_write_file_at (AT_FDCWD, f, buf, (size_t) len, err) < 0)
         return pier_error_wrap (err, "cannot join the %s cgroup", host.v1[i].options);
     }
   if (host.v2)
     {
       cleanup_free char *d = pier_path_join (host.v2, cg->path);
       cleanup_free char *f = pier_path_join (d, "cgroup.procs");
-      if (pier_write_file_at (AT_FDCWD, f, buf, (size_t)len, err) < 0)
+      if (pier_write_file_at (AT_FDCWD, f, buf, (size_t) len, err) < 0)
         return pier_error_wrap (err, "cannot join the unified cgroup");
     }
   return 0;
@@ -375,13 +375,13 @@ apply_memory (const char *path, const pier_resources *r, pier_error **err)
       int swap_first = r->has_mem_swap && (r->mem_swap == -1 || !r->has_mem_limit);
       if (swap_first
           && put (d, "memory.memsw.limit_in_bytes", "the memory+swap limit", err, "%lld",
-                  (long long)r->mem_swap)
+                  (long long) r->mem_swap)
                  < 0)
         return -1;
       if (r->has_mem_limit)
         {
           pier_error *e2 = NULL;
-          if (put (d, "memory.limit_in_bytes", "the memory limit", &e2, "%lld", (long long)r->mem_limit) < 0)
+          if (put (d, "memory.limit_in_bytes", "the memory limit", &e2, "%lld", (long long) r->mem_limit) < 0)
             {
               /* Raising the limit above the current memsw: memsw first. */
               if (!r->has_mem_swap || swap_first)
@@ -391,10 +391,10 @@ apply_memory (const char *path, const pier_resources *r, pier_error **err)
                 }
               pier_error_free (&e2);
               if (put (d, "memory.memsw.limit_in_bytes", "the memory+swap limit", err, "%lld",
-                       (long long)r->mem_swap)
+                       (long long) r->mem_swap)
                       < 0
                   || put (d, "memory.limit_in_bytes", "the memory limit", err, "%lld",
-                          (long long)r->mem_limit)
+                          (long long) r->mem_limit)
                          < 0)
                 return -1;
               swap_first = 1;
@@ -402,16 +402,17 @@ apply_memory (const char *path, const pier_resources *r, pier_error **err)
         }
       if (r->has_mem_swap && !swap_first
           && put (d, "memory.memsw.limit_in_bytes", "the memory+swap limit", err, "%lld",
-                  (long long)r->mem_swap)
+                  (long long) r->mem_swap)
                  < 0)
         return -1;
       if (r->has_mem_reservation
           && put (d, "memory.soft_limit_in_bytes", "the memory reservation", err, "%lld",
-                  (long long)r->mem_reservation)
+                  (long long) r->mem_reservation)
                  < 0)
         return -1;
       if (r->has_swappiness
-          && put (d, "memory.swappiness", "memory swappiness", err, "%llu", (unsigned long long)r->swappiness)
+          && put (d, "memory.swappiness", "memory swappiness", err, "%llu",
+                  (unsigned long long) r->swappiness)
                  < 0)
         return -1;
       if (r->has_disable_oom
@@ -421,7 +422,7 @@ apply_memory (const char *path, const pier_resources *r, pier_error **err)
         pier_warn ("linux.resources.memory.kernel is deprecated and ignored by the kernel");
       if (r->has_mem_kernel_tcp
           && put (d, "memory.kmem.tcp.limit_in_bytes", "the kernel TCP memory limit", err, "%lld",
-                  (long long)r->mem_kernel_tcp)
+                  (long long) r->mem_kernel_tcp)
                  < 0)
         return -1;
       return 0;
@@ -433,11 +434,11 @@ apply_memory (const char *path, const pier_resources *r, pier_error **err)
           if (put (d, "memory.max", "the memory limit", err, "max") < 0)
             return -1;
         }
-      else if (put (d, "memory.max", "the memory limit", err, "%lld", (long long)r->mem_limit) < 0)
+      else if (put (d, "memory.max", "the memory limit", err, "%lld", (long long) r->mem_limit) < 0)
         return -1;
     }
   if (r->has_mem_reservation
-      && put (d, "memory.low", "the memory reservation", err, "%lld", (long long)r->mem_reservation) < 0)
+      && put (d, "memory.low", "the memory reservation", err, "%lld", (long long) r->mem_reservation) < 0)
     return -1;
   if (r->has_mem_swap)
     {
@@ -450,7 +451,7 @@ apply_memory (const char *path, const pier_resources *r, pier_error **err)
       else
         {
           long long lim = r->has_mem_limit ? r->mem_limit : 0;
-          if (put (d, "memory.swap.max", "the swap limit", err, "%lld", (long long)r->mem_swap - lim) < 0)
+          if (put (d, "memory.swap.max", "the swap limit", err, "%lld", (long long) r->mem_swap - lim) < 0)
             return -1;
         }
     }
@@ -475,35 +476,35 @@ apply_cpu (const char *path, const pier_resources *r, pier_error **err)
       if (v == 1)
         {
           if (r->has_shares && r->shares
-              && put (d, "cpu.shares", "CPU shares", err, "%llu", (unsigned long long)r->shares) < 0)
+              && put (d, "cpu.shares", "CPU shares", err, "%llu", (unsigned long long) r->shares) < 0)
             return -1;
           if (r->has_period && r->period
-              && put (d, "cpu.cfs_period_us", "the CPU period", err, "%llu", (unsigned long long)r->period)
+              && put (d, "cpu.cfs_period_us", "the CPU period", err, "%llu", (unsigned long long) r->period)
                      < 0)
             return -1;
           if (r->has_quota && r->quota
-              && put (d, "cpu.cfs_quota_us", "the CPU quota", err, "%lld", (long long)r->quota) < 0)
+              && put (d, "cpu.cfs_quota_us", "the CPU quota", err, "%lld", (long long) r->quota) < 0)
             return -1;
           if (r->has_burst
-              && put (d, "cpu.cfs_burst_us", "the CPU burst", err, "%llu", (unsigned long long)r->burst) < 0)
+              && put (d, "cpu.cfs_burst_us", "the CPU burst", err, "%llu", (unsigned long long) r->burst) < 0)
             return -1;
           if (r->has_rt_period && r->rt_period
               && put (d, "cpu.rt_period_us", "the realtime period", err, "%llu",
-                      (unsigned long long)r->rt_period)
+                      (unsigned long long) r->rt_period)
                      < 0)
             return -1;
           if (r->has_rt_runtime && r->rt_runtime
-              && put (d, "cpu.rt_runtime_us", "the realtime runtime", err, "%lld", (long long)r->rt_runtime)
+              && put (d, "cpu.rt_runtime_us", "the realtime runtime", err, "%lld", (long long) r->rt_runtime)
                      < 0)
             return -1;
-          if (r->has_idle && put (d, "cpu.idle", "CPU idle", err, "%lld", (long long)r->idle) < 0)
+          if (r->has_idle && put (d, "cpu.idle", "CPU idle", err, "%lld", (long long) r->idle) < 0)
             return -1;
         }
       else
         {
           if (r->has_shares && r->shares
               && put (d, "cpu.weight", "CPU shares", err, "%llu",
-                      (unsigned long long)pier_shares_to_weight (r->shares))
+                      (unsigned long long) pier_shares_to_weight (r->shares))
                      < 0)
             return -1;
           if (r->has_quota || r->has_period)
@@ -512,16 +513,16 @@ apply_cpu (const char *path, const pier_resources *r, pier_error **err)
               if (!r->has_quota || r->quota <= 0)
                 snprintf (q, sizeof q, "max");
               else
-                snprintf (q, sizeof q, "%lld", (long long)r->quota);
+                snprintf (q, sizeof q, "%lld", (long long) r->quota);
               if (put (d, "cpu.max", "the CPU quota", err, "%s %llu", q,
-                       (unsigned long long)(r->has_period && r->period ? r->period : 100000))
+                       (unsigned long long) (r->has_period && r->period ? r->period : 100000))
                   < 0)
                 return -1;
             }
           if (r->has_burst
-              && put (d, "cpu.max.burst", "the CPU burst", err, "%llu", (unsigned long long)r->burst) < 0)
+              && put (d, "cpu.max.burst", "the CPU burst", err, "%llu", (unsigned long long) r->burst) < 0)
             return -1;
-          if (r->has_idle && put (d, "cpu.idle", "CPU idle", err, "%lld", (long long)r->idle) < 0)
+          if (r->has_idle && put (d, "cpu.idle", "CPU idle", err, "%lld", (long long) r->idle) < 0)
             return -1;
           if (r->has_rt_runtime || r->has_rt_period)
             return pier_error_makex (
@@ -564,11 +565,11 @@ apply_blkio (const char *path, const pier_resources *r, pier_error **err)
       cleanup_free char *wfile = pier_path_join (d, "blkio.weight");
       const char *wname = access (wfile, F_OK) == 0 ? "blkio.weight" : "blkio.bfq.weight";
       if (r->has_blkio_weight
-          && put (d, wname, "the block IO weight", err, "%llu", (unsigned long long)r->blkio_weight) < 0)
+          && put (d, wname, "the block IO weight", err, "%llu", (unsigned long long) r->blkio_weight) < 0)
         return -1;
       if (r->has_blkio_leaf_weight
           && put (d, "blkio.leaf_weight", "the block IO leaf weight", err, "%llu",
-                  (unsigned long long)r->blkio_leaf_weight)
+                  (unsigned long long) r->blkio_leaf_weight)
                  < 0)
         return -1;
       for (size_t i = 0; i < r->n_weight_devs; i++)
@@ -577,21 +578,21 @@ apply_blkio (const char *path, const pier_resources *r, pier_error **err)
           const char *wdname
               = strcmp (wname, "blkio.weight") == 0 ? "blkio.weight_device" : "blkio.bfq.weight_device";
           if (w->has_weight
-              && put (d, wdname, "a device's block IO weight", err, "%lld:%lld %llu", (long long)w->major,
-                      (long long)w->minor, (unsigned long long)w->weight)
+              && put (d, wdname, "a device's block IO weight", err, "%lld:%lld %llu", (long long) w->major,
+                      (long long) w->minor, (unsigned long long) w->weight)
                      < 0)
             return -1;
           if (w->has_leaf_weight
               && put (d, "blkio.leaf_weight_device", "a device's block IO leaf weight", err, "%lld:%lld %llu",
-                      (long long)w->major, (long long)w->minor, (unsigned long long)w->leaf_weight)
+                      (long long) w->major, (long long) w->minor, (unsigned long long) w->leaf_weight)
                      < 0)
             return -1;
         }
       for (int k = 0; k < PIER_THR_KINDS; k++)
         for (size_t i = 0; i < r->n_throttle[k]; i++)
           if (put (d, thr_files[k], "a block IO throttle", err, "%lld:%lld %llu",
-                   (long long)r->throttle[k][i].major, (long long)r->throttle[k][i].minor,
-                   (unsigned long long)r->throttle[k][i].rate)
+                   (long long) r->throttle[k][i].major, (long long) r->throttle[k][i].minor,
+                   (unsigned long long) r->throttle[k][i].rate)
               < 0)
             return -1;
       return 0;
@@ -603,7 +604,7 @@ apply_blkio (const char *path, const pier_resources *r, pier_error **err)
       unsigned long long w = 1 + (r->blkio_weight - 10) * 9999 / 990;
       if (put (d, "io.weight", "the block IO weight", err, "default %llu", w) < 0
           && put (d, "io.bfq.weight", "the block IO weight", err, "default %llu",
-                  (unsigned long long)r->blkio_weight)
+                  (unsigned long long) r->blkio_weight)
                  < 0)
         return -1;
       pier_error_free (err);
@@ -611,15 +612,15 @@ apply_blkio (const char *path, const pier_resources *r, pier_error **err)
   for (size_t i = 0; i < r->n_weight_devs; i++)
     if (r->weight_devs[i].has_weight
         && put (d, "io.bfq.weight", "a device's block IO weight", err, "%lld:%lld %llu",
-                (long long)r->weight_devs[i].major, (long long)r->weight_devs[i].minor,
-                (unsigned long long)r->weight_devs[i].weight)
+                (long long) r->weight_devs[i].major, (long long) r->weight_devs[i].minor,
+                (unsigned long long) r->weight_devs[i].weight)
                < 0)
       return -1;
   for (int k = 0; k < PIER_THR_KINDS; k++)
     for (size_t i = 0; i < r->n_throttle[k]; i++)
       if (put (d, "io.max", "a block IO throttle", err, "%lld:%lld %s=%llu",
-               (long long)r->throttle[k][i].major, (long long)r->throttle[k][i].minor, keys[k],
-               (unsigned long long)r->throttle[k][i].rate)
+               (long long) r->throttle[k][i].major, (long long) r->throttle[k][i].minor, keys[k],
+               (unsigned long long) r->throttle[k][i].rate)
           < 0)
         return -1;
   return 0;
@@ -652,11 +653,11 @@ apply_devices (const char *path, const pier_resources *r, pier_error **err)
       if (x->major < 0)
         snprintf (maj, sizeof maj, "*");
       else
-        snprintf (maj, sizeof maj, "%lld", (long long)x->major);
+        snprintf (maj, sizeof maj, "%lld", (long long) x->major);
       if (x->minor < 0)
         snprintf (min, sizeof min, "*");
       else
-        snprintf (min, sizeof min, "%lld", (long long)x->minor);
+        snprintf (min, sizeof min, "%lld", (long long) x->minor);
       const char *file = x->allow ? "devices.allow" : "devices.deny";
       int rc;
       if (x->type == 'a' && x->major < 0 && x->minor < 0 && strlen (x->access) == 3)
@@ -692,7 +693,7 @@ apply_misc (const char *path, const pier_resources *r, pier_error **err)
           if (put (d, "pids.max", "the pids limit", err, "max") < 0)
             return -1;
         }
-      else if (put (d, "pids.max", "the pids limit", err, "%lld", (long long)r->pids_limit) < 0)
+      else if (put (d, "pids.max", "the pids limit", err, "%lld", (long long) r->pids_limit) < 0)
         return -1;
     }
   for (size_t i = 0; i < r->n_hugepages; i++)
@@ -702,7 +703,7 @@ apply_misc (const char *path, const pier_resources *r, pier_error **err)
         return -1;
       cleanup_free char *f
           = xasprintf ("hugetlb.%s.%s", r->hugepages[i].pagesize, v == 1 ? "limit_in_bytes" : "max");
-      if (put (d, f, "a hugepage limit", err, "%llu", (unsigned long long)r->hugepages[i].limit) < 0)
+      if (put (d, f, "a hugepage limit", err, "%llu", (unsigned long long) r->hugepages[i].limit) < 0)
         return -1;
     }
   if (r->has_classid)
@@ -732,9 +733,9 @@ apply_misc (const char *path, const pier_resources *r, pier_error **err)
         json_t *h = json_object_get (lim, "hcaHandles"), *o = json_object_get (lim, "hcaObjects");
         char hb[32] = "max", ob[32] = "max";
         if (json_is_integer (h))
-          snprintf (hb, sizeof hb, "%lld", (long long)json_integer_value (h));
+          snprintf (hb, sizeof hb, "%lld", (long long) json_integer_value (h));
         if (json_is_integer (o))
-          snprintf (ob, sizeof ob, "%lld", (long long)json_integer_value (o));
+          snprintf (ob, sizeof ob, "%lld", (long long) json_integer_value (o));
         if (put (d, "rdma.max", "RDMA limits", err, "%s hca_handle=%s hca_object=%s", dev, hb, ob) < 0)
           return -1;
       }
@@ -870,7 +871,7 @@ pier_cgroup_pids (const pier_cgroup *cg, pid_t **pids, size_t *n, pier_error **e
         break;
       if (cnt == cap)
         out = xrealloc (out, (cap *= 2) * sizeof (pid_t));
-      out[cnt++] = (pid_t)v2;
+      out[cnt++] = (pid_t) v2;
       p = end;
       while (*p == '\n')
         p++;
@@ -899,7 +900,7 @@ pier_cgroup_signal_all (const pier_cgroup *cg, int sig, pier_error **err)
   int rc = pier_cgroup_pids (cg, &pids, &n, err);
   for (size_t i = 0; rc == 0 && i < n; i++)
     if (kill (pids[i], sig) < 0 && errno != ESRCH)
-      rc = pier_error_make (err, errno, "cannot signal process %d", (int)pids[i]);
+      rc = pier_error_make (err, errno, "cannot signal process %d", (int) pids[i]);
   if (froze)
     pier_cgroup_freeze (cg, false, NULL);
   return rc;
@@ -908,7 +909,7 @@ pier_cgroup_signal_all (const pier_cgroup *cg, int sig, pier_error **err)
 int
 pier_cgroup_destroy (const pier_cgroup *cg, pier_error **err)
 {
-  (void)err;
+  (void) err;
   load_host ();
   /* Remove the leaf everywhere; parents are left for other containers,
    * except our own "pier" parent when it became empty. */

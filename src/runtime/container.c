@@ -71,9 +71,9 @@ write_idmap (pid_t pid, const char *file, const pier_idmap *m, size_t n, pier_er
   char buf[8192];
   size_t len = 0;
   for (size_t i = 0; i < n && len < sizeof buf - 64; i++)
-    len += (size_t)snprintf (buf + len, sizeof buf - len, "%u %u %u\n", m[i].container_id, m[i].host_id,
-                             m[i].size);
-  cleanup_free char *path = xasprintf ("/proc/%d/%s", (int)pid, file);
+    len += (size_t) snprintf (buf + len, sizeof buf - len, "%u %u %u\n", m[i].container_id, m[i].host_id,
+                              m[i].size);
+  cleanup_free char *path = xasprintf ("/proc/%d/%s", (int) pid, file);
   if (pier_write_file_at (AT_FDCWD, path, buf, len, NULL) == 0)
     return 0;
   int e = errno;
@@ -84,8 +84,8 @@ write_idmap (pid_t pid, const char *file, const pier_idmap *m, size_t n, pier_er
     {
       char **argv = xcalloc (3 * n + 3, sizeof (char *));
       size_t k = 0;
-      argv[k++] = (char *)helper;
-      argv[k++] = xasprintf ("%d", (int)pid);
+      argv[k++] = (char *) helper;
+      argv[k++] = xasprintf ("%d", (int) pid);
       for (size_t i = 0; i < n; i++)
         {
           argv[k++] = xasprintf ("%u", m[i].container_id);
@@ -132,7 +132,7 @@ write_oom_score (int adj, pier_error **err)
 {
   char b[16];
   int n = snprintf (b, sizeof b, "%d", adj);
-  if (pier_write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", b, (size_t)n, err) < 0)
+  if (pier_write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", b, (size_t) n, err) < 0)
     return pier_error_wrap (err, "cannot set oomScoreAdj %d (lowering it needs CAP_SYS_RESOURCE)", adj);
   return 0;
 }
@@ -297,9 +297,9 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
     {
       char buf[128];
       int n = snprintf (buf, sizeof buf, "monotonic %lld %lld\nboottime %lld %lld\n",
-                        (long long)s->monotonic_secs, (long long)s->monotonic_nsecs,
-                        (long long)s->boottime_secs, (long long)s->boottime_nsecs);
-      if (pier_write_file_at (AT_FDCWD, "/proc/self/timens_offsets", buf, (size_t)n, &err) < 0)
+                        (long long) s->monotonic_secs, (long long) s->monotonic_nsecs,
+                        (long long) s->boottime_secs, (long long) s->boottime_nsecs);
+      if (pier_write_file_at (AT_FDCWD, "/proc/self/timens_offsets", buf, (size_t) n, &err) < 0)
         goto fail;
     }
   for (int t = 0; t < PIER_NS_COUNT; t++)
@@ -307,15 +307,32 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
       close (nsfds[t]);
   /* CLONE_PARENT: the init is the runtime's child, not ours, so `run`
    * can wait for it and `create` hands it to the caller's subreaper. */
-  pid_t g = (pid_t)syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+  /* The init waits on `hold` until its pid reached the runtime, so the
+   * runtime always sees PID before anything the init says. */
+  int hold[2];
+  if (pipe2 (hold, O_CLOEXEC) < 0)
+    {
+      pier_error_make (&err, errno, "pipe");
+      goto fail;
+    }
+  pid_t g = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
   if (g < 0)
     {
       pier_error_make (&err, errno, "cannot start the container init");
       goto fail;
     }
   if (g == 0)
-    init_main (a);
+    {
+      char b;
+      close (hold[1]);
+      if (TEMP_FAILURE_RETRY_INT (read (hold[0], &b, 1)) != 1)
+        _exit (1);
+      close (hold[0]);
+      init_main (a);
+    }
+  close (hold[0]);
   pier_sync_send (a->sync, PIER_SYNC_PID, g, NULL, NULL);
+  pier_write_all (hold[1], "1", 1);
   _exit (0);
 fail:
   pier_sync_send (a->sync, PIER_SYNC_ERROR, err ? err->code : EIO, err ? err->msg : "failed", NULL);
@@ -336,7 +353,7 @@ connect_console (const char *path, pier_error **err)
       return pier_error_makex (err, ENAMETOOLONG, "console socket path `%s` is too long", path);
     }
   memcpy (sa.sun_path, path, strlen (path) + 1);
-  if (fd < 0 || connect (fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
     {
       int e = errno;
       if (fd >= 0)
@@ -350,7 +367,7 @@ static int
 write_pid_file (const char *path, pid_t pid, pier_error **err)
 {
   char buf[32];
-  int n = snprintf (buf, sizeof buf, "%d", (int)pid);
+  int n = snprintf (buf, sizeof buf, "%d", (int) pid);
   cleanup_free char *copy = xstrdup (path);
   char *slash = strrchr (copy, '/');
   const char *base = path;
@@ -365,7 +382,7 @@ write_pid_file (const char *path, pid_t pid, pier_error **err)
     dfd = open (".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return pier_error_make (err, errno, "cannot open the directory of pid file `%s`", path);
-  return pier_atomic_write (dfd, base, buf, (size_t)n, 0644, err);
+  return pier_atomic_write (dfd, base, buf, (size_t) n, 0644, err);
 }
 
 static pid_t
@@ -482,7 +499,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
     {
       if (geteuid () != 0)
         {
-          cleanup_free char *p = xasprintf ("/proc/%d/setgroups", (int)c);
+          cleanup_free char *p = xasprintf ("/proc/%d/setgroups", (int) c);
           pier_write_file_at (AT_FDCWD, p, "deny", 4, NULL);
         }
       if (write_idmap (c, "uid_map", s->uid_mappings, s->n_uid_mappings, err) < 0
@@ -493,7 +510,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
     goto out;
   if (pier_sync_expect (sp[0], PIER_SYNC_PID, &m, err) < 0)
     goto out;
-  g = (pid_t)m.value;
+  g = (pid_t) m.value;
   waitpid (c, NULL, 0);
   c = -1;
 
@@ -516,13 +533,13 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   char created[64];
   struct passwd *pw = getpwuid (geteuid ());
   now_rfc3339 (created, sizeof created);
-  st.id = (char *)id;
+  st.id = (char *) id;
   st.pid = g;
   st.start_time = pier_proc_start_time (g);
   st.bundle = s->bundle;
   st.rootfs = s->root_path;
   st.created = created;
-  st.owner = pw ? pw->pw_name : (char *)"";
+  st.owner = pw ? pw->pw_name : (char *) "";
   st.cgroup_path = cgpath;
   st.annotations = s->annotations;
   st.config = s->json;
@@ -597,14 +614,32 @@ pier_container_start (const char *root, const char *id, pier_error **err)
       pier_error_make (err, errno, "cannot start container `%s`", id);
       goto out;
     }
-  int fl = fcntl (fd, F_GETFL);
-  fcntl (fd, F_SETFL, fl & ~O_NONBLOCK);
+  /* The init may not have reached its open of the fifo yet: until it
+   * writes, EOF only means "no writer so far" while it is alive. */
   char buf[4096];
-  ssize_t n = TEMP_FAILURE_RETRY_INT (read (fd, buf, sizeof buf - 1));
-  if (n <= 0)
+  ssize_t n = 0;
+  for (;;)
     {
-      pier_error_makex (err, EIO, "cannot start container `%s`: its init exited", id);
-      goto out;
+      struct pollfd pf = { fd, POLLIN, 0 };
+      poll (&pf, 1, 100);
+      n = read (fd, buf, sizeof buf - 1);
+      if (n > 0)
+        break;
+      if (n < 0 && errno != EAGAIN && errno != EINTR)
+        {
+          pier_error_make (err, errno, "cannot start container `%s`", id);
+          goto out;
+        }
+      if (pier_proc_start_time (st->pid) != st->start_time)
+        {
+          pier_error_makex (err, EIO, "cannot start container `%s`: its init exited", id);
+          goto out;
+        }
+      if (n == 0)
+        {
+          struct timespec ts = { 0, 200 * 1000 };
+          nanosleep (&ts, NULL);
+        }
     }
   buf[n] = '\0';
   unlink (fifo);
@@ -655,7 +690,7 @@ pier_signal_parse (const char *s)
     return -1;
   long n = strtol (s, &end, 10);
   if (*end == '\0')
-    return n > 0 && n < NSIG ? (int)n : -1;
+    return n > 0 && n < NSIG ? (int) n : -1;
   if (strncasecmp (s, "SIG", 3) == 0)
     s += 3;
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
@@ -669,7 +704,7 @@ pier_signal_parse (const char *s)
       long off = strtol (s + 5, &end, 10);
       if (*end == '\0')
         {
-          int r = (int)(base + off);
+          int r = (int) (base + off);
           return r >= SIGRTMIN && r <= SIGRTMAX ? r : -1;
         }
     }
@@ -679,7 +714,7 @@ pier_signal_parse (const char *s)
 static int
 signal_pid (const pier_state *st, int sig, pier_error **err)
 {
-  int pfd = (int)syscall (SYS_pidfd_open, st->pid, 0);
+  int pfd = (int) syscall (SYS_pidfd_open, st->pid, 0);
   if (pfd >= 0)
     {
       /* The pidfd pins the process: check it is still our init. */
@@ -688,7 +723,7 @@ signal_pid (const pier_state *st, int sig, pier_error **err)
           close (pfd);
           return pier_error_makex (err, ESRCH, "container `%s` is not running", st->id);
         }
-      int r = (int)syscall (SYS_pidfd_send_signal, pfd, sig, NULL, 0);
+      int r = (int) syscall (SYS_pidfd_send_signal, pfd, sig, NULL, 0);
       int e = errno;
       close (pfd);
       if (r < 0)
@@ -736,7 +771,7 @@ pier_container_kill (const char *root, const char *id, int sig, bool all, pier_e
 static void
 wait_gone (const pier_state *st, int ms)
 {
-  int pfd = (int)syscall (SYS_pidfd_open, st->pid, 0);
+  int pfd = (int) syscall (SYS_pidfd_open, st->pid, 0);
   if (pfd >= 0)
     {
       if (pier_proc_start_time (st->pid) == st->start_time)
@@ -884,7 +919,7 @@ pier_ensure_cloned_binary (char **argv, pier_error **err)
   int seals = fcntl (self, F_GET_SEALS);
   if (seals >= 0 && (seals & F_SEAL_WRITE))
     return 0;
-  cleanup_close int mfd = (int)syscall (SYS_memfd_create, "pier-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  cleanup_close int mfd = (int) syscall (SYS_memfd_create, "pier-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (mfd < 0)
     return pier_error_make (err, errno, "memfd_create");
   struct stat st;
@@ -893,7 +928,7 @@ pier_ensure_cloned_binary (char **argv, pier_error **err)
   off_t off = 0;
   while (off < st.st_size)
     {
-      ssize_t n = sendfile (mfd, self, &off, (size_t)(st.st_size - off));
+      ssize_t n = sendfile (mfd, self, &off, (size_t) (st.st_size - off));
       if (n <= 0)
         {
           if (n < 0 && errno == EINTR)

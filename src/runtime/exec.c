@@ -39,7 +39,7 @@ same_ns (pid_t pid, const char *name)
 {
   char a[64], b[64];
   struct stat sa, sb;
-  snprintf (a, sizeof a, "/proc/%d/ns/%s", (int)pid, name);
+  snprintf (a, sizeof a, "/proc/%d/ns/%s", (int) pid, name);
   snprintf (b, sizeof b, "/proc/self/ns/%s", name);
   if (stat (a, &sa) < 0 || stat (b, &sb) < 0)
     return true;
@@ -52,7 +52,7 @@ console_connect (const char *path, pier_error **err)
   int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
-  if (fd < 0 || connect (fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
     {
       int e = errno;
       if (fd >= 0)
@@ -85,7 +85,7 @@ static void __attribute__ ((noreturn)) exec_final (struct exec_child *c)
     {
       char b[16];
       int n = snprintf (b, sizeof b, "%d", p->oom_score_adj);
-      pier_write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", b, (size_t)n, NULL);
+      pier_write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", b, (size_t) n, NULL);
     }
   if (pier_process_find (p, &exe, &err) < 0)
     goto fail;
@@ -114,7 +114,7 @@ static void __attribute__ ((noreturn)) exec_stage1 (struct exec_child *c)
   for (int t = 0; t < PIER_NS_COUNT; t++)
     if (c->nsfds[t] >= 0)
       close (c->nsfds[t]);
-  pid_t e = (pid_t)syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+  pid_t e = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
   if (e < 0)
     {
       pier_error_make (&err, errno, "fork");
@@ -176,7 +176,7 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
       if (same_ns (st->pid, pier_ns_table[t].proc_name))
         continue;
       char p[64];
-      snprintf (p, sizeof p, "/proc/%d/ns/%s", (int)st->pid, pier_ns_table[t].proc_name);
+      snprintf (p, sizeof p, "/proc/%d/ns/%s", (int) st->pid, pier_ns_table[t].proc_name);
       c.nsfds[t] = open (p, O_RDONLY | O_CLOEXEC);
       if (c.nsfds[t] < 0 && t == PIER_NS_TIME)
         continue;
@@ -225,7 +225,7 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
   if (pier_sync_send (sp[0], PIER_SYNC_GO, 0, NULL, err) < 0
       || pier_sync_expect (sp[0], PIER_SYNC_PID, &m, err) < 0)
     goto out;
-  e = (pid_t)m.value;
+  e = (pid_t) m.value;
   waitpid (stage1, NULL, 0);
   stage1 = -1;
   /* EOF means the exec succeeded (the socket is close-on-exec). */
@@ -233,7 +233,7 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
   if (n > 0 && m.type == PIER_SYNC_ERROR)
     {
       m.text[sizeof m.text - 1] = '\0';
-      pier_error_set (err, (int)m.value, m.text);
+      pier_error_set (err, (int) m.value, m.text);
       waitpid (e, NULL, 0);
       e = -1;
       goto out;
@@ -241,7 +241,7 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
   if (r->pid_file)
     {
       char buf[32];
-      int len = snprintf (buf, sizeof buf, "%d", (int)e);
+      int len = snprintf (buf, sizeof buf, "%d", (int) e);
       cleanup_free char *dir = xstrdup (r->pid_file);
       char *slash = strrchr (dir, '/');
       const char *base = r->pid_file;
@@ -251,7 +251,7 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
           base = slash + 1;
         }
       cleanup_close int dfd = open (slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd < 0 || pier_atomic_write (dfd, base, buf, (size_t)len, 0644, err) < 0)
+      if (dfd < 0 || pier_atomic_write (dfd, base, buf, (size_t) len, 0644, err) < 0)
         {
           if (dfd < 0)
             pier_error_make (err, errno, "cannot write pid file `%s`", r->pid_file);

@@ -52,7 +52,7 @@ run_one (const pier_hook *h, const char *kind, const char *state, pier_error **e
   pier_write_all (in[1], state, strlen (state));
   close (in[1]);
 
-  int pidfd = (int)syscall (SYS_pidfd_open, pid, 0);
+  int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
   long deadline = h->timeout > 0 ? now_ms () + h->timeout * 1000L : -1;
   int status = 0;
   for (;;)
@@ -79,7 +79,7 @@ run_one (const pier_hook *h, const char *kind, const char *state, pier_error **e
       if (pidfd >= 0)
         {
           struct pollfd p = { pidfd, POLLIN, 0 };
-          poll (&p, 1, (int)(left > 1000 ? 1000 : left));
+          poll (&p, 1, (int) (left > 1000 ? 1000 : left));
         }
       else
         {

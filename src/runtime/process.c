@@ -75,7 +75,7 @@ int
 pier_send_fd (int sock, int fd, const char *name, pier_error **err)
 {
   char cbuf[CMSG_SPACE (sizeof (int))] = { 0 };
-  struct iovec iov = { (void *)name, strlen (name) + 1 };
+  struct iovec iov = { (void *) name, strlen (name) + 1 };
   struct msghdr msg = { 0 };
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -125,7 +125,7 @@ pier_process_setup_terminal (const pier_process *p, int console_fd, bool console
     return pier_error_make (err, errno, "cannot open the pty peer");
   if (p->console_height || p->console_width)
     {
-      struct winsize ws = { (unsigned short)p->console_height, (unsigned short)p->console_width, 0, 0 };
+      struct winsize ws = { (unsigned short) p->console_height, (unsigned short) p->console_width, 0, 0 };
       ioctl (slave, TIOCSWINSZ, &ws);
     }
   if (console_dev)
@@ -159,7 +159,7 @@ set_rlimits (const pier_process *p, pier_error **err)
 {
   for (size_t i = 0; i < p->n_rlimits; i++)
     {
-      struct rlimit rl = { (rlim_t)p->rlimits[i].soft, (rlim_t)p->rlimits[i].hard };
+      struct rlimit rl = { (rlim_t) p->rlimits[i].soft, (rlim_t) p->rlimits[i].hard };
       if (setrlimit (p->rlimits[i].resource, &rl) == 0)
         continue;
       if (errno != EPERM)
@@ -175,7 +175,7 @@ set_rlimits (const pier_process *p, pier_error **err)
       if (setrlimit (p->rlimits[i].resource, &rl) < 0)
         return pier_error_make (err, errno, "cannot set rlimit %d", p->rlimits[i].resource);
       pier_warn ("rlimit %d clamped to %llu/%llu: the hard limit cannot be raised here",
-                 p->rlimits[i].resource, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+                 p->rlimits[i].resource, (unsigned long long) rl.rlim_cur, (unsigned long long) rl.rlim_max);
     }
   return 0;
 }
@@ -218,11 +218,11 @@ set_scheduler (json_t *s, pier_error **err)
     return pier_error_makex (err, EINVAL, "process.scheduler.policy `%s` is unknown",
                              policy ? policy : "(missing)");
   a.sched_policy = pol[i].v;
-  a.sched_nice = (int32_t)json_integer_value (json_object_get (s, "nice"));
-  a.sched_priority = (uint32_t)json_integer_value (json_object_get (s, "priority"));
-  a.sched_runtime = (uint64_t)json_integer_value (json_object_get (s, "runtime"));
-  a.sched_deadline = (uint64_t)json_integer_value (json_object_get (s, "deadline"));
-  a.sched_period = (uint64_t)json_integer_value (json_object_get (s, "period"));
+  a.sched_nice = (int32_t) json_integer_value (json_object_get (s, "nice"));
+  a.sched_priority = (uint32_t) json_integer_value (json_object_get (s, "priority"));
+  a.sched_runtime = (uint64_t) json_integer_value (json_object_get (s, "runtime"));
+  a.sched_deadline = (uint64_t) json_integer_value (json_object_get (s, "deadline"));
+  a.sched_period = (uint64_t) json_integer_value (json_object_get (s, "period"));
   json_array_foreach (json_object_get (s, "flags"), i,
                       v) for (size_t k = 0; k < sizeof fl / sizeof fl[0];
                               k++) if (json_is_string (v) && strcmp (json_string_value (v), fl[k].name) == 0)
@@ -271,7 +271,7 @@ pier_process_exec (const pier_process *p, const char *path, const pier_exec_opts
       int sock = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       struct sockaddr_un sa = { .sun_family = AF_UNIX };
       snprintf (sa.sun_path, sizeof sa.sun_path, "%s", lp);
-      if (sock < 0 || connect (sock, (struct sockaddr *)&sa, sizeof sa) < 0)
+      if (sock < 0 || connect (sock, (struct sockaddr *) &sa, sizeof sa) < 0)
         return pier_error_make (err, errno, "cannot connect to the seccomp listener `%s`", lp);
       if (pier_send_fd (sock, notify, o->state_json ? o->state_json : "{}", err) < 0)
         return -1;
@@ -280,9 +280,9 @@ pier_process_exec (const pier_process *p, const char *path, const pier_exec_opts
     }
   /* Nothing of ours crosses exec: every fd above the preserved range is
    * marked close-on-exec (the CVE-2024-21626 class). */
-  unsigned first = 3 + (unsigned)(o->preserve_fds > 0 ? o->preserve_fds : 0);
+  unsigned first = 3 + (unsigned) (o->preserve_fds > 0 ? o->preserve_fds : 0);
   if (syscall (SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-    for (int fd = (int)first; fd < 1024; fd++)
+    for (int fd = (int) first; fd < 1024; fd++)
       fcntl (fd, F_SETFD, FD_CLOEXEC);
   static char *const empty_env[] = { NULL };
   execve (path, p->args, p->env ? p->env : empty_env);

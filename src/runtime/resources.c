@@ -78,13 +78,13 @@ parse_memory (json_t *m, pier_resources *r, pier_error **err)
   r->has_disable_oom = x > 0;
   if (r->has_swappiness && r->swappiness > 100)
     return pier_error_makex (err, EINVAL, "%s.swappiness %llu is above 100", w,
-                             (unsigned long long)r->swappiness);
+                             (unsigned long long) r->swappiness);
   if (r->has_mem_limit && r->mem_limit == 0)
     r->has_mem_limit = false;
   if (r->has_mem_limit && r->has_mem_swap && r->mem_swap > 0 && r->mem_limit > 0
       && r->mem_swap < r->mem_limit)
     return pier_error_makex (err, EINVAL, "%s: swap (memory+swap, %lld) must not be lower than limit (%lld)",
-                             w, (long long)r->mem_swap, (long long)r->mem_limit);
+                             w, (long long) r->mem_swap, (long long) r->mem_limit);
   return 0;
 }
 
@@ -268,7 +268,7 @@ pier_resources_parse (json_t *obj, pier_resources **out, pier_error **err)
       if (x < 0)
         goto fail;
       r->has_classid = x > 0;
-      r->classid = (uint32_t)cid;
+      r->classid = (uint32_t) cid;
       if (pier_json_arr (o, "priorities", "linux.resources.network", &pr, err) < 0)
         goto fail;
       if (pr)
@@ -287,7 +287,7 @@ pier_resources_parse (json_t *obj, pier_resources **out, pier_error **err)
                 goto fail;
               }
             r->netprio[r->n_netprio].name = xstrdup (name);
-            r->netprio[r->n_netprio++].priority = (uint32_t)p;
+            r->netprio[r->n_netprio++].priority = (uint32_t) p;
           }
         }
     }

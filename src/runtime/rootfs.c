@@ -133,7 +133,7 @@ copy_tree (int from, int to, pier_error **err)
           char buf[65536];
           ssize_t n;
           while (a >= 0 && b >= 0 && (n = read (a, buf, sizeof buf)) > 0)
-            pier_write_all (b, buf, (size_t)n);
+            pier_write_all (b, buf, (size_t) n);
           if (a >= 0)
             close (a);
           if (b >= 0)
@@ -403,7 +403,7 @@ setup_devices (const pier_spec *s, int rootfd, const pier_rootfs_opts *o, pier_e
     {
       const pier_device *d = &s->devices[i];
       char t = d->type == 'u' ? 'c' : d->type;
-      if (make_device (rootfd, d->path, t, (unsigned)d->major, (unsigned)d->minor,
+      if (make_device (rootfd, d->path, t, (unsigned) d->major, (unsigned) d->minor,
                        d->has_mode ? d->mode : 0666, d->has_uid ? d->uid : 0, d->has_gid ? d->gid : 0,
                        o->userns, err)
           < 0)
@@ -506,7 +506,7 @@ pier_rootfs_prepare (const pier_spec *s, const pier_rootfs_opts *o, pier_error *
 int
 pier_rootfs_pivot (const pier_spec *s, int rootfd, bool no_pivot, pier_error **err)
 {
-  (void)s;
+  (void) s;
   if (fchdir (rootfd) < 0)
     return pier_error_make (err, errno, "cannot enter the root filesystem");
   if (no_pivot)

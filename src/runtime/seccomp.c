@@ -95,10 +95,10 @@ parse_action (const char *name, json_t *errno_ret, const char *where, uint32_t d
       {
         uint32_t a = actions[i].action;
         if (a == SCMP_ACT_ERRNO (0))
-          a = SCMP_ACT_ERRNO (json_is_integer (errno_ret) ? (uint32_t)json_integer_value (errno_ret)
+          a = SCMP_ACT_ERRNO (json_is_integer (errno_ret) ? (uint32_t) json_integer_value (errno_ret)
                                                           : def_errno);
         else if (a == SCMP_ACT_TRACE (0))
-          a = SCMP_ACT_TRACE (json_is_integer (errno_ret) ? (uint32_t)json_integer_value (errno_ret)
+          a = SCMP_ACT_TRACE (json_is_integer (errno_ret) ? (uint32_t) json_integer_value (errno_ret)
                                                           : def_errno);
         *out = a;
         return 0;
@@ -256,7 +256,7 @@ pier_seccomp_compile (json_t *obj, pier_seccomp **out, pier_error **err)
         if (seen & (1U << idx))
           dup_index = 1;
         seen |= 1U << idx;
-        cmps[a] = (struct scmp_arg_cmp){ (unsigned)idx, operators[k].op, val, val2 };
+        cmps[a] = (struct scmp_arg_cmp){ (unsigned) idx, operators[k].op, val, val2 };
       }
     json_array_foreach (names, j, n)
     {
@@ -273,7 +273,7 @@ pier_seccomp_compile (json_t *obj, pier_seccomp **out, pier_error **err)
         continue;
       int r;
       if (!dup_index)
-        r = seccomp_rule_add_array (s->ctx, action, nr, (unsigned)nargs, cmps);
+        r = seccomp_rule_add_array (s->ctx, action, nr, (unsigned) nargs, cmps);
       else
         {
           /* libseccomp cannot compare one argument twice in a rule:

@@ -80,7 +80,7 @@ static const char *const cap_names[] = {
   "CAP_BPF",
   "CAP_CHECKPOINT_RESTORE",
 };
-#define N_CAPS ((int)(sizeof cap_names / sizeof cap_names[0]))
+#define N_CAPS ((int) (sizeof cap_names / sizeof cap_names[0]))
 
 int
 pier_cap_last (void)
@@ -168,7 +168,7 @@ parse_idmaps (json_t *parent, const char *key, const char *where, pier_idmap **o
       return -1;
     if (c > UINT32_MAX || h > UINT32_MAX || s > UINT32_MAX)
       return pier_error_makex (err, EINVAL, "%s is out of range", w);
-    (*out)[i] = (pier_idmap){ (uint32_t)c, (uint32_t)h, (uint32_t)s };
+    (*out)[i] = (pier_idmap){ (uint32_t) c, (uint32_t) h, (uint32_t) s };
   }
   return 1;
 }
@@ -245,8 +245,8 @@ pier_process_parse (json_t *obj, const char *where, pier_process **out, pier_err
       if (pier_json_u64 (cs, "height", "process.consoleSize", &h, err) < 0
           || pier_json_u64 (cs, "width", "process.consoleSize", &w, err) < 0)
         goto fail;
-      p->console_height = (unsigned)h;
-      p->console_width = (unsigned)w;
+      p->console_height = (unsigned) h;
+      p->console_width = (unsigned) w;
     }
   if (pier_json_obj (obj, "user", where, &user, err) < 0)
     goto fail;
@@ -265,10 +265,10 @@ pier_process_parse (json_t *obj, const char *where, pier_process **out, pier_err
           pier_error_makex (err, EINVAL, "process.user uid/gid out of range");
           goto fail;
         }
-      p->uid = (uid_t)u;
-      p->gid = (gid_t)g;
+      p->uid = (uid_t) u;
+      p->gid = (gid_t) g;
       p->has_umask = r > 0;
-      p->umask = (mode_t)(m & 07777);
+      p->umask = (mode_t) (m & 07777);
       if (pier_json_arr (user, "additionalGids", "process.user", &ag, err) < 0)
         goto fail;
       if (ag)
@@ -282,7 +282,7 @@ pier_process_parse (json_t *obj, const char *where, pier_process **out, pier_err
                                   "process.user.additionalGids[%zu] must be a non-negative integer", i);
                 goto fail;
               }
-            p->additional_gids[p->n_additional_gids++] = (gid_t)json_integer_value (v);
+            p->additional_gids[p->n_additional_gids++] = (gid_t) json_integer_value (v);
           }
         }
     }
@@ -351,11 +351,11 @@ pier_process_parse (json_t *obj, const char *where, pier_process **out, pier_err
     {
       if (n < -1000 || n > 1000)
         {
-          pier_error_makex (err, EINVAL, "%s.oomScoreAdj %lld is outside -1000..1000", where, (long long)n);
+          pier_error_makex (err, EINVAL, "%s.oomScoreAdj %lld is outside -1000..1000", where, (long long) n);
           goto fail;
         }
       p->has_oom_score_adj = true;
-      p->oom_score_adj = (int)n;
+      p->oom_score_adj = (int) n;
     }
   s = NULL;
   if (pier_json_str (obj, "apparmorProfile", where, &s, err) < 0)
@@ -395,7 +395,7 @@ pier_process_parse (json_t *obj, const char *where, pier_process **out, pier_err
       p->io_prio_class = strcmp (cls, "IOPRIO_CLASS_RT") == 0   ? 1
                          : strcmp (cls, "IOPRIO_CLASS_BE") == 0 ? 2
                                                                 : 3;
-      p->io_prio_level = (int)prio;
+      p->io_prio_level = (int) prio;
     }
   json_t *sched = NULL;
   if (pier_json_obj (obj, "scheduler", where, &sched, err) < 0)
@@ -489,7 +489,7 @@ parse_hooks (pier_spec *s, pier_error **err)
         if (t < 0 || (json_object_get (v, "timeout") && t == 0))
           return pier_error_makex (err, EINVAL, "%s.timeout must be greater than zero", w);
         h->path = xstrdup (path);
-        h->timeout = (int)t;
+        h->timeout = (int) t;
       }
     }
   return 0;
@@ -529,15 +529,15 @@ parse_devices (pier_spec *s, json_t *lnx, pier_error **err)
     if ((r = pier_json_u64 (v, "fileMode", w, &mode, err)) < 0)
       return -1;
     d->has_mode = r > 0;
-    d->mode = (mode_t)mode;
+    d->mode = (mode_t) mode;
     if ((r = pier_json_u64 (v, "uid", w, &uid, err)) < 0)
       return -1;
     d->has_uid = r > 0;
-    d->uid = (uid_t)uid;
+    d->uid = (uid_t) uid;
     if ((r = pier_json_u64 (v, "gid", w, &gid, err)) < 0)
       return -1;
     d->has_gid = r > 0;
-    d->gid = (gid_t)gid;
+    d->gid = (gid_t) gid;
   }
   return 0;
 }

@@ -94,10 +94,10 @@ pier_spec_default (bool rootless)
       json_array_append_new (ns, json_pack ("{s:s}", "type", "user"));
       json_object_set_new (
           lnx, "uidMappings",
-          json_pack ("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", (int)geteuid (), "size", 1));
+          json_pack ("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", (int) geteuid (), "size", 1));
       json_object_set_new (
           lnx, "gidMappings",
-          json_pack ("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", (int)getegid (), "size", 1));
+          json_pack ("[{s:i, s:i, s:i}]", "containerID", 0, "hostID", (int) getegid (), "size", 1));
     }
   else
     json_object_set_new (lnx, "resources",

@@ -95,7 +95,7 @@ pier_state_save (const char *root, const pier_state *st, pier_error **err)
   json_t *j = json_object ();
   json_object_set_new (j, "id", json_string (st->id));
   json_object_set_new (j, "pid", json_integer (st->pid));
-  json_object_set_new (j, "startTime", json_integer ((json_int_t)st->start_time));
+  json_object_set_new (j, "startTime", json_integer ((json_int_t) st->start_time));
   json_object_set_new (j, "bundle", json_string (st->bundle ? st->bundle : ""));
   json_object_set_new (j, "rootfs", json_string (st->rootfs ? st->rootfs : ""));
   json_object_set_new (j, "created", json_string (st->created ? st->created : ""));
@@ -146,8 +146,8 @@ pier_state_load (const char *root, const char *id, pier_state **out, pier_error 
     }
   pier_state *st = xzalloc (sizeof *st);
   st->id = xstrdup (id);
-  st->pid = (pid_t)json_integer_value (json_object_get (j, "pid"));
-  st->start_time = (unsigned long long)json_integer_value (json_object_get (j, "startTime"));
+  st->pid = (pid_t) json_integer_value (json_object_get (j, "pid"));
+  st->start_time = (unsigned long long) json_integer_value (json_object_get (j, "startTime"));
   st->bundle = xstrdup (json_string_value (json_object_get (j, "bundle")));
   st->rootfs = xstrdup (json_string_value (json_object_get (j, "rootfs")));
   st->created = xstrdup (json_string_value (json_object_get (j, "created")));
@@ -178,7 +178,7 @@ pier_proc_start_time (pid_t pid)
 {
   char path[64];
   cleanup_free char *buf = NULL;
-  snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
   if (pid <= 0 || pier_read_file_at (AT_FDCWD, path, &buf, NULL, NULL) < 0)
     return 0;
   /* The command name may hold spaces and parentheses: parse after the
@@ -228,7 +228,7 @@ pier_state_status (const char *root, const pier_state *st)
 static int
 cmp_str (const void *a, const void *b)
 {
-  return strcmp (*(char *const *)a, *(char *const *)b);
+  return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
 int

@@ -37,11 +37,11 @@ pier_sync_expect (int fd, int type, pier_sync_msg *m, pier_error **err)
   ssize_t n = TEMP_FAILURE_RETRY_INT (recv (fd, m, sizeof *m, 0));
   if (n < 0)
     return pier_error_make (err, errno, "cannot talk to the container process");
-  if (n == 0 || (size_t)n < offsetof (pier_sync_msg, text) + 1)
+  if (n == 0 || (size_t) n < offsetof (pier_sync_msg, text) + 1)
     return pier_error_makex (err, EIO, "the container process exited unexpectedly");
   m->text[sizeof m->text - 1] = '\0';
   if (m->type == PIER_SYNC_ERROR)
-    return pier_error_set (err, (int)m->value, m->text);
+    return pier_error_set (err, (int) m->value, m->text);
   if (m->type != type)
     return pier_error_makex (err, EPROTO, "unexpected message %d from the container process (wanted %d)",
                              m->type, type);

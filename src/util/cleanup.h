@@ -15,7 +15,7 @@
 static inline void
 cleanup_freep (void *p)
 {
-  void **pp = (void **)p;
+  void **pp = (void **) p;
   free (*pp);
   *pp = NULL;
 }
@@ -69,7 +69,7 @@ steal_ptr (void **pp)
   *pp = NULL;
   return p;
 }
-#define steal_pointer(pp) ((__typeof__ (*(pp)))steal_ptr ((void **)(pp)))
+#define steal_pointer(pp) ((__typeof__ (*(pp))) steal_ptr ((void **) (pp)))
 
 static inline int
 move_fd (int *fd)
@@ -83,7 +83,7 @@ move_fd (int *fd)
   ({                                                                                                         \
     long _r;                                                                                                 \
     do                                                                                                       \
-      _r = (long)(expr);                                                                                     \
+      _r = (long) (expr);                                                                                    \
     while (_r == -1 && errno == EINTR);                                                                      \
     _r;                                                                                                      \
   })

@@ -81,7 +81,7 @@ pier_sha256_fd (int fd, char *hex, pier_error **err)
         }
       if (n == 0)
         break;
-      pier_sha256_update (h, buf, (size_t)n);
+      pier_sha256_update (h, buf, (size_t) n);
     }
   pier_sha256_final (h, hex);
   return 0;

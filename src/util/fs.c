@@ -117,12 +117,12 @@ open_in_root_raw (int rootfd, const char *path, int flags, mode_t mode)
   if (openat2_works)
     {
       struct open_how how = { 0 };
-      how.flags = (uint64_t)(flags | O_CLOEXEC);
+      how.flags = (uint64_t) (flags | O_CLOEXEC);
       how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
       how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
       int fd;
       do
-        fd = (int)syscall (SYS_openat2, rootfd, p, &how, sizeof how);
+        fd = (int) syscall (SYS_openat2, rootfd, p, &how, sizeof how);
       while (fd < 0 && (errno == EINTR || errno == EAGAIN));
       if (fd >= 0 || errno != ENOSYS)
         return fd;
@@ -230,7 +230,7 @@ pier_write_all (int fd, const void *buf, size_t len)
       if (w < 0)
         return -1;
       p += w;
-      len -= (size_t)w;
+      len -= (size_t) w;
     }
   return 0;
 }
@@ -238,7 +238,7 @@ pier_write_all (int fd, const void *buf, size_t len)
 int
 pier_atomic_write (int dirfd, const char *name, const void *data, size_t len, mode_t mode, pier_error **err)
 {
-  cleanup_free char *tmp = xasprintf (".%s.tmp.%d", name, (int)getpid ());
+  cleanup_free char *tmp = xasprintf (".%s.tmp.%d", name, (int) getpid ());
   cleanup_close int fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0)
     return pier_error_make (err, errno, "cannot create `%s`", tmp);
@@ -282,7 +282,7 @@ pier_read_file_at (int dirfd, const char *path, char **out, size_t *len, pier_er
         return pier_error_make (err, errno, "cannot read `%s`", path);
       if (r == 0)
         break;
-      n += (size_t)r;
+      n += (size_t) r;
     }
   buf[n] = '\0';
   if (len)
@@ -302,7 +302,7 @@ pier_write_file_at (int dirfd, const char *path, const char *data, size_t len, p
     w = write (fd, data, len);
   while (w < 0 && errno == EINTR);
   if (w < 0)
-    return pier_error_make (err, errno, "cannot write `%.*s` to `%s`", (int)(len > 64 ? 64 : len), data,
+    return pier_error_make (err, errno, "cannot write `%.*s` to `%s`", (int) (len > 64 ? 64 : len), data,
                             path);
   return 0;
 }
@@ -349,5 +349,5 @@ pier_path_join (const char *a, const char *b)
     la--;
   while (*b == '/')
     b++;
-  return xasprintf ("%.*s/%s", (int)la, a, b);
+  return xasprintf ("%.*s/%s", (int) la, a, b);
 }

@@ -89,12 +89,12 @@ pier_json_u64 (json_t *obj, const char *key, const char *where, uint64_t *out, p
   if (json_is_real (v) && json_real_value (v) >= 0 && json_real_value (v) <= 18446744073709551615.0)
     {
       double d = json_real_value (v);
-      *out = d >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)d;
+      *out = d >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t) d;
       return 1;
     }
   if (!json_is_integer (v) || json_integer_value (v) < 0)
     return pier_error_makex (err, EINVAL, "%s.%s must be a non-negative integer", where, key);
-  *out = (uint64_t)json_integer_value (v);
+  *out = (uint64_t) json_integer_value (v);
   return 1;
 }
 

@@ -50,7 +50,7 @@ write_all (int fd, const char *buf, size_t len)
       if (w <= 0)
         return;
       buf += w;
-      len -= (size_t)w;
+      len -= (size_t) w;
     }
 }
 
@@ -93,7 +93,7 @@ pier_log (enum pier_log_level level, const char *fmt, ...)
           char line[4300];
           int n = snprintf (line, sizeof line, "%s %s: %s\n", ts, level_names[level], msg);
           if (n > 0)
-            write_all (log_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+            write_all (log_fd, line, (size_t) n < sizeof line ? (size_t) n : sizeof line - 1);
         }
     }
   /* Errors are printed by main(); only lesser levels are echoed here. */
@@ -102,6 +102,6 @@ pier_log (enum pier_log_level level, const char *fmt, ...)
       char line[4200];
       int n = snprintf (line, sizeof line, "pier: %s: %s\n", level_names[level], msg);
       if (n > 0)
-        write_all (2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        write_all (2, line, (size_t) n < sizeof line ? (size_t) n : sizeof line - 1);
     }
 }
