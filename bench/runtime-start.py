@@ -77,7 +77,8 @@ def main():
         print(json.dumps(loop([a.inner], a.bundle, a.root, a.runs)))
         return
     pier = os.path.abspath(a.pier)
-    work = tempfile.mkdtemp(prefix="pier-bench-")
+    # State under /run (tmpfs), where runtimes keep it by default.
+    work = tempfile.mkdtemp(prefix="pier-bench-", dir="/run")
     try:
         bundle = make_bundle(pier, os.path.join(work, "bundle"))
         results = {"pier-runtime": loop([pier], bundle, os.path.join(work, "pier-root"), a.runs)}

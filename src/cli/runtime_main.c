@@ -951,6 +951,7 @@ main (int argc, char **argv)
   char *msg = NULL;
   pier_error *err = NULL;
 
+  pier_log_set_program ("pier-runtime");
   if (pier_opt_parse (gopts, argc, argv, &i, &msg) < 0)
     {
       fprintf (stderr, "pier-runtime: %s\n", msg);

@@ -1,6 +1,8 @@
 #include "runtime/caps.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <stdint.h>
@@ -67,6 +69,19 @@ pier_caps_switch_user (const pier_process *p, bool setgroups_allowed, pier_error
 {
   if (p->has_caps && prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
     return pier_error_make (err, errno, "cannot keep capabilities across the user switch");
+  if (setgroups_allowed)
+    {
+      /* A user namespace made by an unprivileged user denies setgroups. */
+      char buf[16] = "";
+      int fd = open ("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+      if (fd >= 0)
+        {
+          ssize_t n = read (fd, buf, sizeof buf - 1);
+          close (fd);
+          if (n > 0 && strncmp (buf, "deny", 4) == 0)
+            setgroups_allowed = false;
+        }
+    }
   if (setgroups_allowed)
     {
       if (setgroups (p->n_additional_gids, p->additional_gids) < 0)

@@ -341,6 +341,23 @@ fail:
 
 /* ---- create ----------------------------------------------------------- */
 
+/* True when linux.resources asks for nothing but device rules (which an
+ * unprivileged user cannot apply, and which its user namespace enforces
+ * anyway). */
+static bool
+resources_empty (json_t *r)
+{
+  const char *k;
+  json_t *v;
+  if (r == NULL)
+    return true;
+  json_object_foreach (r, k, v)
+    if (strcmp (k, "devices") != 0 && !json_is_null (v)
+        && !(json_is_object (v) && json_object_size (v) == 0))
+      return false;
+  return true;
+}
+
 static int
 connect_console (const char *path, pier_error **err)
 {
@@ -464,7 +481,20 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
       goto out;
     }
   if (pier_cgroup_create (cgpath, res, &cg, err) < 0)
-    goto out;
+    {
+      /* Unprivileged without a delegated cgroup: as runc, run without one
+       * when the config asks for no limits; otherwise say why. */
+      int code = err && *err ? (*err)->code : 0;
+      if (geteuid () == 0 || !(code == EACCES || code == EPERM || code == EROFS))
+        goto out;
+      if (!resources_empty (s->resources))
+        {
+          pier_error_wrap (err, "rootless: cannot apply linux.resources (no delegated cgroup)");
+          goto out;
+        }
+      pier_error_free (err);
+      pier_debug ("rootless: running without a cgroup of its own (no delegated cgroup)");
+    }
   if (o->console_socket && console < 0)
     {
       console = connect_console (o->console_socket, err);
@@ -493,7 +523,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
 
   if (pier_sync_expect (sp[0], PIER_SYNC_USERNS, &m, err) < 0)
     goto out;
-  if (pier_cgroup_enter (cg, c, err) < 0)
+  if (cg && pier_cgroup_enter (cg, c, err) < 0)
     goto out;
   if (m.value)
     {
@@ -540,7 +570,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   st.rootfs = s->root_path;
   st.created = created;
   st.owner = pw ? pw->pw_name : (char *) "";
-  st.cgroup_path = cgpath;
+  st.cgroup_path = cg ? cgpath : (char *) "";
   st.annotations = s->annotations;
   st.config = s->json;
   st.rootless = o->rootless;

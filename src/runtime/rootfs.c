@@ -378,8 +378,15 @@ make_device (int rootfd, const char *path, char type, unsigned maj, unsigned min
       if (t < 0)
         return pier_error_make (err, errno, "cannot open `%s`", path);
       FD_PATH (p, t);
-      char hostpath[64];
-      snprintf (hostpath, sizeof hostpath, "/dev/%s/%u:%u", type == 'b' ? "block" : "char", maj, min);
+      /* The host's node of the same path when it is the same device,
+       * else udev's /dev/char or /dev/block alias. */
+      char hostpath[PATH_MAX];
+      struct stat hs;
+      if (stat (path, &hs) == 0 && (S_ISCHR (hs.st_mode) || S_ISBLK (hs.st_mode))
+          && hs.st_rdev == makedev (maj, min))
+        snprintf (hostpath, sizeof hostpath, "%s", path);
+      else
+        snprintf (hostpath, sizeof hostpath, "/dev/%s/%u:%u", type == 'b' ? "block" : "char", maj, min);
       if (mount (hostpath, p, NULL, MS_BIND, NULL) < 0)
         return pier_error_make (err, errno, "cannot bind device `%s` (%s)", path, hostpath);
       return 0;

@@ -15,6 +15,7 @@
 static int log_fd = -1;
 static int log_json;
 static int log_stderr = 1;
+static const char *log_program = "pier";
 static enum pier_log_level log_level = PIER_LOG_WARNING;
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
@@ -33,6 +34,12 @@ pier_log_init (const char *path, int json, enum pier_log_level level)
     close (log_fd);
   log_fd = fd;
   return 0;
+}
+
+void
+pier_log_set_program (const char *name)
+{
+  log_program = name;
 }
 
 void

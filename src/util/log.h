@@ -20,6 +20,8 @@ enum pier_log_level
 int pier_log_init (const char *path, int json, enum pier_log_level level);
 /* When quiet, warnings go only to the log file, never to stderr. */
 void pier_log_set_stderr (int enabled);
+/* Name used as the prefix of messages on stderr (default "pier"). */
+void pier_log_set_program (const char *name);
 void pier_log (enum pier_log_level level, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 #define pier_warn(...) pier_log (PIER_LOG_WARNING, __VA_ARGS__)
