@@ -107,7 +107,7 @@ pier_log (enum pier_log_level level, const char *fmt, ...)
   if (log_stderr && level != PIER_LOG_ERROR)
     {
       char line[4200];
-      int n = snprintf (line, sizeof line, "pier: %s: %s\n", level_names[level], msg);
+      int n = snprintf (line, sizeof line, "%s: %s: %s\n", log_program, level_names[level], msg);
       if (n > 0)
         write_all (2, line, (size_t) n < sizeof line ? (size_t) n : sizeof line - 1);
     }
