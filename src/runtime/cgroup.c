@@ -1,4 +1,5 @@
 #include "runtime/cgroup.h"
+#include "runtime/devfilter.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -626,6 +627,35 @@ apply_blkio (const char *path, const pier_resources *r, pier_error **err)
   return 0;
 }
 
+/* As runc: the devices every container gets are always usable, and nodes
+ * may be created (mknod), just not opened, unless allowed. */
+static const pier_dev_rule default_dev_rules[] = {
+  { true, 'c', -1, -1, "m" }, { true, 'b', -1, -1, "m" },    { true, 'c', 1, 3, "rwm" },
+  { true, 'c', 1, 5, "rwm" }, { true, 'c', 1, 7, "rwm" },    { true, 'c', 1, 8, "rwm" },
+  { true, 'c', 1, 9, "rwm" }, { true, 'c', 5, 0, "rwm" },    { true, 'c', 5, 1, "rwm" },
+  { true, 'c', 5, 2, "rwm" }, { true, 'c', 136, -1, "rwm" }, { true, 'c', 10, 200, "rwm" },
+};
+#define N_DEFAULT_DEV_RULES (sizeof default_dev_rules / sizeof default_dev_rules[0])
+
+static int
+put_dev_rule (const char *d, const pier_dev_rule *x, pier_error **err)
+{
+  char maj[24], min[24];
+  const char *file = x->allow ? "devices.allow" : "devices.deny";
+  if (x->type == 'a' && x->major < 0 && x->minor < 0 && strlen (x->access) == 3)
+    return put (d, file, "a device rule", err, "a");
+  if (x->major < 0)
+    snprintf (maj, sizeof maj, "*");
+  else
+    snprintf (maj, sizeof maj, "%lld", (long long) x->major);
+  if (x->minor < 0)
+    snprintf (min, sizeof min, "*");
+  else
+    snprintf (min, sizeof min, "%lld", (long long) x->minor);
+  return put (d, file, "a device rule", err, "%c %s:%s %s", x->type == 'a' ? 'a' : x->type, maj, min,
+              x->access);
+}
+
 static int
 apply_devices (const char *path, const pier_resources *r, pier_error **err)
 {
@@ -635,46 +665,19 @@ apply_devices (const char *path, const pier_resources *r, pier_error **err)
   cleanup_free char *d = ctrl_dir ("devices", path, &v);
   if (d == NULL)
     {
-      /* cgroup v2 filters devices with a BPF program (see TODO in the
-       * issue note); without a devices controller nothing can be enforced. */
-      int only_allow_all = 1;
-      for (size_t i = 0; i < r->n_devices; i++)
-        only_allow_all &= r->devices[i].allow;
-      if (only_allow_all)
-        return 0;
-      return pier_error_makex (err, ENOTSUP,
-                               "cannot apply linux.resources.devices: the devices controller is not mounted "
-                               "(cgroup v2 device filtering with BPF is not supported yet)");
+      if (host.v2 == NULL)
+        return pier_error_makex (err, ENOTSUP,
+                                 "cannot apply linux.resources.devices: neither the devices "
+                                 "controller nor cgroup v2 is mounted");
+      cleanup_free char *v2 = pier_path_join (host.v2, path);
+      return pier_devfilter_attach (v2, r->devices, r->n_devices, default_dev_rules, N_DEFAULT_DEV_RULES,
+                                    err);
     }
   for (size_t i = 0; i < r->n_devices; i++)
-    {
-      const pier_dev_rule *x = &r->devices[i];
-      char maj[24], min[24];
-      if (x->major < 0)
-        snprintf (maj, sizeof maj, "*");
-      else
-        snprintf (maj, sizeof maj, "%lld", (long long) x->major);
-      if (x->minor < 0)
-        snprintf (min, sizeof min, "*");
-      else
-        snprintf (min, sizeof min, "%lld", (long long) x->minor);
-      const char *file = x->allow ? "devices.allow" : "devices.deny";
-      int rc;
-      if (x->type == 'a' && x->major < 0 && x->minor < 0 && strlen (x->access) == 3)
-        rc = put (d, file, "a device rule", err, "a");
-      else
-        rc = put (d, file, "a device rule", err, "%c %s:%s %s", x->type, maj, min, x->access);
-      if (rc < 0)
-        return -1;
-    }
-  /* As runc: the devices every container gets are always usable, and
-   * nodes may be created (mknod), just not opened, unless allowed. */
-  static const char *const defaults[] = {
-    "c *:* m",   "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",
-    "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
-  };
-  for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-    if (put (d, "devices.allow", "a default device rule", err, "%s", defaults[i]) < 0)
+    if (put_dev_rule (d, &r->devices[i], err) < 0)
+      return -1;
+  for (size_t i = 0; i < N_DEFAULT_DEV_RULES; i++)
+    if (put_dev_rule (d, &default_dev_rules[i], err) < 0)
       return -1;
   return 0;
 }
