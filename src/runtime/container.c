@@ -231,10 +231,15 @@ static void __attribute__ ((noreturn)) init_main (struct init_args *a)
       pier_write_all (fifo, msg, strlen (msg));
       _exit (1);
     }
+  /* "0" releases `start`; the fifo stays open (close-on-exec) so that
+   * `start` returns once the user's program runs, or reads why not. */
   pier_write_all (fifo, "0", 1);
-  close (fifo);
   pier_exec_opts eo = { s, a->seccomp, true, a->o->preserve_fds, state_json };
   pier_process_exec (s->process, exe, &eo, &err);
+  {
+    cleanup_free char *msg = xasprintf ("E%s", err ? err->msg : "exec failed");
+    pier_write_all (fifo, msg, strlen (msg));
+  }
   /* exec failed: the only one left to tell is the container's stderr. */
   dprintf (2, "pier-runtime: %s\n", err ? err->msg : "exec failed");
   _exit (127);
@@ -351,10 +356,8 @@ resources_empty (json_t *r)
   json_t *v;
   if (r == NULL)
     return true;
-  json_object_foreach (r, k, v)
-    if (strcmp (k, "devices") != 0 && !json_is_null (v)
-        && !(json_is_object (v) && json_object_size (v) == 0))
-      return false;
+  json_object_foreach (r, k, v) if (strcmp (k, "devices") != 0 && !json_is_null (v)
+                                    && !(json_is_object (v) && json_object_size (v) == 0)) return false;
   return true;
 }
 
@@ -546,7 +549,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
 
   if (pier_sync_expect (sp[0], PIER_SYNC_HOOKS, &m, err) < 0)
     goto out;
-  state_text = state_json_text (id, "creating", g, s->bundle, s->annotations);
+  state_text = state_json_text (id, "created", g, s->bundle, s->annotations);
   if (pier_hooks_run (s->hooks[PIER_HOOK_PRESTART], s->n_hooks[PIER_HOOK_PRESTART], "prestart", state_text,
                       err)
           < 0
@@ -671,24 +674,34 @@ pier_container_start (const char *root, const char *id, pier_error **err)
           nanosleep (&ts, NULL);
         }
     }
-  buf[n] = '\0';
   unlink (fifo);
-  if (buf[0] != '0')
+  if (buf[0] == '0')
     {
-      pier_error_makex (err, EIO, "cannot start container `%s`: %s", id, buf + 1);
+      /* Wait for the exec (EOF) and collect an error written instead. */
+      fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK);
+      ssize_t more;
+      size_t len = (size_t) n;
+      while (len < sizeof buf - 1 && (more = read (fd, buf + len, sizeof buf - 1 - len)) != 0)
+        {
+          if (more < 0 && errno == EINTR)
+            continue;
+          if (more < 0)
+            break;
+          len += (size_t) more;
+        }
+      n = (ssize_t) len;
+    }
+  buf[n] = '\0';
+  if (buf[0] != '0' || n > 1)
+    {
+      const char *why = buf[0] == '0' ? buf + 1 : buf;
+      pier_error_makex (err, EIO, "cannot start container `%s`: %s", id, *why == 'E' ? why + 1 : why);
       goto out;
     }
   if (load_spec_from_state (st, &s, NULL) == 0 && s->n_hooks[PIER_HOOK_POSTSTART])
     {
       cleanup_free char *text = state_json_text (id, "running", st->pid, st->bundle, st->annotations);
-      pier_error *e = NULL;
-      if (pier_hooks_run (s->hooks[PIER_HOOK_POSTSTART], s->n_hooks[PIER_HOOK_POSTSTART], "poststart", text,
-                          &e)
-          < 0)
-        {
-          pier_warn ("%s", e->msg);
-          pier_error_free (&e);
-        }
+      pier_hooks_run_all (s->hooks[PIER_HOOK_POSTSTART], s->n_hooks[PIER_HOOK_POSTSTART], "poststart", text);
     }
   rc = 0;
 out:
@@ -841,7 +854,7 @@ pier_container_delete (const char *root, const char *id, bool force, pier_error 
     }
   pier_cgroup cg = { st->cgroup_path };
   const char *status = pier_state_status (root, st);
-  if (strcmp (status, "running") == 0 || strcmp (status, "paused") == 0)
+  if (strcmp (status, "stopped") != 0)
     {
       if (!force)
         {
@@ -871,13 +884,7 @@ pier_container_delete (const char *root, const char *id, bool force, pier_error 
   if (load_spec_from_state (st, &s, NULL) == 0 && s->n_hooks[PIER_HOOK_POSTSTOP])
     {
       cleanup_free char *text = state_json_text (id, "stopped", st->pid, st->bundle, st->annotations);
-      pier_error *e = NULL;
-      if (pier_hooks_run (s->hooks[PIER_HOOK_POSTSTOP], s->n_hooks[PIER_HOOK_POSTSTOP], "poststop", text, &e)
-          < 0)
-        {
-          pier_warn ("%s", e->msg);
-          pier_error_free (&e);
-        }
+      pier_hooks_run_all (s->hooks[PIER_HOOK_POSTSTOP], s->n_hooks[PIER_HOOK_POSTSTOP], "poststop", text);
     }
   int rc = pier_state_remove (root, id, err);
   pier_spec_free (s);

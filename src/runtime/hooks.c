@@ -14,6 +14,7 @@
 
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/banned.h"
 
 static long
@@ -105,4 +106,18 @@ pier_hooks_run (const pier_hook *hooks, size_t n, const char *kind, const char *
     if (run_one (&hooks[i], kind, state_json, err) < 0)
       return -1;
   return 0;
+}
+
+void
+pier_hooks_run_all (const pier_hook *hooks, size_t n, const char *kind, const char *state_json)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      pier_error *err = NULL;
+      if (run_one (&hooks[i], kind, state_json, &err) < 0)
+        {
+          pier_warn ("%s", err->msg);
+          pier_error_free (&err);
+        }
+    }
 }

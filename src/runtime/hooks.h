@@ -12,4 +12,8 @@
 int pier_hooks_run (const pier_hook *hooks, size_t n, const char *kind, const char *state_json,
                     pier_error **err);
 
+/* Run every hook even when some fail; each failure is logged as a
+ * warning (poststart and poststop, as the spec requires). */
+void pier_hooks_run_all (const pier_hook *hooks, size_t n, const char *kind, const char *state_json);
+
 #endif

@@ -362,7 +362,7 @@ make_device (int rootfd, const char *path, char type, unsigned maj, unsigned min
       if (type == 'p')
         {
           unlinkat (d, base, 0);
-          if (mkfifoat (d, base, mode & 07777) < 0)
+          if (mkfifoat (d, base, mode & 07777) < 0 || fchmodat (d, base, mode & 07777, 0) < 0)
             return pier_error_make (err, errno, "cannot create fifo `%s`", path);
           fchownat (d, base, uid, gid, AT_SYMLINK_NOFOLLOW);
           return 0;
@@ -468,8 +468,10 @@ pier_rootfs_prepare (const pier_spec *s, const pier_rootfs_opts *o, pier_error *
 {
   /* Nothing we mount may propagate back to the host. */
   unsigned long prop = MS_SLAVE | MS_REC;
-  if (s->rootfs_propagation_flags && !(s->rootfs_propagation_flags & MS_SHARED))
-    prop = s->rootfs_propagation_flags | MS_REC;
+  /* rootfsPropagation itself is applied after pivot_root (an unbindable
+   * / could not even be bind-mounted here). */
+  if (s->rootfs_propagation_flags & MS_PRIVATE)
+    prop = MS_PRIVATE | MS_REC;
   if (mount (NULL, "/", NULL, prop, NULL) < 0)
     return pier_error_make (err, errno, "cannot make / %s", "a slave mount");
   if (mount (s->root_path, s->root_path, NULL, MS_BIND | MS_REC, NULL) < 0)

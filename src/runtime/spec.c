@@ -191,14 +191,13 @@ parse_caps (json_t *caps, pier_process *p, pier_error **err)
         if (!json_is_string (v))
           return pier_error_makex (err, EINVAL, "process.capabilities.%s[%zu] must be a string", sets[s], i);
         int c = pier_cap_from_name (json_string_value (v));
+        /* The spec: a value that maps to no kernel interface is an error. */
         if (c < 0)
-          {
-            /* As runc: an unknown capability is reported, not fatal, so
-               * configs written for newer kernels still run. */
-            continue;
-          }
+          return pier_error_makex (err, EINVAL, "process.capabilities.%s: unknown capability `%s`", sets[s],
+                                   json_string_value (v));
         if (c > pier_cap_last ())
-          continue;
+          return pier_error_makex (err, EINVAL, "process.capabilities.%s: `%s` is not supported by this kernel",
+                                   sets[s], json_string_value (v));
         p->caps[s] |= 1ULL << c;
       }
     }
