@@ -48,13 +48,16 @@ unit_tests() {
   local dir=$1 label=$2 log="$logs/unit-$2.log"
   local rc=0
   meson test -C "$dir" --suite unit --print-errorlogs 2>&1 | tee "$log" || rc=$?
-  local ok fail
+  local ok fail cases
   ok=$(awk '/^Ok:/ {print $2}' "$log")
   fail=$(awk '/^Fail:|^Unexpected Pass:|^Timeout:/ {n += $NF} END {print n + 0}' "$log")
+  # cmocka's own counts, from the outputs meson keeps.
+  cases=$(awk '/^\[  PASSED  \] [0-9]+ test/ {p += $4} /failed as expected$/ {x++}
+               END {printf "%d cases passed, %d known bugs xfail", p, x}' "$dir/meson-logs/testlog.txt")
   if [ "$rc" -eq 0 ]; then
-    summary+=("unit ($label): ${ok:-0} ok")
+    summary+=("unit ($label): ${ok:-0} programs ok, $cases")
   else
-    summary+=("unit ($label): ${ok:-0} ok, ${fail} FAILED")
+    summary+=("unit ($label): ${ok:-0} programs ok, ${fail} FAILED, $cases")
     failed=1
   fi
 }

@@ -147,6 +147,22 @@ test_stops_at_first_failure (void **state)
 }
 
 static void
+test_run_all_continues_past_failures (void **state)
+{
+  (void) state;
+  /* poststart and poststop: every hook runs, failures are only warned. */
+  pier_hook hs[3] = { sh_hook ("exit 1", NULL, 0), sh_hook ("exec sleep 30", NULL, 1),
+                      sh_hook ("cat > \"$OUT\"", "after", 0) };
+  pier_hooks_run_all (hs, 3, "poststop", "{\"status\":\"stopped\"}");
+  char *c = out_file ("after");
+  assert_non_null (c);
+  assert_string_equal (c, "{\"status\":\"stopped\"}");
+  free (c);
+  for (int i = 0; i < 3; i++)
+    hook_done (&hs[i]);
+}
+
+static void
 test_hook_ignoring_stdin_does_not_block (void **state)
 {
   (void) state;
@@ -172,6 +188,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_missing_program),
     cmocka_unit_test (test_timeout_kills_hook),
     cmocka_unit_test (test_stops_at_first_failure),
+    cmocka_unit_test (test_run_all_continues_past_failures),
     cmocka_unit_test (test_hook_ignoring_stdin_does_not_block),
   };
   group_setup (NULL);
