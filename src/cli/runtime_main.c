@@ -180,13 +180,26 @@ cmd_create_or_run (int argc, char **argv, bool run)
     { "no-pivot", OPT_BOOL, &no_pivot, "use MS_MOVE + chroot instead of pivot_root", NULL },
     { "no-new-keyring", OPT_BOOL, &no_keyring, "keep the caller's session keyring", NULL },
     { "preserve-fds", OPT_INT, &preserve, "pass N extra fds (from 3) to the container", "N" },
-    { run ? "d|detach" : "x-unused-detach", OPT_BOOL, &detach, "detach from the container's process", NULL },
-    { run ? "keep" : "x-unused-keep", OPT_BOOL, &keep, "do not delete the container after it exits", NULL },
-    { run ? "no-subreaper" : "x-unused-nosub", OPT_BOOL, &no_subreaper, "accepted for runc compatibility",
-      NULL },
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
+    /* room for run's three flags */
+    { NULL, 0, NULL, NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL },
   };
+  /* run's own flags go where create's table ends. */
+  pier_opt run_opts[] = {
+    { "d|detach", OPT_BOOL, &detach, "detach from the container's process", NULL },
+    { "keep", OPT_BOOL, &keep, "do not delete the container after it exits", NULL },
+    { "no-subreaper", OPT_BOOL, &no_subreaper,
+      "accepted for runc compatibility (pier-runtime waits on its own child)", NULL },
+  };
+  if (run)
+    {
+      size_t base = 6; /* the index of HELP_OPT */
+      memmove (&opts[base + 3], &opts[base], 2 * sizeof opts[0]);
+      memcpy (&opts[base], run_opts, sizeof run_opts);
+    }
   if (parse (argv[0], run ? "pier-runtime run [OPTIONS] ID" : "pier-runtime create [OPTIONS] ID", opts, argc,
              argv, &i, 1, 1, &rc)
       < 0)

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "util/log.h"
 #include "util/banned.h"
 
 #ifndef PR_CAP_AMBIENT
@@ -101,4 +102,24 @@ pier_caps_switch_user (const pier_process *p, bool setgroups_allowed, pier_error
       return set_caps (p, err);
     }
   return 0;
+}
+
+void
+pier_caps_clamp_to_host (pier_process *p)
+{
+  if (!p->has_caps)
+    return;
+  int last = pier_cap_last ();
+  uint64_t wanted = 0;
+  for (int s = 0; s < PIER_CAP_SETS; s++)
+    wanted |= p->caps[s];
+  for (int c = 0; c <= last; c++)
+    if ((wanted & (1ULL << c)) && prctl (PR_CAPBSET_READ, c, 0, 0, 0) == 0)
+      {
+        pier_warn ("%s is not available on this host (missing from the runtime's bounding set); "
+                   "the container runs without it",
+                   pier_cap_name (c));
+        for (int s = 0; s < PIER_CAP_SETS; s++)
+          p->caps[s] &= ~(1ULL << c);
+      }
 }

@@ -17,4 +17,9 @@ int pier_caps_drop_bounding (const pier_process *p, pier_error **err);
  * supplementary groups are not touched. */
 int pier_caps_switch_user (const pier_process *p, bool setgroups_allowed, pier_error **err);
 
+/* Remove from every set the capabilities our own bounding set lacks (the
+ * host may withhold some, e.g. CAP_SYS_RESOURCE here): the kernel could
+ * never grant them.  Each one removed is logged as a warning. */
+void pier_caps_clamp_to_host (pier_process *p);
+
 #endif

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/caps.h"
 #include "runtime/cgroup.h"
 #include "runtime/hooks.h"
 #include "runtime/process.h"
@@ -185,7 +186,17 @@ init_setup (struct init_args *a, char **exe, char **state_json, pier_error **err
       close (a->console);
       a->console = -1;
     }
-  if (pier_rootfs_finalize (s, &ro, err) < 0 || pier_rootfs_sysctl (s, err) < 0)
+  /* As runc: a missing working directory is created (before the root
+   * may turn read-only). */
+  if (s->process && s->process->cwd && strcmp (s->process->cwd, "/") != 0)
+    {
+      cleanup_close int top = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      cleanup_close int cwd = top >= 0 ? pier_mkdir_in_root (top, s->process->cwd, 0755, err) : -1;
+      if (cwd < 0)
+        return top < 0 ? pier_error_make (err, errno, "open /") : pier_error_wrap (err, "process.cwd");
+    }
+  /* sysctls go in before /proc/sys becomes read-only. */
+  if (pier_rootfs_sysctl (s, err) < 0 || pier_rootfs_finalize (s, &ro, err) < 0)
     return -1;
   if (s->hostname && sethostname (s->hostname, strlen (s->hostname)) < 0)
     return pier_error_make (err, errno, "cannot set hostname `%s`", s->hostname);
@@ -453,6 +464,8 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
       pier_error_makex (err, EINVAL, "--console-socket given but process.terminal is false");
       goto out;
     }
+  if (s->process)
+    pier_caps_clamp_to_host (s->process);
   if (pier_resources_parse (s->resources, &res, err) < 0)
     goto out;
   if (s->seccomp && pier_seccomp_compile (s->seccomp, &sc, err) < 0)

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runtime/caps.h"
 #include "runtime/cgroup.h"
 #include "runtime/process.h"
 #include "runtime/seccomp.h"
@@ -167,6 +168,7 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
       pier_error_makex (err, EINVAL, "exec with a terminal needs --console-socket");
       goto out;
     }
+  pier_caps_clamp_to_host (r->process);
   if (c.spec && c.spec->seccomp && pier_seccomp_compile (c.spec->seccomp, &c.sc, err) < 0)
     goto out;
   /* Join every namespace the init has that we do not share; user first

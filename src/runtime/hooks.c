@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,8 +29,10 @@ now_ms (void)
 static int
 run_one (const pier_hook *h, const char *kind, const char *state, pier_error **err)
 {
+  /* stdin is a socket so that a hook which never reads cannot raise
+   * SIGPIPE in us (send with MSG_NOSIGNAL). */
   int in[2];
-  if (pipe2 (in, O_CLOEXEC) < 0)
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0)
     return pier_error_make (err, errno, "cannot run %s hook `%s`", kind, h->path);
   pid_t pid = fork ();
   if (pid < 0)
@@ -41,16 +44,27 @@ run_one (const pier_hook *h, const char *kind, const char *state, pier_error **e
   if (pid == 0)
     {
       static char *const empty[] = { NULL };
+      /* Its own process group, so a timeout kills what it started too. */
+      setpgid (0, 0);
+      shutdown (in[0], SHUT_WR);
       dup2 (in[0], 0);
       char *const *argv = h->args && h->args[0] ? h->args : (char *const[]){ h->path, NULL };
       execve (h->path, argv, h->env ? h->env : empty);
       _exit (127);
     }
+  setpgid (pid, pid);
   close (in[0]);
-  /* A hook that does not read its stdin must not block us. */
   fcntl (in[1], F_SETFL, O_NONBLOCK);
-  signal (SIGPIPE, SIG_IGN);
-  pier_write_all (in[1], state, strlen (state));
+  const char *p = state;
+  size_t left_bytes = strlen (state);
+  while (left_bytes > 0)
+    {
+      ssize_t w = send (in[1], p, left_bytes, MSG_NOSIGNAL);
+      if (w <= 0)
+        break;
+      p += w;
+      left_bytes -= (size_t) w;
+    }
   close (in[1]);
 
   int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
@@ -70,6 +84,7 @@ run_one (const pier_hook *h, const char *kind, const char *state, pier_error **e
       long left = deadline < 0 ? 1000 : deadline - now_ms ();
       if (deadline >= 0 && left <= 0)
         {
+          kill (-pid, SIGKILL);
           kill (pid, SIGKILL);
           waitpid (pid, &status, 0);
           if (pidfd >= 0)
@@ -79,8 +94,8 @@ run_one (const pier_hook *h, const char *kind, const char *state, pier_error **e
         }
       if (pidfd >= 0)
         {
-          struct pollfd p = { pidfd, POLLIN, 0 };
-          poll (&p, 1, (int) (left > 1000 ? 1000 : left));
+          struct pollfd pf = { pidfd, POLLIN, 0 };
+          poll (&pf, 1, (int) (left > 1000 ? 1000 : left));
         }
       else
         {

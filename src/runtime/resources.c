@@ -118,8 +118,9 @@ parse_dev_pairs (json_t *b, const char *key, pier_throttle **out, size_t *n, pie
   json_t *arr = NULL, *v;
   size_t i;
   cleanup_free char *w0 = xasprintf ("linux.resources.blockIO");
-  if (pier_json_arr (b, key, w0, &arr, err) <= 0)
-    return err && *err ? -1 : 0;
+  int found = pier_json_arr (b, key, w0, &arr, err);
+  if (found <= 0)
+    return found;
   *out = xcalloc (json_array_size (arr) + 1, sizeof (pier_throttle));
   json_array_foreach (arr, i, v)
   {

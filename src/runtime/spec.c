@@ -196,8 +196,9 @@ parse_caps (json_t *caps, pier_process *p, pier_error **err)
           return pier_error_makex (err, EINVAL, "process.capabilities.%s: unknown capability `%s`", sets[s],
                                    json_string_value (v));
         if (c > pier_cap_last ())
-          return pier_error_makex (err, EINVAL, "process.capabilities.%s: `%s` is not supported by this kernel",
-                                   sets[s], json_string_value (v));
+          return pier_error_makex (err, EINVAL,
+                                   "process.capabilities.%s: `%s` is not supported by this kernel", sets[s],
+                                   json_string_value (v));
         p->caps[s] |= 1ULL << c;
       }
     }

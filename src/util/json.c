@@ -84,14 +84,9 @@ pier_json_u64 (json_t *obj, const char *key, const char *where, uint64_t *out, p
   json_t *v = lookup (obj, key);
   if (v == NULL)
     return 0;
-  /* jansson parses integers as signed 64-bit; values above INT64_MAX
-   * arrive as reals and are accepted when they are whole. */
-  if (json_is_real (v) && json_real_value (v) >= 0 && json_real_value (v) <= 18446744073709551615.0)
-    {
-      double d = json_real_value (v);
-      *out = d >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t) d;
-      return 1;
-    }
+  /* jansson holds integers as signed 64-bit and refuses bigger ones when
+   * parsing ("too big integer"), so UINT64 values above INT64_MAX cannot
+   * reach here. */
   if (!json_is_integer (v) || json_integer_value (v) < 0)
     return pier_error_makex (err, EINVAL, "%s.%s must be a non-negative integer", where, key);
   *out = (uint64_t) json_integer_value (v);

@@ -1,5 +1,6 @@
 #include "util/log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,16 +21,42 @@ static enum pier_log_level log_level = PIER_LOG_WARNING;
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
+static int
+utf8_valid (const char *s)
+{
+  const unsigned char *p = (const unsigned char *) s;
+  while (*p)
+    {
+      int n = *p < 0x80             ? 0
+              : (*p & 0xE0) == 0xC0 ? 1
+              : (*p & 0xF0) == 0xE0 ? 2
+              : (*p & 0xF8) == 0xF0 ? 3
+                                    : -1;
+      if (n < 0)
+        return 0;
+      p++;
+      for (int i = 0; i < n; i++, p++)
+        if ((*p & 0xC0) != 0x80)
+          return 0;
+    }
+  return 1;
+}
+
 int
 pier_log_init (const char *path, int json, enum pier_log_level level)
 {
   log_json = json;
   log_level = level;
   if (path == NULL || *path == '\0')
-    return 0;
+    {
+      if (log_fd >= 0)
+        close (log_fd);
+      log_fd = -1;
+      return 0;
+    }
   int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0)
-    return -1;
+    return -errno;
   if (log_fd >= 0)
     close (log_fd);
   log_fd = fd;
@@ -85,6 +112,11 @@ pier_log (enum pier_log_level level, const char *fmt, ...)
       snprintf (ts + l, sizeof ts - l, ".%09ldZ", now.tv_nsec);
       if (log_json)
         {
+          /* JSON strings must be UTF-8: anything else becomes '?'. */
+          if (!utf8_valid (msg))
+            for (char *c = msg; *c; c++)
+              if ((unsigned char) *c >= 0x80)
+                *c = '?';
           json_t *o = json_pack ("{s:s, s:s, s:s}", "level", level_names[level], "msg", msg, "time", ts);
           char *line = o ? json_dumps (o, JSON_COMPACT) : NULL;
           if (line)
