@@ -87,9 +87,12 @@ def main():
             if exe is None:
                 print("%s: not installed, skipped" % peer)
                 continue
-            inner = ("umount /sys/fs/cgroup/unified 2>/dev/null; exec /usr/bin/python3 %s --inner %s "
-                     "--bundle %s --root %s --runs %d") % (os.path.abspath(__file__), exe, bundle,
-                                                          os.path.join(work, peer + "-root"), a.runs)
+            # With cgroup2 unmounted, crun and runc write their "unified"
+            # cgroup dirs into the plain tmpfs underneath: remove them after.
+            inner = ("umount /sys/fs/cgroup/unified || exit 1; /usr/bin/python3 %s --inner %s "
+                     "--bundle %s --root %s --runs %d; rc=$?; "
+                     "rm -rf /sys/fs/cgroup/unified/bench[0-9]* /sys/fs/cgroup/unified/rss; exit $rc") % (
+                         os.path.abspath(__file__), exe, bundle, os.path.join(work, peer + "-root"), a.runs)
             out = subprocess.run(["unshare", "-m", "sh", "-c", inner], check=True,
                                  stdout=subprocess.PIPE, text=True).stdout
             results[peer] = json.loads(out.strip().splitlines()[-1])

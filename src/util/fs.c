@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,76 +35,94 @@ struct open_how
 
 static int openat2_works = 1;
 
-/* Fallback resolver: walk components with O_NOFOLLOW, following symlinks by
- * hand relative to rootfd, never above it. */
-static int
-walk_in_root (int rootfd, const char *path, int flags, mode_t mode, int depth)
+static bool
+same_inode (int a, int b)
 {
-  cleanup_free char *copy = xstrdup (path);
+  struct stat sa, sb;
+  return fstat (a, &sa) == 0 && fstat (b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Fallback resolver for kernels without openat2: walk one component at a
+ * time from rootfd, never following a symlink with the kernel.  Links are
+ * read and their target spliced in front of the rest of the path
+ * (absolute targets restart at the root), ".." stops at the root, and
+ * every directory step is opened O_NOFOLLOW|O_DIRECTORY so a link swapped
+ * in behind our back makes the walk fail instead of escape. */
+static int
+walk_in_root (int rootfd, const char *path, int flags, mode_t mode)
+{
+  cleanup_free char *rest = xstrdup (path);
   cleanup_close int cur = openat (rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  char *save = NULL, *comp, *next;
+  int links = 0;
 
   if (cur < 0)
     return -1;
-  if (depth > 40)
+  for (;;)
     {
-      errno = ELOOP;
-      return -1;
-    }
-  comp = strtok_r (copy, "/", &save);
-  while (comp)
-    {
-      next = strtok_r (NULL, "/", &save);
+      char *p = rest;
+      while (*p == '/')
+        p++;
+      if (*p == '\0')
+        return openat (cur, ".", flags | O_CLOEXEC, mode);
+      char *slash = strchr (p, '/');
+      size_t len = slash ? (size_t) (slash - p) : strlen (p);
+      char *after = p + len;
+      while (*after == '/')
+        after++;
+      bool last = *after == '\0';
+      cleanup_free char *comp = xstrndup (p, len);
+      cleanup_free char *tail = xstrdup (after);
+
       if (strcmp (comp, ".") == 0 || strcmp (comp, "..") == 0)
         {
-          if (strcmp (comp, "..") == 0)
+          if (comp[1] == '.' && !same_inode (cur, rootfd))
             {
-              /* ".." never leaves the root: recompute from the root. */
-              struct stat st_cur, st_root;
-              if (fstat (cur, &st_cur) == 0 && fstat (rootfd, &st_root) == 0
-                  && !(st_cur.st_dev == st_root.st_dev && st_cur.st_ino == st_root.st_ino))
-                {
-                  int up = openat (cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-                  if (up < 0)
-                    return -1;
-                  close (cur);
-                  cur = up;
-                }
+              int up = openat (cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+              if (up < 0)
+                return -1;
+              close (cur);
+              cur = up;
             }
-          if (next == NULL)
-            return openat (cur, ".", flags | O_CLOEXEC, mode);
-          comp = next;
+          free (rest);
+          rest = steal_pointer (&tail);
           continue;
         }
-      int last = next == NULL;
-      int fl = last ? (flags | O_NOFOLLOW) : (O_PATH | O_NOFOLLOW);
-      int fd = openat (cur, comp, fl | O_CLOEXEC, mode);
-      if (fd < 0
-          && (errno == ELOOP || errno == ENOTDIR || errno == EMLINK || (last && (flags & O_NOFOLLOW) == 0)))
+      struct stat st;
+      bool is_link = fstatat (cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode);
+      if (is_link && !(last && (flags & O_NOFOLLOW)))
         {
           char target[PATH_MAX];
-          ssize_t n = readlinkat (cur, comp, target, sizeof target - 1);
-          if (n >= 0)
+          if (++links > 40)
             {
-              target[n] = '\0';
-              cleanup_free char *rest = NULL;
-              /* Continue with "<target>/<rest>", from the root when the
-               * target is absolute, else from the current directory. */
-              rest = next ? xasprintf ("%s/%s", target, path + (next - copy)) : xstrdup (target);
-              if (target[0] == '/')
-                return walk_in_root (rootfd, rest, flags, mode, depth + 1);
-              return walk_in_root (cur, rest, flags, mode, depth + 1);
+              errno = ELOOP;
+              return -1;
             }
+          ssize_t n = readlinkat (cur, comp, target, sizeof target - 1);
+          if (n < 0)
+            return -1;
+          target[n] = '\0';
+          if (target[0] == '/')
+            {
+              int r = openat (rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+              if (r < 0)
+                return -1;
+              close (cur);
+              cur = r;
+            }
+          free (rest);
+          rest = *tail ? xasprintf ("%s/%s", target, tail) : xstrdup (target);
+          continue;
         }
-      if (fd < 0)
-        return -1;
       if (last)
-        return fd;
+        return openat (cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+      int next = openat (cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0)
+        return -1;
       close (cur);
-      cur = fd;
-      comp = next;
+      cur = next;
+      free (rest);
+      rest = steal_pointer (&tail);
     }
-  return openat (cur, ".", flags | O_CLOEXEC, mode);
 }
 
 static int
@@ -128,7 +147,7 @@ open_in_root_raw (int rootfd, const char *path, int flags, mode_t mode)
         return fd;
       openat2_works = 0;
     }
-  return walk_in_root (rootfd, p, flags, mode, 0);
+  return walk_in_root (rootfd, p, flags, mode);
 }
 
 int

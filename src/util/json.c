@@ -85,8 +85,16 @@ pier_json_u64 (json_t *obj, const char *key, const char *where, uint64_t *out, p
   if (v == NULL)
     return 0;
   /* jansson holds integers as signed 64-bit and refuses bigger ones when
-   * parsing ("too big integer"), so UINT64 values above INT64_MAX cannot
-   * reach here. */
+   * parsing ("too big integer"); a whole number written as a real (1e3)
+   * is accepted, a fraction is not. */
+  if (json_is_real (v))
+    {
+      double d = json_real_value (v);
+      if (d < 0 || d >= 18446744073709551616.0 || d != (double) (uint64_t) d)
+        return pier_error_makex (err, EINVAL, "%s.%s must be a non-negative integer", where, key);
+      *out = (uint64_t) d;
+      return 1;
+    }
   if (!json_is_integer (v) || json_integer_value (v) < 0)
     return pier_error_makex (err, EINVAL, "%s.%s must be a non-negative integer", where, key);
   *out = (uint64_t) json_integer_value (v);

@@ -217,9 +217,7 @@ test_null_err_still_fails (void **state)
   assert_int_equal (rc, -1);
 }
 
-static const unit_known_bug bugs[] = {
-  { "test_null_err_still_fails", "resources.c parse_dev_pairs returns 0 on a type error when err is NULL" },
-};
+static const unit_known_bug bugs[] = {};
 
 int
 main (int argc, char **argv)
