@@ -238,13 +238,39 @@ def test_sysctl_in_netns(rt, make_bundle):
     assert read("/proc/sys/net/ipv4/ip_default_ttl").strip() == host_ttl
 
 
-def test_sysctl_not_namespaced_rejected(rt, make_bundle):
+def test_sysctl_ipc_namespaced(rt, make_bundle):
+    host = read("/proc/sys/kernel/msgmax").strip()
+    b = make_bundle(("cat", "/proc/sys/kernel/msgmax"))
+    b.linux["sysctl"] = {"kernel.msgmax": "12345"}
+    assert run_ok(rt, b).strip() == "12345"
+    assert read("/proc/sys/kernel/msgmax").strip() == host
+
+
+@pytest.mark.parametrize("name,drop_ns", [
+    ("vm.swappiness", None),             # never namespaced
+    ("kernel.panic", None),              # never namespaced
+    ("net.ipv4.ip_default_ttl", "network"),  # namespaced, but no netns of its own
+    ("kernel.msgmax", "ipc"),            # namespaced, but no ipc ns of its own
+])
+def test_sysctl_not_namespaced_rejected(rt, make_bundle, name, drop_ns):
+    # A sysctl the container does not own would change the host's kernel.
+    # It must be refused (as runc does).  The value written is the host's
+    # current one, so a runtime that wrongly accepts it changes nothing.
+    path = "/proc/sys/" + name.replace(".", "/")
+    before = read(path)
     b = make_bundle(("true",))
-    b.linux["sysctl"] = {"vm.swappiness": "10"}
-    before = read("/proc/sys/vm/swappiness")
-    r = rt.run("sysbad", b)
-    assert r.rc != 0, r
-    assert read("/proc/sys/vm/swappiness") == before
+    if drop_ns == "network":
+        drop_netns(b)
+    elif drop_ns:
+        b.linux["namespaces"] = [n for n in b.linux["namespaces"] if n["type"] != drop_ns]
+    b.linux["sysctl"] = {name: before.strip()}
+    try:
+        r = rt.run("sysbad", b)
+    finally:
+        if read(path) != before:
+            Path(path).write_text(before)
+    assert r.rc != 0, f"sysctl {name} accepted: a container can change the host's kernel settings"
+    assert name in r.err, r.err
 
 
 def test_tmpfs_mount_with_options(rt, make_bundle):
@@ -303,13 +329,18 @@ def test_network_namespace_only_lo(rt, make_bundle):
     assert set(out) == {"lo"}, out
 
 
-def test_no_network_namespace_sees_host(rt, make_bundle):
-    b = make_bundle(("sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1"))
+def drop_netns(b):
+    """Share the host's network namespace (and so drop /sys: sysfs cannot
+    be mounted without a netns of the container's own)."""
     b.linux["namespaces"] = [n for n in b.linux["namespaces"] if n["type"] != "network"]
-    # sysfs cannot be mounted without a netns of our own: drop it.
     b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/sys"
                           and not m["destination"].startswith("/sys/")]
     b.linux["maskedPaths"] = [p for p in b.linux.get("maskedPaths", []) if not p.startswith("/sys")]
+
+
+def test_no_network_namespace_sees_host(rt, make_bundle):
+    b = make_bundle(("sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1"))
+    drop_netns(b)
     host = {l.split(":")[0].strip() for l in read("/proc/net/dev").splitlines()[2:]}
     out = set(run_ok(rt, b).split())
     assert out == host

@@ -381,3 +381,17 @@ def test_rootfs_proc_symlink_never_mounts_on_host(rt, make_bundle, host_dir):
     assert str(host_dir) not in read("/proc/self/mountinfo")
     if r.rc != 0:
         assert "/proc" in r.err, r.err
+
+
+def test_missing_cwd_through_symlink_never_touches_host(rt, make_bundle, host_dir):
+    # process.cwd below a rootfs symlink to a host path: creating the
+    # missing cwd must happen inside the container, never on the host.
+    b = make_bundle(("pwd",))
+    b.config["root"]["readonly"] = False
+    os.symlink(str(host_dir), b.rootfs / "evil")
+    b.process["cwd"] = "/evil/newdir"
+    r = rt.run("cwdsym", b)
+    assert sorted(os.listdir(host_dir)) == ["host-marker"], "runtime created the cwd on the host"
+    if r.rc == 0:
+        assert r.out.strip() == "/evil/newdir"
+        assert (b.rootfs / str(host_dir).lstrip("/") / "newdir").is_dir()
