@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -394,6 +393,27 @@ connect_console (const char *path, pier_error **err)
   return fd;
 }
 
+/* The name of uid from /etc/passwd (no NSS: pier-runtime links
+ * statically), or the number. */
+static char *
+user_name (uid_t uid)
+{
+  cleanup_fclose FILE *f = fopen ("/etc/passwd", "re");
+  cleanup_free char *line = NULL;
+  size_t cap = 0;
+  while (f && getline (&line, &cap, f) > 0)
+    {
+      char *name = line, *c1 = strchr (line, ':');
+      char *c2 = c1 ? strchr (c1 + 1, ':') : NULL;
+      if (c2 && strtoul (c2 + 1, NULL, 10) == uid && c2[1] >= '0' && c2[1] <= '9')
+        {
+          *c1 = '\0';
+          return xstrdup (name);
+        }
+    }
+  return xasprintf ("%u", (unsigned) uid);
+}
+
 static int
 write_pid_file (const char *path, pid_t pid, pier_error **err)
 {
@@ -436,6 +456,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   pier_cgroup *cg = NULL;
   cleanup_free char *cgpath = NULL;
   cleanup_free char *state_text = NULL;
+  cleanup_free char *owner = NULL;
   int statedir = -1, sp[2] = { -1, -1 }, console = o->console_fd;
   int nsfds[PIER_NS_COUNT];
   pid_t c = -1, g = -1;
@@ -577,7 +598,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
 
   pier_state st = { 0 };
   char created[64];
-  struct passwd *pw = getpwuid (geteuid ());
+  owner = user_name (geteuid ());
   now_rfc3339 (created, sizeof created);
   st.id = (char *) id;
   st.pid = g;
@@ -585,7 +606,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   st.bundle = s->bundle;
   st.rootfs = s->root_path;
   st.created = created;
-  st.owner = pw ? pw->pw_name : (char *) "";
+  st.owner = owner;
   st.cgroup_path = cg ? cgpath : (char *) "";
   st.annotations = s->annotations;
   st.config = s->json;
