@@ -125,6 +125,7 @@ struct init_args
   int statedir;
   int console;
   const char *cgroup_path;
+  bool in_cgroup;
 };
 
 static int
@@ -134,6 +135,26 @@ write_oom_score (int adj, pier_error **err)
   int n = snprintf (b, sizeof b, "%d", adj);
   if (pier_write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", b, (size_t) n, err) < 0)
     return pier_error_wrap (err, "cannot set oomScoreAdj %d (lowering it needs CAP_SYS_RESOURCE)", adj);
+  return 0;
+}
+
+/* The runtime moves the init into its cgroup while the init makes its
+ * mounts (a cgroup migration waits for an RCU grace period: milliseconds).
+ * The init waits for it before anything that depends on the cgroup: the
+ * cgroup namespace, a cgroup mount, the hooks. */
+static int
+init_wait_cgroup (void *ctx, pier_error **err)
+{
+  struct init_args *a = ctx;
+  pier_sync_msg m;
+  if (a->in_cgroup)
+    return 0;
+  if (pier_sync_expect (a->sync, PIER_SYNC_CGROUP, &m, err) < 0)
+    return -1;
+  a->in_cgroup = true;
+  if (a->spec->ns_wanted[PIER_NS_CGROUP] && !a->spec->ns_path[PIER_NS_CGROUP]
+      && unshare (CLONE_NEWCGROUP) < 0)
+    return pier_error_make (err, errno, "cannot create a cgroup namespace");
   return 0;
 }
 
@@ -155,9 +176,16 @@ init_setup (struct init_args *a, char **exe, char **state_json, pier_error **err
       /* A fresh session keyring, so containers never share the host's. */
       syscall (SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL);
     }
+  ro.before_cgroup = init_wait_cgroup;
+  ro.ctx = a;
   int rootfd = pier_rootfs_prepare (s, &ro, err);
   if (rootfd < 0)
     return -1;
+  if (init_wait_cgroup (a, err) < 0)
+    {
+      close (rootfd);
+      return -1;
+    }
   /* prestart and createRuntime hooks run in the runtime's namespace. */
   if (pier_sync_send (a->sync, PIER_SYNC_HOOKS, 0, NULL, err) < 0
       || pier_sync_expect (a->sync, PIER_SYNC_GO, &m, err) < 0)
@@ -301,7 +329,7 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
         }
     }
   for (int t = 0; t < PIER_NS_COUNT; t++)
-    if (t != PIER_NS_USER && s->ns_wanted[t] && nsfds[t] < 0)
+    if (t != PIER_NS_USER && t != PIER_NS_CGROUP && s->ns_wanted[t] && nsfds[t] < 0)
       flags |= pier_ns_table[t].flag;
   if (flags && unshare (flags) < 0)
     {
@@ -560,8 +588,6 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
 
   if (pier_sync_expect (sp[0], PIER_SYNC_USERNS, &m, err) < 0)
     goto out;
-  if (cg && pier_cgroup_enter (cg, c, err) < 0)
-    goto out;
   if (m.value)
     {
       if (geteuid () != 0)
@@ -580,6 +606,15 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   g = (pid_t) m.value;
   waitpid (c, NULL, 0);
   c = -1;
+  if (cg && pier_cgroup_enter (cg, g, err) < 0)
+    goto out;
+  if (pier_sync_send (sp[0], PIER_SYNC_CGROUP, 0, NULL, err) < 0)
+    {
+      /* The init died first: report what it said. */
+      pier_error_free (err);
+      pier_sync_expect (sp[0], PIER_SYNC_HOOKS, &m, err);
+      goto out;
+    }
 
   if (pier_sync_expect (sp[0], PIER_SYNC_HOOKS, &m, err) < 0)
     goto out;

@@ -246,7 +246,11 @@ do_mount (const pier_spec *s, int rootfd, const pier_mount *m, const pier_rootfs
   bool src_dir = true;
 
   if (m->type && strcmp (m->type, "cgroup") == 0)
-    return mount_cgroup (rootfd, m, o, err);
+    {
+      if (o->before_cgroup && o->before_cgroup (o->ctx, err) < 0)
+        return -1;
+      return mount_cgroup (rootfd, m, o, err);
+    }
   if (m->idmap)
     return pier_error_makex (
         err, ENOTSUP, "mount `%s`: idmapped mounts are not supported by pier-runtime yet", m->destination);

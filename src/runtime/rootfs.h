@@ -19,6 +19,10 @@ typedef struct pier_rootfs_opts
   bool cgroupns; /* a new cgroup namespace */
   const char *cgroup_path;
   const char *console_path; /* pty slave to bind on /dev/console, or NULL */
+  /* Called once, before the first cgroup mount (the init may still be on
+   * its way into its cgroup while the other mounts are made). */
+  int (*before_cgroup) (void *ctx, pier_error **err);
+  void *ctx;
 } pier_rootfs_opts;
 
 /* Before pivot_root.  Returns an O_PATH fd of the new root. */

@@ -15,6 +15,7 @@ enum pier_sync_type
   PIER_SYNC_HOOKS,      /* ready for prestart/createRuntime hooks */
   PIER_SYNC_READY,      /* the container is created */
   PIER_SYNC_ERROR,      /* value: errno; text: message */
+  PIER_SYNC_CGROUP,     /* the init is in its cgroup */
 };
 
 #define PIER_SYNC_TEXT_MAX 16384
