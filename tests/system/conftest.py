@@ -421,8 +421,11 @@ def force_clean(rt, bundles):
 
 
 @pytest.fixture
-def rt(runtime_path, tmp_path, make_bundle):
-    """The runtime with a private state root; cleans up and checks for leaks."""
+def rt(runtime_path, tmp_path, make_bundle, public_tmp):
+    """The runtime with a private state root; cleans up and checks for leaks.
+
+    (It depends on public_tmp so that bundles made there outlive the
+    containers: fixtures are torn down in reverse order.)"""
     root = Path(tempfile.mkdtemp(prefix="pier-root-", dir="/run"))
     r = Runtime(runtime_path, root)
     yield r
