@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/mountopts.h"
@@ -578,6 +579,52 @@ parse_namespaces (pier_spec *s, json_t *lnx, pier_error **err)
   return 0;
 }
 
+/* True when the container has a namespace of type t of its own (new, or a
+ * path that is not the runtime's own namespace). */
+static bool
+own_namespace (const pier_spec *s, int t)
+{
+  struct stat a, b;
+  char self[64];
+  if (!s->ns_wanted[t])
+    return false;
+  if (s->ns_path[t] == NULL)
+    return true;
+  snprintf (self, sizeof self, "/proc/self/ns/%s", pier_ns_table[t].proc_name);
+  return stat (s->ns_path[t], &a) == 0 && stat (self, &b) == 0
+         && (a.st_ino != b.st_ino || a.st_dev != b.st_dev);
+}
+
+/* Only namespaced sysctls, and only in a namespace the container owns:
+ * anything else would change the host's kernel. */
+static int
+check_sysctl (const pier_spec *s, const char *k, pier_error **err)
+{
+  static const char *const ipc_keys[]
+      = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",          "kernel.sem", "kernel.shmall",
+          "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced", NULL };
+  if (*k == '\0' || strstr (k, "..") || strchr (k, '/') != NULL)
+    return pier_error_makex (err, EINVAL, "linux.sysctl: invalid name `%s`", k);
+  int need = -1;
+  for (size_t i = 0; ipc_keys[i]; i++)
+    if (strcmp (k, ipc_keys[i]) == 0)
+      need = PIER_NS_IPC;
+  if (strncmp (k, "fs.mqueue.", 10) == 0)
+    need = PIER_NS_IPC;
+  else if (strncmp (k, "net.", 4) == 0)
+    need = PIER_NS_NET;
+  else if (strcmp (k, "kernel.hostname") == 0 || strcmp (k, "kernel.domainname") == 0)
+    need = PIER_NS_UTS;
+  if (need < 0)
+    return pier_error_makex (err, EPERM, "linux.sysctl: `%s` is not namespaced: it would change the host", k);
+  if (!own_namespace (s, need))
+    return pier_error_makex (
+        err, EPERM,
+        "linux.sysctl: `%s` needs a %s namespace of the container's own: it would change the host", k,
+        pier_ns_table[need].oci_name);
+  return 0;
+}
+
 static int
 parse_linux (pier_spec *s, pier_error **err)
 {
@@ -603,10 +650,13 @@ parse_linux (pier_spec *s, pier_error **err)
     {
       const char *k;
       json_t *v;
-      json_object_foreach (s->sysctl, k, v) if (!json_is_string (v)) return pier_error_makex (
-          err, EINVAL, "linux.sysctl.%s must be a string", k);
-      else if (strstr (k, "..") || strchr (k, '/') != NULL) return pier_error_makex (
-          err, EINVAL, "linux.sysctl: invalid name `%s`", k);
+      json_object_foreach (s->sysctl, k, v)
+      {
+        if (!json_is_string (v))
+          return pier_error_makex (err, EINVAL, "linux.sysctl.%s must be a string", k);
+        if (check_sysctl (s, k, err) < 0)
+          return -1;
+      }
     }
   if (pier_json_obj (lnx, "resources", "linux", &s->resources, err) < 0)
     return -1;

@@ -241,7 +241,7 @@ test_optional_fields_parse (void **state)
   set_path (doc, "linux.namespaces.+", json_of ("{\"type\": \"time\"}"));
   set_path (doc, "linux.namespaces.1.path", json_of ("\"/proc/self/ns/net\""));
   set_path (doc, "linux.timeOffsets", json_of ("{\"monotonic\": {\"secs\": 5, \"nanosecs\": 7}}"));
-  set_path (doc, "linux.sysctl", json_of ("{\"net.ipv4.ip_forward\": \"1\"}"));
+  set_path (doc, "linux.sysctl", json_of ("{\"kernel.msgmax\": \"8192\"}"));
   set_path (doc, "linux.rootfsPropagation", json_of ("\"rslave\""));
   set_path (doc, "linux.devices",
             json_of ("[{\"path\": \"/dev/fuse\", \"type\": \"c\", \"major\": 10, "
@@ -537,6 +537,11 @@ static const bad_case bad_cases[] = {
     "linux.sysctl",
     "{\"net.ipv4.ip_forward\": 1}",
     { "linux.sysctl.net.ipv4.ip_forward must be a string" } },
+  { "sysctl not namespaced",
+    false,
+    "linux.sysctl",
+    "{\"vm.swappiness\": \"10\"}",
+    { "vm.swappiness", "not namespaced" } },
   { "sysctl path traversal",
     false,
     "linux.sysctl",
