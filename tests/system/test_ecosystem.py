@@ -58,7 +58,10 @@ class Podman:
         env = dict(os.environ)
         if no_default_sysctls:
             env["CONTAINERS_CONF"] = str(self.conf_no_sysctls)
-        return run_captured(self.argv + [str(a) for a in args], timeout=timeout, env=env, input=input)
+        # conmon writes an `oom` marker into its working directory when the
+        # container is OOM-killed: keep that in the test's own directory.
+        return run_captured(self.argv + [str(a) for a in args], timeout=timeout, env=env, input=input,
+                            cwd=self.base)
 
 
 # podman runs the OCI runtime without --root (so pier uses its default,
