@@ -39,6 +39,40 @@ def umount_under(path):
         subprocess.run(["umount", "-l", mp], capture_output=True)
 
 
+def cgroup_dirs(names):
+    """Every directory under each cgroup hierarchy whose path starts with
+    one of names (e.g. podman's libpod_parent, containerd's namespace)."""
+    found = set()
+    for hier in os.listdir("/sys/fs/cgroup"):
+        for name in names:
+            top = os.path.join("/sys/fs/cgroup", hier, name)
+            for dirpath, _, _ in os.walk(top):
+                found.add(dirpath)
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_tool_cgroups():
+    """podman leaves its parent cgroups (libpod_parent/conmon) behind, as it
+    does with runc: remove the ones this module made once it is done (rmdir:
+    only empty ones)."""
+    names = ("libpod_parent",)
+    before = cgroup_dirs(names)
+    yield
+    # conmon processes leave their cgroup asynchronously: retry a while.
+    deadline = time.monotonic() + 10
+    while True:
+        left = sorted(cgroup_dirs(names) - before, key=len, reverse=True)
+        for d in left:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        if not (cgroup_dirs(names) - before) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+
+
 def state_ids(root):
     return sorted(os.listdir(root)) if os.path.isdir(root) else []
 
