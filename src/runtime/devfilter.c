@@ -100,15 +100,24 @@ pier_devfilter_attach (const char *dir, const pier_dev_rule *rules, size_t n, co
     }
 
   union bpf_attr a;
-  memset (&a, 0, sizeof a);
-  a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
-  a.insns = (uint64_t) (uintptr_t) p.v;
-  a.insn_cnt = (uint32_t) p.n;
-  a.license = (uint64_t) (uintptr_t) "GPL";
-  a.log_buf = (uint64_t) (uintptr_t) log;
-  a.log_size = sizeof log;
-  a.log_level = 1;
-  int prog = (int) syscall (SYS_bpf, BPF_PROG_LOAD, &a, sizeof a);
+  /* Load without a verifier log first (a log that overflows its buffer
+   * fails the load with ENOSPC); on failure, load again for the message. */
+  int prog = -1;
+  for (int attempt = 0; attempt < 2 && prog < 0; attempt++)
+    {
+      memset (&a, 0, sizeof a);
+      a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+      a.insns = (uint64_t) (uintptr_t) p.v;
+      a.insn_cnt = (uint32_t) p.n;
+      a.license = (uint64_t) (uintptr_t) "GPL";
+      if (attempt == 1)
+        {
+          a.log_buf = (uint64_t) (uintptr_t) log;
+          a.log_size = sizeof log;
+          a.log_level = 1;
+        }
+      prog = (int) syscall (SYS_bpf, BPF_PROG_LOAD, &a, sizeof a);
+    }
   free (p.v);
   if (prog < 0)
     return pier_error_make (err, errno, "cannot load the cgroup v2 device filter%s%s", *log ? ": " : "", log);
