@@ -97,6 +97,22 @@ if compgen -G 'tests/system/test_*.py' >/dev/null; then
   if [ "$rc" -ne 0 ]; then
     failed=1
   fi
+  # The same system tests against the sanitizer build: memory errors and
+  # undefined behaviour in the runtime's real paths (namespaces, mounts,
+  # cgroups, exec) abort the run.  Leaks are not checked there (forked
+  # children exit without freeing by design).
+  say "system tests under ASan+UBSan (PIER_BUILD=$repo/$asan)"
+  rc=0
+  # shellcheck disable=SC2086
+  PIER_BUILD="$repo/$asan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-} tests/system 2>&1 |
+    tee "$logs/system-asan.log" || rc=$?
+  asan_line=$(tail -n 1 "$logs/system-asan.log" | sed -e 's/^=* *//' -e 's/ *=*$//')
+  summary+=("system (asan): ${asan_line:-no output}")
+  if [ "$rc" -ne 0 ]; then
+    failed=1
+  fi
 else
   summary+=("system: no tests/system/test_*.py")
 fi
@@ -112,4 +128,8 @@ for s in "${summary[@]}"; do
   line+=" | $s"
 done
 echo "$line"
+# The runner's own summary line comes last.
+if [ -f "$logs/system.log" ]; then
+  tail -n 1 "$logs/system.log"
+fi
 exit "$failed"

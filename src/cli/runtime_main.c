@@ -157,14 +157,6 @@ proxy_console (int master, pid_t pid)
   restore_tty ();
 }
 
-static volatile pid_t run_child = -1;
-static void
-run_forward (int sig)
-{
-  if (run_child > 0)
-    kill (run_child, sig);
-}
-
 static int
 cmd_create_or_run (int argc, char **argv, bool run)
 {
@@ -245,14 +237,7 @@ cmd_create_or_run (int argc, char **argv, bool run)
       close (sp[0]);
     }
   if (!detach)
-    {
-      struct sigaction sa = { 0 };
-      sa.sa_handler = run_forward;
-      run_child = pid;
-      int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
-      for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
-        sigaction (sigs[k], &sa, NULL);
-    }
+    pier_forward_signals (pid);
   if (pier_container_start (g_root, id, &err) < 0)
     {
       pier_container_delete (g_root, id, true, NULL);
@@ -265,7 +250,7 @@ cmd_create_or_run (int argc, char **argv, bool run)
   int ws = 0;
   while (waitpid (pid, &ws, 0) < 0 && errno == EINTR)
     ;
-  run_child = -1;
+  pier_forward_signals (-1);
   rc = WIFEXITED (ws) ? WEXITSTATUS (ws) : 128 + WTERMSIG (ws);
   if (!keep && pier_container_delete (g_root, id, true, &err) < 0)
     fail (err);

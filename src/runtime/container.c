@@ -399,28 +399,6 @@ resources_empty (json_t *r)
   return true;
 }
 
-static int
-connect_console (const char *path, pier_error **err)
-{
-  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  if (strlen (path) >= sizeof sa.sun_path)
-    {
-      if (fd >= 0)
-        close (fd);
-      return pier_error_makex (err, ENAMETOOLONG, "console socket path `%s` is too long", path);
-    }
-  memcpy (sa.sun_path, path, strlen (path) + 1);
-  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-    {
-      int e = errno;
-      if (fd >= 0)
-        close (fd);
-      return pier_error_make (err, e, "cannot connect to the console socket `%s`", path);
-    }
-  return fd;
-}
-
 /* The name of uid from /etc/passwd (no NSS: pier-runtime links
  * statically), or the number. */
 static char *
@@ -440,28 +418,6 @@ user_name (uid_t uid)
         }
     }
   return xasprintf ("%u", (unsigned) uid);
-}
-
-static int
-write_pid_file (const char *path, pid_t pid, pier_error **err)
-{
-  char buf[32];
-  int n = snprintf (buf, sizeof buf, "%d", (int) pid);
-  cleanup_free char *copy = xstrdup (path);
-  char *slash = strrchr (copy, '/');
-  const char *base = path;
-  cleanup_close int dfd = -1;
-  if (slash)
-    {
-      *slash = '\0';
-      base = slash + 1;
-      dfd = open (*copy ? copy : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    }
-  else
-    dfd = open (".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return pier_error_make (err, errno, "cannot open the directory of pid file `%s`", path);
-  return pier_atomic_write (dfd, base, buf, (size_t) n, 0644, err);
 }
 
 static pid_t
@@ -562,7 +518,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
     }
   if (o->console_socket && console < 0)
     {
-      console = connect_console (o->console_socket, err);
+      console = pier_console_connect (o->console_socket, err);
       if (console < 0)
         goto out;
     }
@@ -648,7 +604,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   st.rootless = o->rootless;
   if (pier_state_save (o->root, &st, err) < 0)
     goto out;
-  if (o->pid_file && write_pid_file (o->pid_file, g, err) < 0)
+  if (o->pid_file && pier_write_pid_file (o->pid_file, g, err) < 0)
     goto out;
   if (pier_sync_send (sp[0], PIER_SYNC_GO, 0, NULL, err) < 0)
     goto out;

@@ -26,15 +26,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static volatile pid_t forward_to = -1;
-
-static void
-forward_signal (int sig)
-{
-  if (forward_to > 0)
-    kill (forward_to, sig);
-}
-
 static bool
 same_ns (pid_t pid, const char *name)
 {
@@ -45,22 +36,6 @@ same_ns (pid_t pid, const char *name)
   if (stat (a, &sa) < 0 || stat (b, &sb) < 0)
     return true;
   return sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
-}
-
-static int
-console_connect (const char *path, pier_error **err)
-{
-  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
-  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-    {
-      int e = errno;
-      if (fd >= 0)
-        close (fd);
-      return pier_error_make (err, e, "cannot connect to the console socket `%s`", path);
-    }
-  return fd;
 }
 
 struct exec_child
@@ -195,7 +170,7 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
     }
   if (r->console_socket && c.console < 0)
     {
-      c.console = console_connect (r->console_socket, err);
+      c.console = pier_console_connect (r->console_socket, err);
       if (c.console < 0)
         goto out;
     }
@@ -240,39 +215,16 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
       e = -1;
       goto out;
     }
-  if (r->pid_file)
-    {
-      char buf[32];
-      int len = snprintf (buf, sizeof buf, "%d", (int) e);
-      cleanup_free char *dir = xstrdup (r->pid_file);
-      char *slash = strrchr (dir, '/');
-      const char *base = r->pid_file;
-      if (slash)
-        {
-          *slash = '\0';
-          base = slash + 1;
-        }
-      cleanup_close int dfd = open (slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd < 0 || pier_atomic_write (dfd, base, buf, (size_t) len, 0644, err) < 0)
-        {
-          if (dfd < 0)
-            pier_error_make (err, errno, "cannot write pid file `%s`", r->pid_file);
-          goto out;
-        }
-    }
+  if (r->pid_file && pier_write_pid_file (r->pid_file, e, err) < 0)
+    goto out;
   *out_pid = e;
   if (!r->detach)
     {
       int ws = 0;
-      struct sigaction sa = { 0 };
-      sa.sa_handler = forward_signal;
-      forward_to = e;
-      int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
-      for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-        sigaction (sigs[i], &sa, NULL);
+      pier_forward_signals (e);
       while (waitpid (e, &ws, 0) < 0 && errno == EINTR)
         ;
-      forward_to = -1;
+      pier_forward_signals (-1);
       *status = WIFEXITED (ws) ? WEXITSTATUS (ws) : 128 + WTERMSIG (ws);
     }
   e = -1;

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <linux/sched.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,4 +288,61 @@ pier_process_exec (const pier_process *p, const char *path, const pier_exec_opts
   static char *const empty_env[] = { NULL };
   execve (path, p->args, p->env ? p->env : empty_env);
   return pier_error_make (err, errno, "exec `%s`", path);
+}
+
+int
+pier_console_connect (const char *path, pier_error **err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (strlen (path) >= sizeof sa.sun_path)
+    return pier_error_makex (err, ENAMETOOLONG, "console socket path `%s` is too long", path);
+  memcpy (sa.sun_path, path, strlen (path) + 1);
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      return pier_error_make (err, e, "cannot connect to the console socket `%s`", path);
+    }
+  return fd;
+}
+
+int
+pier_write_pid_file (const char *path, pid_t pid, pier_error **err)
+{
+  char buf[32];
+  int n = snprintf (buf, sizeof buf, "%d", (int) pid);
+  cleanup_free char *dir = xstrdup (path);
+  char *slash = strrchr (dir, '/');
+  const char *base = path;
+  if (slash)
+    {
+      *slash = '\0';
+      base = slash + 1;
+    }
+  cleanup_close int dfd = open (slash ? (*dir ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return pier_error_make (err, errno, "cannot open the directory of pid file `%s`", path);
+  return pier_atomic_write (dfd, base, buf, (size_t) n, 0644, err);
+}
+
+static volatile pid_t forward_to = -1;
+
+static void
+forward_signal (int sig)
+{
+  if (forward_to > 0)
+    kill (forward_to, sig);
+}
+
+void
+pier_forward_signals (pid_t pid)
+{
+  static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+  struct sigaction sa = { 0 };
+  forward_to = pid;
+  sa.sa_handler = pid > 0 ? forward_signal : SIG_DFL;
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    sigaction (sigs[i], &sa, NULL);
 }

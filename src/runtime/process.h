@@ -25,6 +25,16 @@ int pier_send_fd (int sock, int fd, const char *name, pier_error **err);
 /* Receive one fd from a unix socket. */
 int pier_recv_fd (int sock, int *fd, pier_error **err);
 
+/* Connect to a console socket (AF_UNIX stream) at path. */
+int pier_console_connect (const char *path, pier_error **err);
+
+/* Write pid to path crash-safely (tmp + rename), as --pid-file wants. */
+int pier_write_pid_file (const char *path, pid_t pid, pier_error **err);
+
+/* Forward the signals a terminal sends (INT, TERM, HUP, QUIT, USR1, USR2,
+ * WINCH) to pid while we wait for it; pid <= 0 stops forwarding. */
+void pier_forward_signals (pid_t pid);
+
 typedef struct pier_exec_opts
 {
   const pier_spec *spec; /* for personality; may be NULL */
