@@ -501,6 +501,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
       pier_error_make (err, errno, "cannot chown exec.fifo");
       goto out;
     }
+  pier_debug ("create %s: config loaded", id);
   if (pier_cgroup_create (cgpath, res, &cg, err) < 0)
     {
       /* Unprivileged without a delegated cgroup: as runc, run without one
@@ -522,6 +523,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
       if (console < 0)
         goto out;
     }
+  pier_debug ("create %s: cgroup %s ready", id, cgpath);
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
     {
       pier_error_make (err, errno, "socketpair");
@@ -562,8 +564,10 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   g = (pid_t) m.value;
   waitpid (c, NULL, 0);
   c = -1;
+  pier_debug ("create %s: init is pid %d", id, (int) g);
   if (cg && pier_cgroup_enter (cg, g, err) < 0)
     goto out;
+  pier_debug ("create %s: init moved into its cgroup", id);
   if (pier_sync_send (sp[0], PIER_SYNC_CGROUP, 0, NULL, err) < 0)
     {
       /* The init died first: report what it said. */
@@ -574,6 +578,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
 
   if (pier_sync_expect (sp[0], PIER_SYNC_HOOKS, &m, err) < 0)
     goto out;
+  pier_debug ("create %s: mounts made", id);
   state_text = state_json_text (id, "created", g, s->bundle, s->annotations);
   if (pier_hooks_run (s->hooks[PIER_HOOK_PRESTART], s->n_hooks[PIER_HOOK_PRESTART], "prestart", state_text,
                       err)
@@ -586,6 +591,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
     goto out;
   if (pier_sync_expect (sp[0], PIER_SYNC_READY, &m, err) < 0)
     goto out;
+  pier_debug ("create %s: init ready", id);
 
   pier_state st = { 0 };
   char created[64];
