@@ -926,21 +926,8 @@ pier_cgroup_destroy (const pier_cgroup *cg, pier_error **err)
       cleanup_free char *d = pier_path_join (host.v2, cg->path);
       rmdir_retry (d);
     }
-  /* Our default parent ("pier/<id>") goes too once it is empty; rmdir
-   * fails harmlessly while other containers use it. */
-  const char *slash = strchr (cg->path, '/');
-  if (strncmp (cg->path, "pier/", 5) == 0 && slash && strchr (slash + 1, '/') == NULL)
-    {
-      for (size_t i = 0; i < host.n_v1; i++)
-        {
-          cleanup_free char *d = pier_path_join (host.v1[i].mountpoint, "pier");
-          rmdir (d);
-        }
-      if (host.v2)
-        {
-          cleanup_free char *d = pier_path_join (host.v2, "pier");
-          rmdir (d);
-        }
-    }
+  /* The parent ("pier") stays, as runc leaves its parents: the next
+   * container would only make it again (and copy cpuset's cpus and mems
+   * into it). */
   return 0;
 }
