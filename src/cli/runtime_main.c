@@ -839,7 +839,7 @@ cmd_features (int argc, char **argv)
   json_object_set_new (lnx, "apparmor", json_pack ("{s:b}", "enabled", 0));
   json_object_set_new (lnx, "selinux", json_pack ("{s:b}", "enabled", 0));
   json_object_set_new (lnx, "intelRdt", json_pack ("{s:b}", "enabled", 0));
-  json_object_set_new (lnx, "mountExtensions", json_pack ("{s:{s:b}}", "idmap", "enabled", 0));
+  json_object_set_new (lnx, "mountExtensions", json_pack ("{s:{s:b}}", "idmap", "enabled", 1));
   json_object_set_new (j, "linux", lnx);
   json_object_set_new (j, "annotations",
                        json_pack ("{s:s, s:s}", "org.opencontainers.runtime-spec.features", "pier-runtime",

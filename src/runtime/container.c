@@ -114,6 +114,57 @@ host_uid_of_root (const pier_spec *s, bool gid)
   return 0;
 }
 
+/* A user namespace holding m's uidMappings/gidMappings, for an idmapped
+ * mount: a child unshares it and waits; we write its maps, keep an fd of
+ * its namespace and let it go. */
+static int
+make_userns_fd (const pier_mount *m, pier_error **err)
+{
+  int ready[2], hold[2];
+  if (pipe2 (ready, O_CLOEXEC) < 0)
+    return pier_error_make (err, errno, "pipe");
+  if (pipe2 (hold, O_CLOEXEC) < 0)
+    {
+      close (ready[0]);
+      close (ready[1]);
+      return pier_error_make (err, errno, "pipe");
+    }
+  pid_t pid = fork ();
+  if (pid == 0)
+    {
+      char b = unshare (CLONE_NEWUSER) == 0 ? '1' : '0';
+      close (hold[1]);
+      if (write (ready[1], &b, 1) != 1)
+        _exit (1);
+      /* Until the runtime closes its end. */
+      TEMP_FAILURE_RETRY_INT (read (hold[0], &b, 1));
+      _exit (0);
+    }
+  close (ready[1]);
+  close (hold[0]);
+  int fd = -1;
+  char b = '0';
+  if (pid < 0)
+    pier_error_make (err, errno, "fork");
+  else if (TEMP_FAILURE_RETRY_INT (read (ready[0], &b, 1)) != 1 || b != '1')
+    pier_error_makex (err, EPERM, "mount `%s`: cannot create a user namespace for its idmap", m->destination);
+  else if (write_idmap (pid, "uid_map", m->uid_mappings, m->n_uid_mappings, err) == 0
+           && write_idmap (pid, "gid_map", m->gid_mappings, m->n_gid_mappings, err) == 0)
+    {
+      cleanup_free char *path = xasprintf ("/proc/%d/ns/user", (int) pid);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        pier_error_make (err, errno, "cannot open `%s`", path);
+    }
+  close (ready[0]);
+  close (hold[1]);
+  if (pid > 0)
+    waitpid (pid, NULL, 0);
+  if (fd < 0 && err && *err)
+    pier_error_wrap (err, "mount `%s`", m->destination);
+  return fd;
+}
+
 /* ---- the container's init (runs in every namespace) ------------------- */
 
 struct init_args
@@ -126,6 +177,7 @@ struct init_args
   int console;
   const char *cgroup_path;
   bool in_cgroup;
+  const int *idmap_fds;
 };
 
 static int
@@ -168,6 +220,7 @@ init_setup (struct init_args *a, char **exe, char **state_json, pier_error **err
   ro.userns = s->ns_wanted[PIER_NS_USER];
   ro.cgroupns = s->ns_wanted[PIER_NS_CGROUP] && !s->ns_path[PIER_NS_CGROUP];
   ro.cgroup_path = a->cgroup_path;
+  ro.idmap_fds = a->idmap_fds;
 
   if (s->process && s->process->has_oom_score_adj && write_oom_score (s->process->oom_score_adj, err) < 0)
     return -1;
@@ -441,6 +494,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   cleanup_free char *cgpath = NULL;
   cleanup_free char *state_text = NULL;
   cleanup_free char *owner = NULL;
+  int *idmap_fds = NULL;
   int statedir = -1, sp[2] = { -1, -1 }, console = o->console_fd;
   int nsfds[PIER_NS_COUNT];
   pid_t c = -1, g = -1;
@@ -524,12 +578,29 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
         goto out;
     }
   pier_debug ("create %s: cgroup %s ready", id, cgpath);
+  for (size_t i = 0; i < s->n_mounts; i++)
+    if (s->mounts[i].idmap)
+      {
+        if (idmap_fds == NULL)
+          {
+            idmap_fds = xcalloc (s->n_mounts, sizeof (int));
+            for (size_t k = 0; k < s->n_mounts; k++)
+              idmap_fds[k] = -1;
+          }
+        int userns = make_userns_fd (&s->mounts[i], err);
+        if (userns < 0)
+          goto out;
+        idmap_fds[i] = pier_rootfs_idmapped_tree (s, &s->mounts[i], userns, err);
+        close (userns);
+        if (idmap_fds[i] < 0)
+          goto out;
+      }
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
     {
       pier_error_make (err, errno, "socketpair");
       goto out;
     }
-  struct init_args args = { s, o, sc, sp[1], statedir, console, cgpath };
+  struct init_args args = { s, o, sc, sp[1], statedir, console, cgpath, false, idmap_fds };
   c = fork ();
   if (c < 0)
     {
@@ -638,6 +709,10 @@ out:
     close (statedir);
   if (console >= 0 && console != o->console_fd)
     close (console);
+  for (size_t i = 0; idmap_fds && i < s->n_mounts; i++)
+    if (idmap_fds[i] >= 0)
+      close (idmap_fds[i]);
+  free (idmap_fds);
   pier_cgroup_free (cg);
   pier_seccomp_free (sc);
   pier_resources_free (res);

@@ -28,6 +28,25 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
 struct pier_mount_attr
 {
   uint64_t attr_set, attr_clr, propagation, userns_fd;
@@ -251,9 +270,9 @@ do_mount (const pier_spec *s, int rootfd, const pier_mount *m, const pier_rootfs
         return -1;
       return mount_cgroup (rootfd, m, o, err);
     }
-  if (m->idmap)
-    return pier_error_makex (
-        err, ENOTSUP, "mount `%s`: idmapped mounts are not supported by pier-runtime yet", m->destination);
+  if (m->idmap && !m->bind)
+    return pier_error_makex (err, ENOTSUP, "mount `%s`: idmap is only supported on bind mounts",
+                             m->destination);
   if (m->bind)
     {
       src = m->source[0] == '/' ? xstrdup (m->source) : pier_path_join (s->bundle, m->source);
@@ -274,7 +293,18 @@ do_mount (const pier_spec *s, int rootfd, const pier_mount *m, const pier_rootfs
   if (tmpcopyup)
     under = openat (dst, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-  if (m->bind)
+  if (m->bind && m->idmap)
+    {
+      /* The runtime made the idmapped tree on the host (only there may it
+       * be idmapped): move it into place. */
+      int tree = o->idmap_fds ? o->idmap_fds[m - s->mounts] : -1;
+      if (tree < 0)
+        return pier_error_makex (err, EINVAL, "mount `%s`: no idmapped tree prepared", m->destination);
+      if (syscall (SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return pier_error_make (err, errno, "cannot move the idmapped mount of `%s` to `%s`", src,
+                                m->destination);
+    }
+  else if (m->bind)
     {
       if (mount (src, p, NULL, MS_BIND | (m->rbind ? MS_REC : 0), NULL) < 0)
         return pier_error_make (err, errno, "cannot bind `%s` on `%s`", src, m->destination);
@@ -593,4 +623,22 @@ pier_rootfs_sysctl (const pier_spec *s, pier_error **err)
       return pier_error_wrap (err, "sysctl `%s`", k);
   }
   return 0;
+}
+
+int
+pier_rootfs_idmapped_tree (const pier_spec *s, const pier_mount *m, int userns, pier_error **err)
+{
+  cleanup_free char *src = m->source[0] == '/' ? xstrdup (m->source) : pier_path_join (s->bundle, m->source);
+  unsigned rec = m->rbind ? AT_RECURSIVE : 0;
+  int tree = (int) syscall (SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+  if (tree < 0)
+    return pier_error_make (err, errno, "mount `%s`: cannot clone `%s`", m->destination, src);
+  struct pier_mount_attr a = { MOUNT_ATTR_IDMAP, 0, 0, (uint64_t) userns };
+  if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &a, sizeof a) < 0)
+    {
+      int e = errno;
+      close (tree);
+      return pier_error_make (err, e, "mount `%s`: cannot idmap `%s`", m->destination, src);
+    }
+  return tree;
 }

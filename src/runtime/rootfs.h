@@ -22,6 +22,9 @@ typedef struct pier_rootfs_opts
   /* Called once, before the first cgroup mount (the init may still be on
    * its way into its cgroup while the other mounts are made). */
   int (*before_cgroup) (void *ctx, pier_error **err);
+  /* For each mount (by index), its idmapped tree (a detached mount from
+   * pier_rootfs_idmapped_tree), or -1; NULL when no mount is idmapped. */
+  const int *idmap_fds;
   void *ctx;
 } pier_rootfs_opts;
 
@@ -33,5 +36,9 @@ int pier_rootfs_pivot (const pier_spec *s, int rootfd, bool no_pivot, pier_error
 int pier_rootfs_finalize (const pier_spec *s, const pier_rootfs_opts *o, pier_error **err);
 /* Write linux.sysctl under /proc/sys (inside the container). */
 int pier_rootfs_sysctl (const pier_spec *s, pier_error **err);
+
+/* In the runtime's own namespaces: clone m's source as a detached tree
+ * and idmap it with the user namespace userns.  Returns the tree's fd. */
+int pier_rootfs_idmapped_tree (const pier_spec *s, const pier_mount *m, int userns, pier_error **err);
 
 #endif
