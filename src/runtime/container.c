@@ -178,6 +178,7 @@ struct init_args
   const char *cgroup_path;
   bool in_cgroup;
   const int *idmap_fds;
+  int listener;
 };
 
 static int
@@ -231,6 +232,14 @@ init_setup (struct init_args *a, char **exe, char **state_json, pier_error **err
     }
   ro.before_cgroup = init_wait_cgroup;
   ro.ctx = a;
+  /* The seccomp listener lives on the host: connect while we still see
+   * it. */
+  if (a->seccomp && pier_seccomp_listener (a->seccomp))
+    {
+      a->listener = pier_unix_connect (pier_seccomp_listener (a->seccomp), "seccomp listener", err);
+      if (a->listener < 0)
+        return -1;
+    }
   int rootfd = pier_rootfs_prepare (s, &ro, err);
   if (rootfd < 0)
     return -1;
@@ -325,7 +334,11 @@ static void __attribute__ ((noreturn)) init_main (struct init_args *a)
   /* "0" releases `start`; the fifo stays open (close-on-exec) so that
    * `start` returns once the user's program runs, or reads why not. */
   pier_write_all (fifo, "0", 1);
-  pier_exec_opts eo = { s, a->seccomp, true, a->o->preserve_fds, state_json };
+  json_error_t je;
+  json_t *sj = json_loads (state_json, 0, &je);
+  pid_t host_pid = sj ? (pid_t) json_integer_value (json_object_get (sj, "pid")) : 0;
+  json_decref (sj);
+  pier_exec_opts eo = { s, a->seccomp, true, a->o->preserve_fds, state_json, a->listener, host_pid };
   pier_process_exec (s->process, exe, &eo, &err);
   {
     cleanup_free char *msg = xasprintf ("E%s", err ? err->msg : "exec failed");
@@ -600,7 +613,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
       pier_error_make (err, errno, "socketpair");
       goto out;
     }
-  struct init_args args = { s, o, sc, sp[1], statedir, console, cgpath, false, idmap_fds };
+  struct init_args args = { s, o, sc, sp[1], statedir, console, cgpath, false, idmap_fds, -1 };
   c = fork ();
   if (c < 0)
     {

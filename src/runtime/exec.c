@@ -45,6 +45,8 @@ struct exec_child
   pier_seccomp *sc;
   int sync;
   int console;
+  int listener;
+  char *state_json;
   int nsfds[PIER_NS_COUNT];
 };
 
@@ -65,7 +67,16 @@ static void __attribute__ ((noreturn)) exec_final (struct exec_child *c)
     }
   if (pier_process_find (p, &exe, &err) < 0)
     goto fail;
-  pier_exec_opts eo = { c->spec, c->sc, true, c->r->preserve_fds, NULL };
+  pid_t self = 0;
+  if (c->listener >= 0)
+    {
+      /* Our pid as the host sees it comes from the runtime. */
+      pier_sync_msg m;
+      if (pier_sync_expect (c->sync, PIER_SYNC_GO, &m, &err) < 0)
+        goto fail;
+      self = (pid_t) m.value;
+    }
+  pier_exec_opts eo = { c->spec, c->sc, true, c->r->preserve_fds, c->state_json, c->listener, self };
   pier_process_exec (p, exe, &eo, &err);
 fail:
   pier_sync_send (c->sync, PIER_SYNC_ERROR, err ? err->code : EIO, err ? err->msg : "exec failed", NULL);
@@ -144,8 +155,18 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
       goto out;
     }
   pier_caps_clamp_to_host (r->process);
+  c.listener = -1;
   if (c.spec && c.spec->seccomp && pier_seccomp_compile (c.spec->seccomp, &c.sc, err) < 0)
     goto out;
+  if (c.sc && pier_seccomp_listener (c.sc))
+    {
+      json_t *sj = pier_state_to_json (st, status_s);
+      c.state_json = json_dumps (sj, JSON_COMPACT);
+      json_decref (sj);
+      c.listener = pier_unix_connect (pier_seccomp_listener (c.sc), "seccomp listener", err);
+      if (c.listener < 0)
+        goto out;
+    }
   /* Join every namespace the init has that we do not share; user first
    * (table order), mount last but time. */
   for (int t = 0; t < PIER_NS_COUNT; t++)
@@ -205,6 +226,8 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
   e = (pid_t) m.value;
   waitpid (stage1, NULL, 0);
   stage1 = -1;
+  if (c.listener >= 0 && pier_sync_send (sp[0], PIER_SYNC_GO, e, NULL, err) < 0)
+    goto out;
   /* EOF means the exec succeeded (the socket is close-on-exec). */
   ssize_t n = TEMP_FAILURE_RETRY_INT (recv (sp[0], &m, sizeof m, 0));
   if (n > 0 && m.type == PIER_SYNC_ERROR)
@@ -244,6 +267,9 @@ out:
     close (sp[1]);
   if (c.console >= 0 && c.console != r->console_fd)
     close (c.console);
+  if (c.listener >= 0)
+    close (c.listener);
+  free (c.state_json);
   pier_seccomp_free (c.sc);
   pier_spec_free (c.spec);
   pier_state_free (st);

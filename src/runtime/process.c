@@ -21,6 +21,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "runtime/caps.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -268,15 +270,25 @@ pier_process_exec (const pier_process *p, const char *path, const pier_exec_opts
     return -1;
   if (notify >= 0)
     {
-      const char *lp = pier_seccomp_listener (o->seccomp);
-      int sock = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      struct sockaddr_un sa = { .sun_family = AF_UNIX };
-      snprintf (sa.sun_path, sizeof sa.sun_path, "%s", lp);
-      if (sock < 0 || connect (sock, (struct sockaddr *) &sa, sizeof sa) < 0)
-        return pier_error_make (err, errno, "cannot connect to the seccomp listener `%s`", lp);
-      if (pier_send_fd (sock, notify, o->state_json ? o->state_json : "{}", err) < 0)
-        return -1;
-      close (sock);
+      /* The listener gets the notify fd with the spec's
+       * ContainerProcessState; the socket was connected before we left
+       * the host's mount namespace. */
+      json_t *cps = json_object ();
+      json_error_t je;
+      json_t *state = o->state_json ? json_loads (o->state_json, 0, &je) : NULL;
+      const char *md = pier_seccomp_listener_metadata (o->seccomp);
+      json_object_set_new (cps, "ociVersion", json_string ("1.2.0"));
+      json_object_set_new (cps, "fds", json_pack ("[s]", "seccompFd"));
+      json_object_set_new (cps, "pid", json_integer (o->host_pid));
+      json_object_set_new (cps, "metadata", json_string (md ? md : ""));
+      json_object_set_new (cps, "state", state ? state : json_object ());
+      cleanup_free char *text = json_dumps (cps, JSON_COMPACT);
+      json_decref (cps);
+      if (o->listener_fd < 0)
+        return pier_error_makex (err, EINVAL, "no connection to the seccomp listener");
+      if (pier_send_fd (o->listener_fd, notify, text, err) < 0)
+        return pier_error_wrap (err, "seccomp listener `%s`", pier_seccomp_listener (o->seccomp));
+      close (o->listener_fd);
       close (notify);
     }
   /* Nothing of ours crosses exec: every fd above the preserved range is
@@ -291,11 +303,11 @@ pier_process_exec (const pier_process *p, const char *path, const pier_exec_opts
 }
 
 int
-pier_console_connect (const char *path, pier_error **err)
+pier_unix_connect (const char *path, const char *what, pier_error **err)
 {
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   if (strlen (path) >= sizeof sa.sun_path)
-    return pier_error_makex (err, ENAMETOOLONG, "console socket path `%s` is too long", path);
+    return pier_error_makex (err, ENAMETOOLONG, "%s path `%s` is too long", what, path);
   memcpy (sa.sun_path, path, strlen (path) + 1);
   int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
@@ -303,9 +315,15 @@ pier_console_connect (const char *path, pier_error **err)
       int e = errno;
       if (fd >= 0)
         close (fd);
-      return pier_error_make (err, e, "cannot connect to the console socket `%s`", path);
+      return pier_error_make (err, e, "cannot connect to the %s `%s`", what, path);
     }
   return fd;
+}
+
+int
+pier_console_connect (const char *path, pier_error **err)
+{
+  return pier_unix_connect (path, "console socket", err);
 }
 
 int

@@ -27,6 +27,8 @@ int pier_recv_fd (int sock, int *fd, pier_error **err);
 
 /* Connect to a console socket (AF_UNIX stream) at path. */
 int pier_console_connect (const char *path, pier_error **err);
+/* Connect to the AF_UNIX stream socket at path; what names it in errors. */
+int pier_unix_connect (const char *path, const char *what, pier_error **err);
 
 /* Write pid to path crash-safely (tmp + rename), as --pid-file wants. */
 int pier_write_pid_file (const char *path, pid_t pid, pier_error **err);
@@ -41,7 +43,9 @@ typedef struct pier_exec_opts
   pier_seccomp *seccomp; /* may be NULL */
   bool setgroups_allowed;
   int preserve_fds;       /* fds 3 .. 3+n-1 survive exec */
-  const char *state_json; /* for a seccomp listener */
+  const char *state_json; /* the container's state, for a seccomp listener */
+  int listener_fd;        /* connected to linux.seccomp.listenerPath, or -1 */
+  pid_t host_pid;         /* our pid as the listener sees it */
 } pier_exec_opts;
 
 /* Everything after the root is in place; on success does not return. */

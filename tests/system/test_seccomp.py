@@ -1,6 +1,10 @@
 """linux.seccomp: filters are loaded and enforced; bad profiles are refused."""
 
 import errno
+import json
+import os
+import socket
+import threading
 
 import pytest
 
@@ -124,3 +128,57 @@ def test_unknown_syscall_name_is_skipped(rt, make_bundle):
     r = rt.run("scunk", b)
     assert r.rc == 0, r
     assert "Operation not permitted" in r.err
+
+
+def listener(path, count):
+    """A seccomp agent's socket: accepts count connections and keeps what
+    each sends (the notify fd and the ContainerProcessState JSON)."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(count)
+    got = []
+
+    def serve():
+        for _ in range(count):
+            conn, _ = srv.accept()
+            msg, fds, _, _ = socket.recv_fds(conn, 65536, 1)
+            got.append({"state": json.loads(msg.rstrip(b"\0")), "fds": fds})
+            # Closing the notify fd answers every notified syscall with ENOSYS.
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+        srv.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t, got
+
+
+@pytest.mark.parametrize("where", ["init", "exec"])
+def test_notify_listener_gets_fd_and_state(rt, make_bundle, public_tmp, where):
+    sock = public_tmp / "agent.sock"
+    # The init connects, and then (for exec) the exec'd process too.
+    t, got = listener(sock, 1 if where == "init" else 2)
+    cmd = "mkdir /tmp/x 2>/dev/null; echo rc=$?"
+    b = make_bundle(("sh", "-c", cmd if where == "init" else "sleep 100"))
+    b.linux["seccomp"] = profile([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+                                 listenerPath=str(sock), listenerMetadata="agent-meta")
+    b.config["root"]["readonly"] = False
+    if where == "init":
+        r = rt.run("n1", b)
+    else:
+        rt.start_container("n1", b)
+        r = rt.exec("n1", "sh", "-c", cmd)
+    assert r.rc == 0, r
+    t.join(10)
+    assert "rc=1" in r.out, r.out
+    assert len(got) == (1 if where == "init" else 2), got
+    init_pid = got[0]["state"]["pid"]
+    for g in got:
+        st = g["state"]
+        assert st["fds"] == ["seccompFd"] and st["metadata"] == "agent-meta", st
+        assert st["state"]["id"] == "n1" and st["pid"] > 0, st
+        assert len(g["fds"]) == 1
+    if where == "exec":
+        # The exec'd process is not the init.
+        assert got[1]["state"]["pid"] != init_pid
