@@ -450,6 +450,22 @@ fail:
 
 /* ---- create ----------------------------------------------------------- */
 
+/* As runc: an LSM label for an LSM the host does not run cannot apply.
+ * Say so rather than drop it silently. */
+static void
+warn_unenforced_lsm (const pier_spec *s)
+{
+  bool apparmor = pier_apparmor_enabled (), selinux = pier_selinux_enabled ();
+  if (s->process && s->process->apparmor_profile && !apparmor)
+    pier_warn ("process.apparmorProfile `%s` is not applied: AppArmor is not enabled on this host",
+               s->process->apparmor_profile);
+  if (s->process && s->process->selinux_label && !selinux)
+    pier_warn ("process.selinuxLabel `%s` is not applied: SELinux is not enabled on this host",
+               s->process->selinux_label);
+  if (s->mount_label && !selinux)
+    pier_warn ("linux.mountLabel `%s` is not applied: SELinux is not enabled on this host", s->mount_label);
+}
+
 /* True when linux.resources asks for nothing but device rules (which an
  * unprivileged user cannot apply, and which its user namespace enforces
  * anyway). */
@@ -538,6 +554,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
     }
   if (s->process)
     pier_caps_clamp_to_host (s->process);
+  warn_unenforced_lsm (s);
   if (pier_resources_parse (s->resources, &res, err) < 0)
     goto out;
   if (s->seccomp && pier_seccomp_compile (s->seccomp, &sc, err) < 0)

@@ -236,6 +236,19 @@ set_scheduler (json_t *s, pier_error **err)
   return 0;
 }
 
+/* The label our next execve gets: /proc/self/attr/<lsm>/exec where the
+ * kernel has per-LSM files, else the shared /proc/self/attr/exec. */
+static int
+set_exec_label (const char *lsm, const char *value, pier_error **err)
+{
+  cleanup_free char *own = xasprintf ("/proc/self/attr/%s/exec", lsm);
+  if (pier_write_file_at (AT_FDCWD, own, value, strlen (value), NULL) == 0)
+    return 0;
+  if (pier_write_file_at (AT_FDCWD, "/proc/self/attr/exec", value, strlen (value), err) < 0)
+    return pier_error_wrap (err, "cannot set the %s label `%s`", lsm, value);
+  return 0;
+}
+
 int
 pier_process_exec (const pier_process *p, const char *path, const pier_exec_opts *o, pier_error **err)
 {
@@ -291,6 +304,14 @@ pier_process_exec (const pier_process *p, const char *path, const pier_exec_opts
       close (o->listener_fd);
       close (notify);
     }
+  if (p->apparmor_profile && pier_apparmor_enabled ())
+    {
+      cleanup_free char *v = xasprintf ("exec %s", p->apparmor_profile);
+      if (set_exec_label ("apparmor", v, err) < 0)
+        return -1;
+    }
+  if (p->selinux_label && pier_selinux_enabled () && set_exec_label ("selinux", p->selinux_label, err) < 0)
+    return -1;
   /* Nothing of ours crosses exec: every fd above the preserved range is
    * marked close-on-exec (the CVE-2024-21626 class). */
   unsigned first = 3 + (unsigned) (o->preserve_fds > 0 ? o->preserve_fds : 0);
@@ -364,3 +385,18 @@ pier_forward_signals (pid_t pid)
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
     sigaction (sigs[i], &sa, NULL);
 }
+
+bool
+pier_apparmor_enabled (void)
+{
+  cleanup_free char *v = NULL;
+  return pier_read_file_at (AT_FDCWD, "/sys/module/apparmor/parameters/enabled", &v, NULL, NULL) == 0
+         && v[0] == 'Y';
+}
+
+bool
+pier_selinux_enabled (void)
+{
+  return access ("/sys/fs/selinux/enforce", F_OK) == 0;
+}
+

@@ -37,6 +37,10 @@ int pier_write_pid_file (const char *path, pid_t pid, pier_error **err);
  * WINCH) to pid while we wait for it; pid <= 0 stops forwarding. */
 void pier_forward_signals (pid_t pid);
 
+/* Whether the host runs AppArmor / SELinux (labels apply only then). */
+bool pier_apparmor_enabled (void);
+bool pier_selinux_enabled (void);
+
 typedef struct pier_exec_opts
 {
   const pier_spec *spec; /* for personality; may be NULL */
