@@ -931,3 +931,10 @@ pier_cgroup_destroy (const pier_cgroup *cg, pier_error **err)
    * into it). */
   return 0;
 }
+
+int
+pier_cgroup_open_v2 (const pier_cgroup *cg)
+{
+  cleanup_free char *d = v2_dir (cg);
+  return d ? open (d, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+}

@@ -50,6 +50,9 @@ int pier_cgroup_pids (const pier_cgroup *cg, pid_t **pids, size_t *n, pier_error
 /* Remove the cgroup everywhere (its processes must be gone). */
 int pier_cgroup_destroy (const pier_cgroup *cg, pier_error **err);
 void pier_cgroup_free (pier_cgroup *cg);
+/* An O_DIRECTORY fd of the cgroup in the v2 tree (for CLONE_INTO_CGROUP),
+ * or -1 when there is no v2 tree. */
+int pier_cgroup_open_v2 (const pier_cgroup *cg);
 
 /* For the cgroup mount inside a container: the v1 mounts (mountpoint,
  * options) and the v2 mountpoint (NULL when none). */

@@ -36,6 +36,10 @@
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
+#define CLONE_INTO_CGROUP_FLAG 0x200000000ULL
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
 
 static void
 now_rfc3339 (char *buf, size_t n)
@@ -179,6 +183,7 @@ struct init_args
   bool in_cgroup;
   const int *idmap_fds;
   int listener;
+  int cgroup_fd; /* the cgroup2 dir to clone the init into, or -1 */
 };
 
 static int
@@ -424,7 +429,26 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
       pier_error_make (&err, errno, "pipe");
       goto fail;
     }
-  pid_t g = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+  /* Where the whole hierarchy is cgroup2, the init is born in its cgroup
+   * (CLONE_INTO_CGROUP): no migration, so no wait for an RCU grace period.
+   * Anything that refuses it (an older kernel, a user namespace without
+   * write access to the cgroup) falls back to a migration by the runtime. */
+  pid_t g = -1;
+  bool born_in_cgroup = false;
+  if (a->cgroup_fd >= 0)
+    {
+      struct clone_args_v2
+      {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+            set_tid_size, cgroup;
+      } ca = { 0 };
+      ca.flags = CLONE_PARENT | CLONE_INTO_CGROUP_FLAG;
+      ca.cgroup = (uint64_t) a->cgroup_fd;
+      g = (pid_t) syscall (SYS_clone3, &ca, sizeof ca);
+      born_in_cgroup = g >= 0;
+    }
+  if (g < 0)
+    g = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
   if (g < 0)
     {
       pier_error_make (&err, errno, "cannot start the container init");
@@ -440,7 +464,7 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
       init_main (a);
     }
   close (hold[0]);
-  pier_sync_send (a->sync, PIER_SYNC_PID, g, NULL, NULL);
+  pier_sync_send (a->sync, PIER_SYNC_PID, g, born_in_cgroup ? "in-cgroup" : NULL, NULL);
   pier_write_all (hold[1], "1", 1);
   _exit (0);
 fail:
@@ -524,6 +548,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   cleanup_free char *state_text = NULL;
   cleanup_free char *owner = NULL;
   int *idmap_fds = NULL;
+  int cgroup_fd = -1;
   int statedir = -1, sp[2] = { -1, -1 }, console = o->console_fd;
   int nsfds[PIER_NS_COUNT];
   pid_t c = -1, g = -1;
@@ -630,7 +655,9 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
       pier_error_make (err, errno, "socketpair");
       goto out;
     }
-  struct init_args args = { s, o, sc, sp[1], statedir, console, cgpath, false, idmap_fds, -1 };
+  if (cg && pier_cgroup_host_mode () == PIER_CGROUP_V2 && !s->ns_wanted[PIER_NS_USER])
+    cgroup_fd = pier_cgroup_open_v2 (cg);
+  struct init_args args = { s, o, sc, sp[1], statedir, console, cgpath, false, idmap_fds, -1, cgroup_fd };
   c = fork ();
   if (c < 0)
     {
@@ -666,7 +693,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   waitpid (c, NULL, 0);
   c = -1;
   pier_debug ("create %s: init is pid %d", id, (int) g);
-  if (cg && pier_cgroup_enter (cg, g, err) < 0)
+  if (cg && strcmp (m.text, "in-cgroup") != 0 && pier_cgroup_enter (cg, g, err) < 0)
     goto out;
   pier_debug ("create %s: init moved into its cgroup", id);
   if (pier_sync_send (sp[0], PIER_SYNC_CGROUP, 0, NULL, err) < 0)
@@ -739,6 +766,8 @@ out:
     close (statedir);
   if (console >= 0 && console != o->console_fd)
     close (console);
+  if (cgroup_fd >= 0)
+    close (cgroup_fd);
   for (size_t i = 0; idmap_fds && i < s->n_mounts; i++)
     if (idmap_fds[i] >= 0)
       close (idmap_fds[i]);

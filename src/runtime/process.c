@@ -399,4 +399,3 @@ pier_selinux_enabled (void)
 {
   return access ("/sys/fs/selinux/enforce", F_OK) == 0;
 }
-
