@@ -6,25 +6,6 @@
 #include "runtime/hooks.h"
 #include "util/xalloc.h"
 
-static char *dir;
-
-static int
-group_setup (void **state)
-{
-  (void) state;
-  dir = unit_mkdtemp ();
-  return 0;
-}
-
-static int
-group_teardown (void **state)
-{
-  (void) state;
-  unit_rmrf (dir);
-  free (dir);
-  return 0;
-}
-
 /* A /bin/sh hook running script, with OUT=<dir>/<out> in its env. */
 static pier_hook
 sh_hook (const char *script, const char *out, int timeout)
@@ -34,7 +15,7 @@ sh_hook (const char *script, const char *out, int timeout)
   strv_push (&h.args, "sh");
   strv_push (&h.args, "-c");
   strv_push (&h.args, script);
-  char *e = xasprintf ("OUT=%s/%s", dir, out ? out : "unused");
+  char *e = xasprintf ("OUT=%s/%s", unit_dir, out ? out : "unused");
   strv_push (&h.env, e);
   free (e);
   h.timeout = timeout;
@@ -52,7 +33,7 @@ hook_done (pier_hook *h)
 static char *
 out_file (const char *name)
 {
-  char *p = xasprintf ("%s/%s", dir, name);
+  char *p = xasprintf ("%s/%s", unit_dir, name);
   char *r = unit_read (p);
   free (p);
   return r;
@@ -191,8 +172,8 @@ main (int argc, char **argv)
     cmocka_unit_test (test_run_all_continues_past_failures),
     cmocka_unit_test (test_hook_ignoring_stdin_does_not_block),
   };
-  group_setup (NULL);
+  unit_dir_setup (NULL);
   int rc = unit_run ("test_hooks", tests, sizeof tests / sizeof tests[0], NULL, 0, argc, argv);
-  group_teardown (NULL);
+  unit_dir_teardown (NULL);
   return rc;
 }

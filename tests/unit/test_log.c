@@ -7,30 +7,11 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-static char *dir;
-
-static int
-group_setup (void **state)
-{
-  (void) state;
-  dir = unit_mkdtemp ();
-  return 0;
-}
-
-static int
-group_teardown (void **state)
-{
-  (void) state;
-  unit_rmrf (dir);
-  free (dir);
-  return 0;
-}
-
 /* Run fn with stderr going to a file; return what it wrote. */
 static char *
 capture_stderr (void (*fn) (void))
 {
-  char *path = xasprintf ("%s/stderr", dir);
+  char *path = xasprintf ("%s/stderr", unit_dir);
   int saved = dup (2);
   int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   dup2 (fd, 2);
@@ -57,7 +38,7 @@ static void
 test_json_lines (void **state)
 {
   (void) state;
-  char *path = xasprintf ("%s/json.log", dir);
+  char *path = xasprintf ("%s/json.log", unit_dir);
   pier_log_set_stderr (0);
   assert_int_equal (pier_log_init (path, 1, PIER_LOG_INFO), 0);
   pier_log (PIER_LOG_ERROR, "container `%s` failed", "c1");
@@ -97,7 +78,7 @@ static void
 test_text_lines_append (void **state)
 {
   (void) state;
-  char *path = xasprintf ("%s/text.log", dir);
+  char *path = xasprintf ("%s/text.log", unit_dir);
   unit_write (path, "earlier line\n");
   pier_log_set_stderr (0);
   assert_int_equal (pier_log_init (path, 0, PIER_LOG_WARNING), 0);
@@ -156,7 +137,7 @@ static void
 test_json_keeps_non_utf8_messages (void **state)
 {
   (void) state;
-  char *path = xasprintf ("%s/utf8.log", dir);
+  char *path = xasprintf ("%s/utf8.log", unit_dir);
   pier_log_set_stderr (0);
   assert_int_equal (pier_log_init (path, 1, PIER_LOG_WARNING), 0);
   char *unused = capture_stderr (log_invalid_utf8);
@@ -180,8 +161,8 @@ main (int argc, char **argv)
     cmocka_unit_test (test_init_error_is_negative_errno),
     cmocka_unit_test (test_json_keeps_non_utf8_messages),
   };
-  group_setup (NULL);
+  unit_dir_setup (NULL);
   int rc = UNIT_RUN (tests, bugs, argc, argv);
-  group_teardown (NULL);
+  unit_dir_teardown (NULL);
   return rc;
 }

@@ -136,6 +136,29 @@ typedef struct unit_known_bug
 
 /* Run tests[0..n) except the known bugs; then each known bug alone in a
  * child, which must fail.  With an argument, run only that test. */
+/* A scratch directory shared by a whole test program: unit_dir_setup
+ * makes it (as a cmocka group setup, or called directly), teardown removes
+ * it with all it holds. */
+static char *unit_dir;
+
+static inline int
+unit_dir_setup (void **state)
+{
+  (void) state;
+  unit_dir = unit_mkdtemp ();
+  return 0;
+}
+
+static inline int
+unit_dir_teardown (void **state)
+{
+  (void) state;
+  unit_rmrf (unit_dir);
+  free (unit_dir);
+  unit_dir = NULL;
+  return 0;
+}
+
 static inline int
 unit_run (const char *group, const struct CMUnitTest *tests, size_t n, const unit_known_bug *bugs,
           size_t n_bugs, int argc, char **argv)
