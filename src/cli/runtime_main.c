@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -117,13 +118,31 @@ proxy_console (int master, pid_t pid)
       if (ioctl (0, TIOCGWINSZ, &ws) == 0)
         ioctl (master, TIOCSWINSZ, &ws);
     }
+  /* A resized terminal is copied onto the pty (the kernel then tells the
+   * container's foreground process group with SIGWINCH). */
+  sigset_t winch;
+  sigemptyset (&winch);
+  sigaddset (&winch, SIGWINCH);
+  sigprocmask (SIG_BLOCK, &winch, NULL);
+  int wfd = tio_saved ? signalfd (-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK) : -1;
   char buf[8192];
   bool in_open = true;
   for (;;)
     {
-      struct pollfd p[3] = { { master, POLLIN, 0 }, { in_open ? 0 : -1, POLLIN, 0 }, { pfd, POLLIN, 0 } };
-      if (poll (p, 3, -1) < 0 && errno != EINTR)
+      struct pollfd p[4] = {
+        { master, POLLIN, 0 }, { in_open ? 0 : -1, POLLIN, 0 }, { pfd, POLLIN, 0 }, { wfd, POLLIN, 0 }
+      };
+      if (poll (p, 4, -1) < 0 && errno != EINTR)
         break;
+      if (p[3].revents & POLLIN)
+        {
+          struct signalfd_siginfo si;
+          struct winsize ws;
+          while (read (wfd, &si, sizeof si) == sizeof si)
+            ;
+          if (ioctl (0, TIOCGWINSZ, &ws) == 0)
+            ioctl (master, TIOCSWINSZ, &ws);
+        }
       if (p[0].revents & POLLIN)
         {
           ssize_t n = read (master, buf, sizeof buf);
@@ -154,6 +173,9 @@ proxy_console (int master, pid_t pid)
     }
   if (pfd >= 0)
     close (pfd);
+  if (wfd >= 0)
+    close (wfd);
+  sigprocmask (SIG_UNBLOCK, &winch, NULL);
   restore_tty ();
 }
 

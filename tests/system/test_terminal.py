@@ -4,6 +4,7 @@
 import array
 import fcntl
 import os
+import pty
 import socket
 import struct
 import termios
@@ -170,3 +171,30 @@ def test_run_foreground_terminal_proxies(rt, make_bundle):
     r = rt.run("tty7", b)
     assert r.rc == 0, r
     assert "/dev/pts/0" in r.out and "proxied" in r.out, r
+
+
+def test_run_foreground_terminal_follows_window_size(rt, make_bundle):
+    """`run` with terminal: true and no console socket holds the pty itself;
+    its own terminal's size, and later resizes, reach the container."""
+    b = make_bundle(("sh", "-c", "stty size; sleep 0.5; stty size"))
+    b.process["terminal"] = True
+    b.save()
+    rt.ids.add("ws1")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(rt.path, [rt.path, "--root", str(rt.root), "run", "--bundle", str(b.path), "ws1"])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    time.sleep(0.25)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    out = b""
+    while True:
+        try:
+            d = os.read(fd, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert out.split(b"\r\n")[:2] == [b"30 100", b"40 120"], out
