@@ -229,7 +229,16 @@ pier_db_open (const char *path, pier_db **out, pier_error **err)
       cleanup_stmt sqlite3_stmt *s = NULL;
       if (prepare (db, "PRAGMA journal_mode = WAL", &s, err) < 0)
         goto on_error;
-      rc = sqlite3_step (s);
+      /* Switching needs the database to itself, and sqlite answers BUSY
+       * at once instead of calling the busy handler when another process
+       * is opening it too: wait here as the busy timeout would. */
+      for (int waited = 0; (rc = sqlite3_step (s)) != SQLITE_ROW; waited += 10)
+        {
+          if ((rc & 0xff) != SQLITE_BUSY || waited >= DB_BUSY_TIMEOUT_MS)
+            break;
+          sqlite3_reset (s);
+          nanosleep (&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+        }
       if (rc != SQLITE_ROW)
         {
           db_fail (db, rc, err, "cannot switch the database to WAL mode");
