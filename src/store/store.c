@@ -47,20 +47,25 @@ proc_starttime (pid_t pid, unsigned long long *out)
 
   *out = 0;
   snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  if (pier_read_file_at (AT_FDCWD, path, &buf, &len, NULL) < 0)
+  pier_error *rerr = NULL;
+  if (pier_read_file_at (AT_FDCWD, path, &buf, &len, &rerr) < 0)
     {
-      /* Without /proc, say whether the process exists at all. */
-      if (access ("/proc/self/stat", F_OK) < 0)
+      int code = rerr->code;
+      pier_error_free (&rerr);
+      /* Only a process that is surely gone makes its entries stale: with
+       * /proc missing or hiding other users' processes (hidepid), ask
+       * kill(0) whether the pid exists at all. */
+      if (code == ENOENT && access ("/proc/self/stat", F_OK) == 0 && access ("/proc/1", F_OK) == 0)
         {
-          if (kill (pid, 0) < 0 && errno == ESRCH)
-            {
-              errno = ENOENT;
-              return -1;
-            }
-          return 0;
+          errno = ENOENT;
+          return -1;
         }
-      errno = ENOENT;
-      return -1;
+      if (kill (pid, 0) < 0 && errno == ESRCH)
+        {
+          errno = ENOENT;
+          return -1;
+        }
+      return 0;
     }
   /* The command name may hold spaces and parentheses: count from the last ')'. */
   char *p = strrchr (buf, ')');
