@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   # build
   meson ninja-build pkg-config gcc libjansson-dev libssl-dev libseccomp-dev
+  libsqlite3-dev sqlite3
   # unit tests, format check, system tests
   libcmocka-dev clang-format python3-pytest
   # demo and test images
