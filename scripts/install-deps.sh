@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   # build
   meson ninja-build pkg-config gcc libjansson-dev libssl-dev libseccomp-dev
+  libarchive-dev zlib1g-dev libzstd-dev libisal-dev
   # unit tests, format check, system tests
   libcmocka-dev clang-format python3-pytest
   # demo and test images
