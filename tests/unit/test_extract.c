@@ -267,6 +267,34 @@ lstat_at (const char *layer, const char *rel)
   return st;
 }
 
+static int
+count_entries (const char *dir)
+{
+  DIR *d = opendir (dir);
+  assert_non_null (d);
+  struct dirent *de;
+  int n = 0;
+  while ((de = readdir (d)))
+    n += strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0;
+  closedir (d);
+  return n;
+}
+
+/* Extract tar (which it frees) into a fresh layer: it must fail with a
+ * message holding every fragment. */
+#define expect_refused(tar, len, ...)                                                                        \
+  do                                                                                                         \
+    {                                                                                                        \
+      pier_error *err_ = NULL;                                                                               \
+      char *layer_;                                                                                          \
+      assert_int_equal (extract_bytes ((tar), (len), &layer_, NULL, &err_, NULL), -1);                       \
+      assert_err_contains (err_, __VA_ARGS__);                                                               \
+      pier_error_free (&err_);                                                                               \
+      free (layer_);                                                                                         \
+      free (tar);                                                                                            \
+    }                                                                                                        \
+  while (0)
+
 static unsigned char *
 sample_tar (size_t *len)
 {
@@ -737,6 +765,9 @@ test_replace (void **state)
   tb_file (t, "y", "now a file", 0644);
   tb_symlink (t, "s", "x");
   tb_file (t, "s", "not through the link", 0644);
+  tb_dir (t, "twice", 0700);
+  tb_file (t, "twice/in", "i", 0644);
+  tb_dir (t, "twice", 0751); /* the later metadata wins */
   size_t len;
   unsigned char *tar = tb_finish (t, &len);
   pier_error *err = NULL;
@@ -750,8 +781,30 @@ test_replace (void **state)
   assert_content (layer, "y", "now a file");
   assert_true (S_ISREG (lstat_at (layer, "s").st_mode));
   assert_content (layer, "s", "not through the link");
+  assert_int_equal (lstat_at (layer, "twice").st_mode & 07777, 0751);
+  assert_content (layer, "twice/in", "i");
   free (layer);
   free (tar);
+}
+
+/* A directory replaced by a symlink to the host: later entries under its
+ * name must not follow the link (nor land in the removed directory). */
+static void
+test_dir_replaced_by_symlink (void **state)
+{
+  (void) state;
+  char *victim = at (unit_dir, "victim2");
+  assert_int_equal (mkdir (victim, 0755), 0);
+  tb *t = tb_new ();
+  tb_dir (t, "d", 0755);
+  tb_file (t, "d/f1", "1", 0644);
+  tb_symlink (t, "d", victim);
+  tb_file (t, "d/f2", "2", 0644);
+  size_t len;
+  unsigned char *tar = tb_finish (t, &len);
+  expect_refused (tar, len, "d/f2", "symbolic link");
+  assert_int_equal (count_entries (victim), 0);
+  free (victim);
 }
 
 /* A sparse file (GNU sparse in pax) keeps its holes. */
@@ -841,21 +894,6 @@ test_sparse (void **state)
 }
 
 /* ---- hostile layers ---- */
-
-/* Extract tar (which it frees) into a fresh layer: it must fail with a
- * message holding every fragment. */
-#define expect_refused(tar, len, ...)                                                                        \
-  do                                                                                                         \
-    {                                                                                                        \
-      pier_error *err_ = NULL;                                                                               \
-      char *layer_;                                                                                          \
-      assert_int_equal (extract_bytes ((tar), (len), &layer_, NULL, &err_, NULL), -1);                       \
-      assert_err_contains (err_, __VA_ARGS__);                                                               \
-      pier_error_free (&err_);                                                                               \
-      free (layer_);                                                                                         \
-      free (tar);                                                                                            \
-    }                                                                                                        \
-  while (0)
 
 static void
 test_dotdot (void **state)
@@ -1064,19 +1102,6 @@ test_not_empty (void **state)
   free (tar);
 }
 
-static int
-count_entries (const char *dir)
-{
-  DIR *d = opendir (dir);
-  assert_non_null (d);
-  struct dirent *de;
-  int n = 0;
-  while ((de = readdir (d)))
-    n += strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0;
-  closedir (d);
-  return n;
-}
-
 static void
 test_into_new (void **state)
 {
@@ -1205,6 +1230,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_owner_and_setuid),
     cmocka_unit_test (test_devices_and_fifo),
     cmocka_unit_test (test_replace),
+    cmocka_unit_test (test_dir_replaced_by_symlink),
     cmocka_unit_test (test_sparse),
     cmocka_unit_test (test_dotdot),
     cmocka_unit_test (test_absolute),
