@@ -35,6 +35,7 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build" "${jobs[@]}"
 runtime=$PWD/$build/pier-runtime
+pier_bin=$PWD/$build/pier
 
 work=$(mktemp -d /tmp/pier-demo.XXXXXX)
 state=$work/state
@@ -45,6 +46,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# Show each pier command before running it (its store lives in $work).
+pier() {
+  printf '%s$ pier %s%s\n' "$cyan" "$*" "$plain"
+  "$pier_bin" --root "$work/store" "$@"
+}
 
 # Show each pier-runtime command before running it.
 rt() {
@@ -122,5 +129,15 @@ done
 echo "status: $(status_of demo-bg)"
 rt delete demo-bg
 rt list
+
+step "a local image: import the busybox rootfs, list and inspect it"
+tar -C "$rootfs" -czf "$work/busybox.tar.gz" .
+pier import -m "busybox from Debian's busybox-static" -c 'CMD ["sh"]' -c 'ENV DEMO=1' \
+  "$work/busybox.tar.gz" localhost/busybox:demo
+pier tag localhost/busybox:demo busybox
+pier images
+pier image inspect --format 'id {{.Id}}, layers {{json .RootFS.Layers}}, cmd {{json .Config.Cmd}}' busybox
+pier rmi busybox
+pier images
 
 step "done: containers deleted, $work removed"

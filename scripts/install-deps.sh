@@ -9,7 +9,7 @@ packages=(
   # build
   meson ninja-build pkg-config gcc libjansson-dev libssl-dev libseccomp-dev
   libsqlite3-dev sqlite3
-  libarchive-dev zlib1g-dev libzstd-dev libisal-dev
+  libarchive-dev zlib1g-dev libzstd-dev libisal-dev zstd
   # unit tests, format check, system tests
   libcmocka-dev clang-format python3-pytest
   # demo and test images

@@ -817,11 +817,10 @@ pier_layer_extract_into_new (int parentfd, const char *name, int fd, const pier_
       pier_error_make (err, errno, "cannot open `%s`", tmp);
       goto on_error;
     }
+  /* The caller knows what the layer is to the user (its digest): it adds
+   * the context, not our working name. */
   if (pier_layer_extract (fd, dfd, o, res, err) < 0)
-    {
-      pier_error_wrap (err, "layer `%s`", name);
-      goto on_error;
-    }
+    goto on_error;
   if (o && o->sync && syncfs (dfd) < 0)
     {
       pier_error_make (err, errno, "cannot sync `%s`", tmp);

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "cli/opt.h"
+#include "cli/pier.h"
 #include "runtime/cgroup.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -15,11 +17,34 @@
 #define PIER_VERSION "0.1.0"
 #endif
 
-struct pier_globals
+int
+pier_cli_fail (pier_error *err, int code)
 {
-  const char *root;
-  const char *runroot;
-};
+  fprintf (stderr, "Error: %s\n", err ? err->msg : "unknown error");
+  pier_error_free (&err);
+  return code;
+}
+
+int
+pier_cli_usage (const char *verb, const char *msg)
+{
+  fprintf (stderr, "pier %s: %s\nSee 'pier %s --help'.\n", verb, msg, verb);
+  return PIER_EXIT_USAGE;
+}
+
+pier_store *
+pier_cli_store (struct pier_globals *g)
+{
+  pier_store *st = NULL;
+  pier_error *err = NULL;
+  if (pier_store_open (g->root, &st, &err) < 0)
+    {
+      pier_error_wrap (&err, "cannot open the store at %s", g->root);
+      pier_cli_fail (err, PIER_EXIT_ERROR);
+      return NULL;
+    }
+  return st;
+}
 
 static int
 cmd_version (struct pier_globals *g, int argc, char **argv)
@@ -50,8 +75,13 @@ static const struct
   int (*fn) (struct pier_globals *, int, char **);
   const char *help;
 } commands[] = {
-  { "version", cmd_version, "show the pier version" },
+  { "image", pier_cmd_image, "manage images (ls, inspect, rm, tag, import)" },
+  { "images", pier_cmd_images, "list images" },
+  { "import", pier_cmd_import, "import a root filesystem tarball as an image" },
+  { "tag", pier_cmd_tag, "create a tag TARGET_IMAGE that refers to SOURCE_IMAGE" },
+  { "rmi", pier_cmd_rmi, "remove one or more images" },
   { "info", cmd_info, "show where pier keeps its state and what the host offers" },
+  { "version", cmd_version, "show the pier version" },
   { "help", cmd_help, "show help" },
 };
 
@@ -84,22 +114,23 @@ main (int argc, char **argv)
   };
   int i = 1;
   char *msg = NULL;
+  pier_log_set_program ("pier");
   if (pier_opt_parse (opts, argc, argv, &i, &msg) < 0)
     {
       fprintf (stderr, "pier: %s\nSee 'pier --help'.\n", msg);
       free (msg);
-      return 125;
+      return PIER_EXIT_USAGE;
     }
   if (version)
     return cmd_version (&g, 0, NULL);
   if (help || i >= argc)
     {
       cmd_help (&g, 0, NULL);
-      return help ? 0 : 125;
+      return help ? 0 : PIER_EXIT_USAGE;
     }
   for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
     if (strcmp (argv[i], commands[k].name) == 0)
       return commands[k].fn (&g, argc - i, argv + i);
   fprintf (stderr, "pier: '%s' is not a pier command.\nSee 'pier --help'.\n", argv[i]);
-  return 125;
+  return PIER_EXIT_USAGE;
 }

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "archive/dstream.h"
 #include "util/error.h"
 
 /* OCI image-spec media types. */
@@ -43,12 +44,7 @@
 #define PIER_MT_DOCKER_LAYER_FOREIGN "application/vnd.docker.image.rootfs.foreign.diff.tar"
 #define PIER_MT_DOCKER_LAYER_FOREIGN_GZIP "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
-typedef enum pier_compression
-{
-  PIER_COMPRESSION_NONE,
-  PIER_COMPRESSION_GZIP,
-  PIER_COMPRESSION_ZSTD,
-} pier_compression;
+/* pier_compression (none, gzip, zstd) is archive/'s, the layer below. */
 
 /* True when mt is a layer media type pier can unpack; then *compression
  * (may be NULL) says how it is compressed and *foreign (may be NULL)

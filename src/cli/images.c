@@ -1,0 +1,464 @@
+/* images.c - pier images / image ls|inspect|rm|tag|import, import, tag, rmi. */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/opt.h"
+#include "cli/pier.h"
+#include "image/images.h"
+#include "image/reference.h"
+#include "store/db.h"
+#include "util/cleanup.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static bool want_help;
+#define HELP_OPT                                                                                             \
+  {                                                                                                          \
+    "help", OPT_BOOL, &want_help, "print usage", NULL                                                        \
+  }
+
+static int
+parse (const char *verb, const char *usage, const pier_opt *opts, int argc, char **argv, int *i, int min,
+       int max, int *rc)
+{
+  char *msg = NULL;
+  want_help = false;
+  if (pier_opt_parse (opts, argc, argv, i, &msg) < 0)
+    {
+      *rc = pier_cli_usage (verb, msg);
+      free (msg);
+      return -1;
+    }
+  if (want_help)
+    {
+      pier_opt_usage (usage, opts);
+      *rc = 0;
+      return -1;
+    }
+  int n = argc - *i;
+  if (n < min || (max >= 0 && n > max))
+    {
+      char m[160];
+      snprintf (m, sizeof m, "\"%s\" requires %s%d argument%s", verb,
+                max < 0 ? "at least " : (min == max ? "exactly " : "at most "),
+                max < 0 || min == max ? min : max, (max < 0 ? min : max) == 1 ? "" : "s");
+      *rc = pier_cli_usage (verb, m);
+      return -1;
+    }
+  return 0;
+}
+
+/* docker's units.HumanDuration. */
+static char *
+human_since (int64_t then)
+{
+  double s = difftime (time (NULL), (time_t) then);
+  long secs = (long) s, mins = secs / 60;
+  long hours = (long) (s / 3600.0 + 0.5);
+  if (secs < 1)
+    return xstrdup ("Less than a second ago");
+  if (secs == 1)
+    return xstrdup ("1 second ago");
+  if (secs < 60)
+    return xasprintf ("%ld seconds ago", secs);
+  if (mins == 1)
+    return xstrdup ("About a minute ago");
+  if (mins < 60)
+    return xasprintf ("%ld minutes ago", mins);
+  if (hours == 1)
+    return xstrdup ("About an hour ago");
+  if (hours < 48)
+    return xasprintf ("%ld hours ago", hours);
+  if (hours < 24 * 7 * 2)
+    return xasprintf ("%ld days ago", hours / 24);
+  if (hours < 24 * 30 * 2)
+    return xasprintf ("%ld weeks ago", hours / 24 / 7);
+  if (hours < 24 * 365 * 2)
+    return xasprintf ("%ld months ago", hours / 24 / 30);
+  return xasprintf ("%ld years ago", hours / 24 / 365);
+}
+
+/* docker's units.HumanSizeWithPrecision (size, 3): decimal units. */
+static char *
+human_size (double size)
+{
+  static const char *const units[] = { "B", "kB", "MB", "GB", "TB", "PB", "EB" };
+  int u = 0;
+  while (size >= 1000.0 && u < 6)
+    {
+      size /= 1000.0;
+      u++;
+    }
+  return xasprintf ("%.3g%s", size, units[u]);
+}
+
+struct row
+{
+  char *repo, *tag, *digest, *id, *created, *size;
+};
+
+static void
+row_free (struct row *r)
+{
+  free (r->repo);
+  free (r->tag);
+  free (r->digest);
+  free (r->id);
+  free (r->created);
+  free (r->size);
+}
+
+/* Split a stored reference into docker's REPOSITORY and TAG columns. */
+static void
+split_ref (const char *full, char **repo, char **tag)
+{
+  cleanup_ref pier_ref *r = NULL;
+  if (pier_ref_parse (full, &r, NULL) < 0)
+    {
+      *repo = xstrdup (full);
+      *tag = xstrdup ("<none>");
+      return;
+    }
+  cleanup_free char *fam = pier_ref_familiar (r);
+  char *colon = r->tag ? strrchr (fam, ':') : NULL;
+  if (colon && strchr (colon, '/') == NULL)
+    {
+      *repo = xstrndup (fam, (size_t) (colon - fam));
+      *tag = xstrdup (colon + 1);
+    }
+  else
+    {
+      *repo = xstrdup (fam);
+      *tag = xstrdup ("<none>");
+    }
+}
+
+static int
+list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
+{
+  bool quiet = false, all = false, no_trunc = false, digests = false;
+  const char *format = NULL;
+  cleanup_strv char **filters = NULL;
+  int i = 1, rc = 0;
+  pier_opt opts[] = {
+    { "a|all", OPT_BOOL, &all, "show all images (pier keeps no intermediate images: same as without)", NULL },
+    { "q|quiet", OPT_BOOL, &quiet, "only show image IDs", NULL },
+    { "no-trunc", OPT_BOOL, &no_trunc, "don't truncate output", NULL },
+    { "digests", OPT_BOOL, &digests, "show digests", NULL },
+    { "f|filter", OPT_LIST, &filters, "filter output (dangling=true|false, reference=PATTERN)", "FILTER" },
+    { "format", OPT_STRING, &format, "format output with a template ({{.Repository}} ...)", "TEMPLATE" },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (parse (verb, "pier images [OPTIONS] [REPOSITORY[:TAG]]", opts, argc, argv, &i, 0, 1, &rc) < 0)
+    return rc;
+  int dangling = -1;
+  cleanup_strv char **patterns = NULL;
+  if (argc - i == 1)
+    strv_push (&patterns, argv[i]);
+  for (size_t k = 0; filters && filters[k]; k++)
+    {
+      if (strcmp (filters[k], "dangling=true") == 0 || strcmp (filters[k], "dangling=1") == 0)
+        dangling = 1;
+      else if (strcmp (filters[k], "dangling=false") == 0 || strcmp (filters[k], "dangling=0") == 0)
+        dangling = 0;
+      else if (strncmp (filters[k], "reference=", 10) == 0)
+        strv_push (&patterns, filters[k] + 10);
+      else
+        {
+          cleanup_free char *m
+              = xasprintf ("invalid filter '%s' (pier supports dangling= and reference=)", filters[k]);
+          return pier_cli_usage (verb, m);
+        }
+    }
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  pier_db_image *imgs = NULL;
+  size_t n = 0;
+  pier_error *err = NULL;
+  if (pier_db_list_images (pier_store_db (st), &imgs, &n, &err) < 0)
+    {
+      pier_store_close (st);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  size_t nrows = 0, cap = 16;
+  struct row *rows = xcalloc (cap, sizeof *rows);
+  for (size_t k = 0; k < n; k++)
+    {
+      size_t ntags = strv_len (imgs[k].tags);
+      if ((dangling == 1 && ntags) || (dangling == 0 && !ntags))
+        continue;
+      for (size_t t = 0; t < (ntags ? ntags : 1); t++)
+        {
+          struct row r = { 0 };
+          if (ntags)
+            split_ref (imgs[k].tags[t], &r.repo, &r.tag);
+          else
+            {
+              r.repo = xstrdup ("<none>");
+              r.tag = xstrdup ("<none>");
+            }
+          bool keep = patterns == NULL;
+          for (size_t p = 0; patterns && patterns[p]; p++)
+            {
+              cleanup_free char *rt = xasprintf ("%s:%s", r.repo, r.tag);
+              keep |= fnmatch (patterns[p], r.repo, 0) == 0 || fnmatch (patterns[p], rt, 0) == 0;
+            }
+          if (!keep)
+            {
+              row_free (&r);
+              continue;
+            }
+          r.id = no_trunc ? xstrdup (imgs[k].id) : xstrndup (imgs[k].id + 7, 12);
+          r.digest = xstrdup ("<none>");
+          r.created = human_since (imgs[k].created);
+          r.size = human_size ((double) imgs[k].size);
+          if (nrows == cap)
+            rows = xrealloc (rows, (cap *= 2) * sizeof *rows);
+          rows[nrows++] = r;
+        }
+    }
+  if (quiet)
+    {
+      for (size_t k = 0; k < nrows; k++)
+        {
+          bool seen = false;
+          for (size_t j = 0; j < k; j++)
+            seen |= strcmp (rows[j].id, rows[k].id) == 0;
+          if (!seen)
+            printf ("%s\n", rows[k].id);
+        }
+    }
+  else if (format)
+    {
+      for (size_t k = 0; k < nrows; k++)
+        {
+          json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "Repository", rows[k].repo, "Tag",
+                                 rows[k].tag, "Digest", rows[k].digest, "ID", rows[k].id, "CreatedSince",
+                                 rows[k].created, "Size", rows[k].size);
+          char *line = pier_format (format, o, &err);
+          json_decref (o);
+          if (line == NULL)
+            {
+              rc = pier_cli_fail (err, PIER_EXIT_USAGE);
+              break;
+            }
+          printf ("%s\n", line);
+          free (line);
+        }
+    }
+  else
+    {
+      int w[6] = { 10, 3, 6, 8, 7, 4 };
+      for (size_t k = 0; k < nrows; k++)
+        {
+          const char *c[6]
+              = { rows[k].repo, rows[k].tag, rows[k].digest, rows[k].id, rows[k].created, rows[k].size };
+          for (int j = 0; j < 6; j++)
+            if ((int) strlen (c[j]) > w[j])
+              w[j] = (int) strlen (c[j]);
+        }
+      if (digests)
+        printf ("%-*s   %-*s   %-*s   %-*s   %-*s   %s\n", w[0], "REPOSITORY", w[1], "TAG", w[2], "DIGEST",
+                w[3], "IMAGE ID", w[4], "CREATED", "SIZE");
+      else
+        printf ("%-*s   %-*s   %-*s   %-*s   %s\n", w[0], "REPOSITORY", w[1], "TAG", w[3], "IMAGE ID", w[4],
+                "CREATED", "SIZE");
+      for (size_t k = 0; k < nrows; k++)
+        {
+          if (digests)
+            printf ("%-*s   %-*s   %-*s   %-*s   %-*s   %s\n", w[0], rows[k].repo, w[1], rows[k].tag, w[2],
+                    rows[k].digest, w[3], rows[k].id, w[4], rows[k].created, rows[k].size);
+          else
+            printf ("%-*s   %-*s   %-*s   %-*s   %s\n", w[0], rows[k].repo, w[1], rows[k].tag, w[3],
+                    rows[k].id, w[4], rows[k].created, rows[k].size);
+        }
+    }
+  for (size_t k = 0; k < nrows; k++)
+    row_free (&rows[k]);
+  free (rows);
+  pier_db_images_free (imgs, n);
+  pier_store_close (st);
+  return rc;
+}
+
+int
+pier_cmd_images (struct pier_globals *g, int argc, char **argv)
+{
+  return list_images (g, argc, argv, "images");
+}
+
+int
+pier_cmd_image_inspect (struct pier_globals *g, int argc, char **argv)
+{
+  const char *format = NULL;
+  int i = 1, rc = 0;
+  pier_opt opts[] = {
+    { "f|format", OPT_STRING, &format, "format output with a template ({{.Id}} ...)", "TEMPLATE" },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (parse ("image inspect", "pier image inspect [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1,
+             &rc)
+      < 0)
+    return rc;
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  json_t *arr = json_array ();
+  for (; i < argc; i++)
+    {
+      pier_error *err = NULL;
+      cleanup_free char *id = NULL;
+      json_t *j = NULL;
+      if (pier_image_resolve (st, argv[i], &id, &err) < 0 || pier_image_inspect (st, id, &j, &err) < 0)
+        {
+          rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+          continue;
+        }
+      if (format)
+        {
+          char *line = pier_format (format, j, &err);
+          json_decref (j);
+          if (line == NULL)
+            {
+              rc = pier_cli_fail (err, PIER_EXIT_USAGE);
+              break;
+            }
+          printf ("%s\n", line);
+          free (line);
+        }
+      else
+        json_array_append_new (arr, j);
+    }
+  if (!format)
+    {
+      char *s = json_dumps (arr, JSON_INDENT (4));
+      printf ("%s\n", s);
+      free (s);
+    }
+  json_decref (arr);
+  pier_store_close (st);
+  return rc;
+}
+
+int
+pier_cmd_import (struct pier_globals *g, int argc, char **argv)
+{
+  cleanup_strv char **changes = NULL;
+  const char *message = NULL, *platform = NULL;
+  int i = 1, rc = 0;
+  pier_error *err = NULL;
+  pier_opt opts[] = {
+    { "c|change", OPT_LIST, &changes, "apply a Dockerfile instruction to the image", "INSTRUCTION" },
+    { "m|message", OPT_STRING, &message, "set a commit message for the imported image", "MESSAGE" },
+    { "platform", OPT_STRING, &platform, "the platform of the image (this host's only)", "OS/ARCH" },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (parse ("import", "pier import [OPTIONS] file|- [REPOSITORY[:TAG]]", opts, argc, argv, &i, 1, 2, &rc)
+      < 0)
+    return rc;
+  if (platform && strncmp (platform, "linux", 5) != 0)
+    return pier_cli_usage ("import", "--platform: only linux images can be imported");
+  const char *src = argv[i];
+  cleanup_close int fd = strcmp (src, "-") == 0 ? dup (0) : open (src, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      pier_error_make (&err, errno, "cannot open `%s`", src);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  pier_import_opts o = { argc - i == 2 ? argv[i + 1] : NULL, message, changes, src };
+  cleanup_free char *id = NULL;
+  if (pier_image_import (st, fd, &o, &id, &err) < 0)
+    rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+  else
+    printf ("%s\n", id);
+  pier_store_close (st);
+  return rc;
+}
+
+int
+pier_cmd_tag (struct pier_globals *g, int argc, char **argv)
+{
+  int i = 1, rc = 0;
+  pier_error *err = NULL;
+  pier_opt opts[] = { HELP_OPT, { NULL, 0, NULL, NULL, NULL } };
+  if (parse ("tag", "pier tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", opts, argc, argv, &i, 2, 2, &rc) < 0)
+    return rc;
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  if (pier_image_tag (st, argv[i], argv[i + 1], &err) < 0)
+    rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+  pier_store_close (st);
+  return rc;
+}
+
+int
+pier_cmd_rmi (struct pier_globals *g, int argc, char **argv)
+{
+  bool force = false, no_prune = false;
+  int i = 1, rc = 0;
+  pier_opt opts[] = {
+    { "f|force", OPT_BOOL, &force, "force removal of the image", NULL },
+    { "no-prune", OPT_BOOL, &no_prune, "do not delete untagged parents (pier images have none)", NULL },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (parse ("rmi", "pier rmi [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1, &rc) < 0)
+    return rc;
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  for (; i < argc; i++)
+    {
+      pier_error *err = NULL;
+      cleanup_strv char **report = NULL;
+      int r = pier_image_remove (st, argv[i], force, &report, &err);
+      for (size_t k = 0; report && report[k]; k++)
+        printf ("%s\n", report[k]);
+      if (r < 0)
+        rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  pier_store_close (st);
+  return rc;
+}
+
+int
+pier_cmd_image (struct pier_globals *g, int argc, char **argv)
+{
+  static const struct
+  {
+    const char *name;
+    int (*fn) (struct pier_globals *, int, char **);
+  } sub[] = {
+    { "ls", pier_cmd_images },     { "list", pier_cmd_images }, { "inspect", pier_cmd_image_inspect },
+    { "rm", pier_cmd_rmi },        { "remove", pier_cmd_rmi },  { "tag", pier_cmd_tag },
+    { "import", pier_cmd_import },
+  };
+  if (argc < 2 || strcmp (argv[1], "--help") == 0)
+    {
+      printf (
+          "Usage: pier image COMMAND\n\nCommands:\n  import    Import a root filesystem tarball as an image\n"
+          "  inspect   Display detailed information on images\n  ls        List images\n"
+          "  rm        Remove images\n  tag       Tag an image\n");
+      return argc < 2 ? PIER_EXIT_USAGE : 0;
+    }
+  for (size_t k = 0; k < sizeof sub / sizeof sub[0]; k++)
+    if (strcmp (argv[1], sub[k].name) == 0)
+      return sub[k].fn (g, argc - 1, argv + 1);
+  fprintf (stderr, "pier: 'image %s' is not a pier command.\nSee 'pier image --help'.\n", argv[1]);
+  return PIER_EXIT_USAGE;
+}

@@ -1,0 +1,49 @@
+/* images.h - local image management over the store: import a root
+ * filesystem tarball, resolve names, inspect, tag, remove.
+ *
+ * Every image is an OCI manifest plus config in the blob store, recorded
+ * in the database only once its blobs and unpacked layers are complete;
+ * layers are unpacked once, under layers/<chain id hex>, and shared.
+ */
+#ifndef PIER_IMAGE_IMAGES_H
+#define PIER_IMAGE_IMAGES_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "store/store.h"
+#include "util/error.h"
+
+/* "busybox", "busybox:1", "docker.io/library/busybox@sha256:..", a full
+ * image id or a unique id prefix -> the image id ("sha256:<hex>").  ENOENT
+ * with "No such image: <name>" when nothing matches. */
+int pier_image_resolve (pier_store *st, const char *name, char **id, pier_error **err);
+
+typedef struct pier_import_opts
+{
+  const char *reference; /* tag the image with it, or NULL */
+  const char *message;   /* -m: the history comment, or NULL */
+  char **changes;        /* --change: Dockerfile instructions, NULL-terminated */
+  const char *source;    /* what was imported ("-" for stdin), for history */
+} pier_import_opts;
+
+/* Import the tarball on fd (plain, gzip or zstd) as a one-layer image. */
+int pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **id, pier_error **err);
+
+/* Apply one --change instruction (CMD, ENTRYPOINT, ENV, EXPOSE, USER,
+ * WORKDIR, LABEL, VOLUME, STOPSIGNAL) to an image config's "config". */
+int pier_image_apply_change (json_t *config, const char *change, pier_error **err);
+
+/* docker image inspect's object for one image. */
+int pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **err);
+
+/* Tag the image source resolves to as target. */
+int pier_image_tag (pier_store *st, const char *source, const char *target, pier_error **err);
+
+/* docker rmi: a tag of an image with others is untagged; otherwise the
+ * image goes, with its blobs and the layers no other image uses.  Lines
+ * "Untagged: x" / "Deleted: sha256:.." are appended to *report. */
+int pier_image_remove (pier_store *st, const char *name, bool force, char ***report, pier_error **err);
+
+#endif

@@ -1,0 +1,190 @@
+"""Local images: pier import, images, image inspect, tag, rmi, over the
+content-addressed store (a first part of the image-store work)."""
+import gzip
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from conftest import run_captured
+
+
+@pytest.fixture
+def pier(runtime_path, tmp_path):
+    exe = os.path.join(os.path.dirname(runtime_path), "pier")
+    root = tmp_path / "store"
+
+    def run(*args, input=None):
+        return run_captured([exe, "--root", str(root)] + [str(a) for a in args], input=input)
+    run.root = root
+    return run
+
+
+@pytest.fixture
+def rootfs_tar(rootfs_template, tmp_path):
+    """The busybox rootfs as a plain tar, and its sha256 (the diff id)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        t.add(rootfs_template, arcname=".")
+    data = buf.getvalue()
+    p = tmp_path / "rootfs.tar"
+    p.write_bytes(data)
+    return p, "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def blob(root, digest):
+    return (root / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+
+
+def test_import_list_inspect(pier, rootfs_tar):
+    tar, diff_id = rootfs_tar
+    r = pier("import", "-m", "first", "-c", 'CMD ["sh"]', "-c", "ENV A=1", "-c", "EXPOSE 8080",
+             "-c", "WORKDIR /srv", "-c", "USER 1000", "-c", "LABEL org.x=y", tar, "busybox:1")
+    assert r.rc == 0, r
+    image_id = r.out.strip()
+    assert image_id.startswith("sha256:")
+    # The id is the digest of the config blob.
+    assert "sha256:" + hashlib.sha256(blob(pier.root, image_id)).hexdigest() == image_id
+
+    r = pier("images")
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert lines[1].split()[:3] == ["busybox", "1", image_id[7:19]]
+    assert pier("images", "-q").out.split() == [image_id[7:19]]
+    assert pier("images", "-q", "--no-trunc").out.split() == [image_id]
+    assert pier("images", "--format", "{{.Repository}}:{{.Tag}}").out.split() == ["busybox:1"]
+
+    r = pier("image", "inspect", "busybox:1")
+    assert r.rc == 0, r
+    (info,) = json.loads(r.out)
+    assert info["Id"] == image_id
+    assert info["RepoTags"] == ["busybox:1"]
+    assert info["RootFS"] == {"Type": "layers", "Layers": [diff_id]}
+    assert info["Comment"] == "first"
+    assert info["Os"] == "linux"
+    c = info["Config"]
+    assert c["Cmd"] == ["sh"] and c["Env"] == ["A=1"] and c["ExposedPorts"] == {"8080/tcp": {}}
+    assert c["WorkingDir"] == "/srv" and c["User"] == "1000" and c["Labels"] == {"org.x": "y"}
+    assert pier("image", "inspect", "-f", "{{.Id}}", image_id[7:19]).out.strip() == image_id
+    # The layer is unpacked once, under its chain id.
+    layer = pier.root / "layers" / diff_id.split(":")[1]
+    assert (layer / "bin" / "busybox").is_file()
+
+
+def test_import_from_stdin_and_compressions_share_the_layer(pier, rootfs_tar, tmp_path):
+    tar, diff_id = rootfs_tar
+    data = tar.read_bytes()
+    ids = []
+    for name, payload in (("plain", data), ("gz", gzip.compress(data))):
+        r = pier("import", "-", f"x/{name}", input=payload)
+        assert r.rc == 0, r
+        ids.append(r.out.strip())
+    zst = subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True)
+    if zst.returncode == 0:
+        r = pier("import", "-", "x/zst", input=zst.stdout)
+        assert r.rc == 0, r
+    for ref in ("x/plain", "x/gz") + (("x/zst",) if zst.returncode == 0 else ()):
+        (info,) = json.loads(pier("image", "inspect", ref).out)
+        assert info["RootFS"]["Layers"] == [diff_id]
+    # One unpacked layer for all of them.
+    assert os.listdir(pier.root / "layers") == [diff_id.split(":")[1]]
+
+
+def test_tag_and_rmi(pier, rootfs_tar):
+    tar, diff_id = rootfs_tar
+    image_id = pier("import", tar, "a:1").out.strip()
+    assert pier("tag", "a:1", "b").rc == 0
+    assert sorted(pier("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()) == ["a:1", "b:latest"]
+    # Two names: removing one only untags.
+    r = pier("rmi", "b")
+    assert r.rc == 0 and r.out.strip() == "Untagged: b:latest", r
+    pier("tag", "a:1", "c:2")
+    # By id with two names: refused unless forced.
+    r = pier("rmi", image_id[7:19])
+    assert r.rc == 1 and "must be forced" in r.err, r
+    r = pier("rmi", "-f", image_id[7:19])
+    assert r.rc == 0, r
+    assert r.out.splitlines()[-1] == f"Deleted: {image_id}"
+    assert pier("images", "-q").out == ""
+    assert os.listdir(pier.root / "layers") == []
+    assert os.listdir(pier.root / "blobs" / "sha256") == []
+
+
+def test_rmi_keeps_what_another_image_uses(pier, rootfs_tar):
+    tar, diff_id = rootfs_tar
+    pier("import", tar, "one")
+    pier("import", "-m", "other config", tar, "two")
+    assert pier("rmi", "one").rc == 0
+    (info,) = json.loads(pier("image", "inspect", "two").out)
+    assert info["RootFS"]["Layers"] == [diff_id]
+    assert (pier.root / "layers" / diff_id.split(":")[1] / "bin" / "busybox").is_file()
+
+
+def hostile_tar(path):
+    with tarfile.open(path, "w") as t:
+        i = tarfile.TarInfo("ok")
+        i.size = 2
+        t.addfile(i, io.BytesIO(b"hi"))
+        i = tarfile.TarInfo("../escape")
+        i.size = 1
+        t.addfile(i, io.BytesIO(b"x"))
+
+
+@pytest.mark.parametrize("bad", ["hostile", "truncated-gzip", "garbage", "empty"])
+def test_bad_tarball_leaves_nothing(pier, rootfs_tar, tmp_path, bad):
+    tar, _ = rootfs_tar
+    p = tmp_path / "bad"
+    if bad == "hostile":
+        hostile_tar(p)
+        want = "../escape"
+    elif bad == "truncated-gzip":
+        g = gzip.compress(tar.read_bytes())
+        p.write_bytes(g[: len(g) // 2])
+        want = "gzip"
+    elif bad == "garbage":
+        p.write_bytes(os.urandom(4096))
+        want = "layer"
+    else:
+        p.write_bytes(b"")
+        want = "empty"
+    r = pier("import", p, "bad:1")
+    assert r.rc == 1, r
+    assert r.err.startswith("Error: ") and want in r.err, r.err
+    assert pier("images", "-q").out == ""
+    assert os.listdir(pier.root / "blobs" / "sha256") == []
+    assert os.listdir(pier.root / "layers") == []
+    assert os.listdir(pier.root / "tmp") == []
+    assert not (tmp_path.parent / "escape").exists()
+
+
+def test_errors(pier, rootfs_tar):
+    tar, _ = rootfs_tar
+    r = pier("image", "inspect", "nothere")
+    assert r.rc == 1 and "No such image: nothere" in r.err
+    r = pier("rmi", "nothere")
+    assert r.rc == 1 and "No such image: nothere" in r.err
+    r = pier("import", tar, "Upper/Case")
+    assert r.rc == 1 and "lowercase" in r.err, r
+    r = pier("import", "-c", "FROBNICATE x", tar)
+    assert r.rc == 1 and "FROBNICATE" in r.err, r
+    r = pier("images", "--filter", "label=x")
+    assert r.rc == 125 and "filter" in r.err
+    r = pier("import")
+    assert r.rc == 125
+    assert pier("images", "-q").out == ""
+
+
+def test_concurrent_imports(pier, rootfs_tar, runtime_path):
+    tar, _ = rootfs_tar
+    exe = os.path.join(os.path.dirname(runtime_path), "pier")
+    procs = [subprocess.Popen([exe, "--root", str(pier.root), "import", "-m", str(n), str(tar), f"c/{n}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in range(6)]
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    names = sorted(pier("images", "--format", "{{.Repository}}").out.split())
+    assert names == [f"c/{n}" for n in range(6)]
