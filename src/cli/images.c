@@ -436,6 +436,172 @@ pier_cmd_rmi (struct pier_globals *g, int argc, char **argv)
   return rc;
 }
 
+/* docker's stringutils.Ellipsis: at most n characters, the last one "…". */
+static char *
+ellipsis (const char *s, size_t n)
+{
+  size_t chars = 0, i = 0;
+  for (; s[i] && chars < n; i++)
+    if (((unsigned char) s[i] & 0xC0) != 0x80)
+      chars++;
+  if (s[i] == '\0')
+    return xstrdup (s);
+  /* back to the start of the n-th character, and one fewer for the "…" */
+  size_t keep = 0, c = 0;
+  for (size_t k = 0; s[k] && c < n - 1; k++)
+    {
+      if (((unsigned char) s[k] & 0xC0) != 0x80)
+        c++;
+      keep = k + 1;
+    }
+  while (s[keep] && ((unsigned char) s[keep] & 0xC0) == 0x80)
+    keep++;
+  return xasprintf ("%.*s…", (int) keep, s);
+}
+
+int
+pier_cmd_history (struct pier_globals *g, int argc, char **argv)
+{
+  bool human = true, no_trunc = false, quiet = false;
+  const char *format = NULL;
+  int i = 1, rc = 0;
+  pier_error *err = NULL;
+  pier_opt opts[] = {
+    { "H|human", OPT_BOOL, &human, "print sizes and dates in human readable format (default true)", NULL },
+    { "no-trunc", OPT_BOOL, &no_trunc, "don't truncate output", NULL },
+    { "q|quiet", OPT_BOOL, &quiet, "only show image IDs", NULL },
+    { "format", OPT_STRING, &format, "format output with a template ({{.CreatedBy}} ...)", "TEMPLATE" },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (parse ("history", "pier history [OPTIONS] IMAGE", opts, argc, argv, &i, 1, 1, &rc) < 0)
+    return rc;
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  cleanup_free char *id = NULL;
+  json_t *rows = NULL;
+  if (pier_image_resolve (st, argv[i], &id, &err) < 0 || pier_image_history (st, id, &rows, &err) < 0)
+    {
+      pier_store_close (st);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  size_t k;
+  json_t *r;
+  if (!quiet && !format)
+    printf ("%-12s   %-22s   %-45s   %-7s   %s\n", "IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT");
+  json_array_foreach (rows, k, r)
+  {
+    const char *rid = json_string_value (json_object_get (r, "Id"));
+    cleanup_free char *shown_id
+        = strcmp (rid, "<missing>") == 0 || no_trunc ? xstrdup (rid) : xstrndup (rid + 7, 12);
+    int64_t created = json_integer_value (json_object_get (r, "Created"));
+    int64_t size = json_integer_value (json_object_get (r, "Size"));
+    cleanup_free char *when = NULL;
+    if (human)
+      when = human_since (created);
+    else
+      {
+        char b[64];
+        struct tm tm;
+        time_t t = (time_t) created;
+        gmtime_r (&t, &tm);
+        strftime (b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        when = xstrdup (b);
+      }
+    cleanup_free char *sz = human ? human_size ((double) size) : xasprintf ("%lld", (long long) size);
+    const char *by_full = json_string_value (json_object_get (r, "CreatedBy"));
+    cleanup_free char *by = no_trunc ? xstrdup (by_full) : ellipsis (by_full, 45);
+    const char *comment = json_string_value (json_object_get (r, "Comment"));
+    if (quiet)
+      printf ("%s\n", shown_id);
+    else if (format)
+      {
+        json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "ID", shown_id, "CreatedSince", when, "CreatedBy",
+                               by, "Size", sz, "Comment", comment);
+        char *line = pier_format (format, o, &err);
+        json_decref (o);
+        if (line == NULL)
+          {
+            rc = pier_cli_fail (err, PIER_EXIT_USAGE);
+            break;
+          }
+        printf ("%s\n", line);
+        free (line);
+      }
+    else
+      printf ("%-12s   %-22s   %-45s   %-7s   %s\n", shown_id, when, by, sz, comment);
+  }
+  json_decref (rows);
+  pier_store_close (st);
+  return rc;
+}
+
+int
+pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
+{
+  bool all = false, force = false;
+  int i = 1, rc = 0;
+  pier_error *err = NULL;
+  pier_opt opts[] = {
+    { "a|all", OPT_BOOL, &all, "remove all unused images, not just dangling ones", NULL },
+    { "f|force", OPT_BOOL, &force, "do not prompt for confirmation", NULL },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (parse ("image prune", "pier image prune [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
+    return rc;
+  if (!force)
+    {
+      fprintf (stderr, "WARNING! This will remove all %s.\nAre you sure you want to continue? [y/N] ",
+               all ? "images without at least one container associated to them" : "dangling images");
+      char answer[16] = "";
+      if (fgets (answer, sizeof answer, stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y'))
+        return 0;
+    }
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  pier_db_image *imgs = NULL;
+  size_t n = 0;
+  if (pier_db_list_images (pier_store_db (st), &imgs, &n, &err) < 0)
+    {
+      pier_store_close (st);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  int64_t reclaimed = 0;
+  bool header = false;
+  for (size_t k = 0; k < n; k++)
+    {
+      /* No containers exist yet, so every image is unused. */
+      if (!all && strv_len (imgs[k].tags) > 0)
+        continue;
+      cleanup_strv char **report = NULL;
+      if (pier_image_remove (st, imgs[k].id, true, &report, &err) < 0)
+        {
+          rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+          continue;
+        }
+      reclaimed += imgs[k].size;
+      if (!header)
+        printf ("Deleted Images:\n");
+      header = true;
+      for (size_t l = 0; report && report[l]; l++)
+        {
+          /* docker's prune report is lower case: "untagged: x", "deleted: x" */
+          char *line = report[l];
+          line[0] = (char) (line[0] - 'A' + 'a');
+          char *colon = strchr (line, ':');
+          printf ("%.*s%s\n", (int) (colon - line), line, colon);
+        }
+    }
+  cleanup_free char *total = human_size ((double) reclaimed);
+  printf ("%sTotal reclaimed space: %s\n", header ? "\n" : "", total);
+  pier_db_images_free (imgs, n);
+  pier_store_close (st);
+  return rc;
+}
+
 int
 pier_cmd_image (struct pier_globals *g, int argc, char **argv)
 {
@@ -444,15 +610,16 @@ pier_cmd_image (struct pier_globals *g, int argc, char **argv)
     const char *name;
     int (*fn) (struct pier_globals *, int, char **);
   } sub[] = {
-    { "ls", pier_cmd_images },     { "list", pier_cmd_images }, { "inspect", pier_cmd_image_inspect },
-    { "rm", pier_cmd_rmi },        { "remove", pier_cmd_rmi },  { "tag", pier_cmd_tag },
-    { "import", pier_cmd_import },
+    { "ls", pier_cmd_images },     { "list", pier_cmd_images },     { "inspect", pier_cmd_image_inspect },
+    { "rm", pier_cmd_rmi },        { "remove", pier_cmd_rmi },      { "tag", pier_cmd_tag },
+    { "import", pier_cmd_import }, { "history", pier_cmd_history }, { "prune", pier_cmd_image_prune },
   };
   if (argc < 2 || strcmp (argv[1], "--help") == 0)
     {
       printf (
           "Usage: pier image COMMAND\n\nCommands:\n  import    Import a root filesystem tarball as an image\n"
           "  inspect   Display detailed information on images\n  ls        List images\n"
+          "  history   Show the history of an image\n  prune     Remove unused images\n"
           "  rm        Remove images\n  tag       Tag an image\n");
       return argc < 2 ? PIER_EXIT_USAGE : 0;
     }

@@ -77,6 +77,7 @@ static const struct
 } commands[] = {
   { "image", pier_cmd_image, "manage images (ls, inspect, rm, tag, import)" },
   { "images", pier_cmd_images, "list images" },
+  { "history", pier_cmd_history, "show the history of an image" },
   { "import", pier_cmd_import, "import a root filesystem tarball as an image" },
   { "tag", pier_cmd_tag, "create a tag TARGET_IMAGE that refers to SOURCE_IMAGE" },
   { "rmi", pier_cmd_rmi, "remove one or more images" },

@@ -575,6 +575,65 @@ pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **e
   return 0;
 }
 
+/* ---- history ----------------------------------------------------------- */
+
+static int64_t
+parse_time (const char *s)
+{
+  struct tm tm = { 0 };
+  if (s == NULL || strptime (s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+    return 0;
+  return (int64_t) timegm (&tm);
+}
+
+int
+pier_image_history (pier_store *st, const char *id, json_t **out, pier_error **err)
+{
+  pier_db *db = pier_store_db (st);
+  cleanup_json json_t *config = NULL;
+  pier_db_image *img = NULL;
+  cleanup_strv char **diffs = NULL;
+  cleanup_strv char **chains = NULL;
+  if (pier_db_get_image (db, id, &img, err) < 0)
+    return -1;
+  int rc = read_blob (st, img->config_digest, &config, err);
+  pier_db_image_free (img);
+  if (rc < 0)
+    return -1;
+  json_t *diff_ids = json_object_get (json_object_get (config, "rootfs"), "diff_ids");
+  size_t i;
+  json_t *v;
+  json_array_foreach (diff_ids, i, v) strv_push (&diffs, json_string_value (v));
+  if (diffs && pier_image_chain_ids (diffs, strv_len (diffs), &chains, err) < 0)
+    return -1;
+  json_t *rows = json_array ();
+  json_t *history = json_object_get (config, "history");
+  size_t layer = 0;
+  json_array_foreach (history, i, v)
+  {
+    int64_t size = 0;
+    if (!json_is_true (json_object_get (v, "empty_layer")) && chains && layer < strv_len (chains))
+      {
+        pier_db_layer l = { 0 };
+        if (pier_db_layer_get (db, chains[layer], &l, NULL) == 0)
+          size = l.size;
+        pier_db_layer_clear (&l);
+        layer++;
+      }
+    const char *by = json_string_value (json_object_get (v, "created_by"));
+    const char *comment = json_string_value (json_object_get (v, "comment"));
+    json_array_insert_new (
+        rows, 0,
+        json_pack ("{s:s, s:I, s:s, s:I, s:s}", "Id", "<missing>", "Created",
+                   (json_int_t) parse_time (json_string_value (json_object_get (v, "created"))), "CreatedBy",
+                   by ? by : "", "Size", (json_int_t) size, "Comment", comment ? comment : ""));
+  }
+  if (json_array_size (rows))
+    json_object_set_new (json_array_get (rows, 0), "Id", json_string (id));
+  *out = rows;
+  return 0;
+}
+
 /* ---- tag, remove ------------------------------------------------------- */
 
 int

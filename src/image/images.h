@@ -38,6 +38,11 @@ int pier_image_apply_change (json_t *config, const char *change, pier_error **er
 /* docker image inspect's object for one image. */
 int pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **err);
 
+/* docker history's rows for an image, newest first: a JSON array of
+ * {"Id", "Created" (unix seconds), "CreatedBy", "Size", "Comment"}; "Id" is
+ * the image id on the top row and "<missing>" below, as docker shows. */
+int pier_image_history (pier_store *st, const char *id, json_t **out, pier_error **err);
+
 /* Tag the image source resolves to as target. */
 int pier_image_tag (pier_store *st, const char *source, const char *target, pier_error **err);
 

@@ -188,3 +188,36 @@ def test_concurrent_imports(pier, rootfs_tar, runtime_path):
         assert p.returncode == 0, err
     names = sorted(pier("images", "--format", "{{.Repository}}").out.split())
     assert names == [f"c/{n}" for n in range(6)]
+
+
+def test_history(pier, rootfs_tar):
+    tar, _ = rootfs_tar
+    image_id = pier("import", "-m", "the comment", tar, "h").out.strip()
+    r = pier("history", "h")
+    assert r.rc == 0, r
+    lines = r.out.splitlines()
+    assert lines[0].split()[:3] == ["IMAGE", "CREATED", "CREATED"]
+    assert lines[1].startswith(image_id[7:19]) and "pier import" in lines[1] and "the comment" in lines[1]
+    assert pier("history", "-q", "--no-trunc", "h").out.split() == [image_id]
+    r = pier("history", "-H=false", "--format", "{{.Size}}", "h")
+    size = int(r.out.strip())
+    assert size > 1_000_000, r  # busybox, unpacked
+    assert pier("history", "nothere").rc == 1
+
+
+def test_image_prune(pier, rootfs_tar):
+    tar, _ = rootfs_tar
+    tagged = pier("import", tar, "keep").out.strip()
+    dangling = pier("import", "-m", "other", tar).out.strip()
+    # Without -f it asks; anything but y keeps everything.
+    r = pier("image", "prune", input="n\n")
+    assert r.rc == 0 and "Are you sure" in r.err
+    assert len(pier("images", "-q").out.split()) == 2
+    r = pier("image", "prune", "-f")
+    assert r.rc == 0, r
+    assert f"deleted: {dangling}" in r.out and "Total reclaimed space:" in r.out
+    assert pier("images", "-q", "--no-trunc").out.split() == [tagged]
+    # -a: every image without a container (there are no containers yet).
+    r = pier("image", "prune", "-a", "-f")
+    assert "untagged: keep:latest" in r.out and f"deleted: {tagged}" in r.out
+    assert pier("images", "-q").out == ""
