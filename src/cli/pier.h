@@ -38,5 +38,6 @@ int pier_cmd_rmi (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_image_inspect (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_history (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_system (struct pier_globals *g, int argc, char **argv);
 
 #endif

@@ -81,6 +81,7 @@ static const struct
   { "import", pier_cmd_import, "import a root filesystem tarball as an image" },
   { "tag", pier_cmd_tag, "create a tag TARGET_IMAGE that refers to SOURCE_IMAGE" },
   { "rmi", pier_cmd_rmi, "remove one or more images" },
+  { "system", pier_cmd_system, "check the store, show disk usage, prune" },
   { "info", cmd_info, "show where pier keeps its state and what the host offers" },
   { "version", cmd_version, "show the pier version" },
   { "help", cmd_help, "show help" },

@@ -114,9 +114,6 @@ proxy_console (int master, pid_t pid)
       tcsetattr (0, TCSANOW, &raw);
       tio_saved = true;
       atexit (restore_tty);
-      struct winsize ws;
-      if (ioctl (0, TIOCGWINSZ, &ws) == 0)
-        ioctl (master, TIOCSWINSZ, &ws);
     }
   /* A resized terminal is copied onto the pty (the kernel then tells the
    * container's foreground process group with SIGWINCH). */
@@ -125,6 +122,10 @@ proxy_console (int master, pid_t pid)
   sigaddset (&winch, SIGWINCH);
   sigprocmask (SIG_BLOCK, &winch, NULL);
   int wfd = tio_saved ? signalfd (-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK) : -1;
+  /* The size now (read after SIGWINCH is ours, so no resize is lost). */
+  struct winsize ws0;
+  if (tio_saved && ioctl (0, TIOCGWINSZ, &ws0) == 0)
+    ioctl (master, TIOCSWINSZ, &ws0);
   char buf[8192];
   bool in_open = true;
   for (;;)

@@ -51,4 +51,10 @@ int pier_image_tag (pier_store *st, const char *source, const char *target, pier
  * "Untagged: x" / "Deleted: sha256:.." are appended to *report. */
 int pier_image_remove (pier_store *st, const char *name, bool force, char ***report, pier_error **err);
 
+/* pier system check: blobs match their digests, images have all their
+ * parts, layers are complete and recorded, nothing is orphaned.  Each
+ * finding is a line in *report; *problems counts them.  With repair,
+ * what is incomplete, damaged or orphaned is removed. */
+int pier_store_check (pier_store *st, bool repair, char ***report, int *problems, pier_error **err);
+
 #endif

@@ -221,3 +221,42 @@ def test_image_prune(pier, rootfs_tar):
     r = pier("image", "prune", "-a", "-f")
     assert "untagged: keep:latest" in r.out and f"deleted: {tagged}" in r.out
     assert pier("images", "-q").out == ""
+
+
+def test_system_check_finds_and_repairs(pier, rootfs_tar):
+    tar, diff_id = rootfs_tar
+    broken = pier("import", tar, "broken").out.strip()
+    kept = pier("import", "-m", "kept", tar, "kept").out.strip()
+    r = pier("system", "check")
+    assert r.rc == 0 and "no problems found" in r.out, r
+    # Damage: the first image's config blob, an unrecorded layer directory
+    # and a stray temporary file (what a crash mid-unpack leaves).
+    cfg = pier.root / "blobs" / "sha256" / broken.split(":")[1]
+    os.chmod(cfg, 0o644)
+    cfg.write_bytes(b"garbage")
+    (pier.root / "layers" / "0").mkdir()
+    (pier.root / "tmp" / "left-over").write_text("x")
+    r = pier("system", "check")
+    assert r.rc == 1, r
+    assert f"blob {broken} is corrupt" in r.out and f"image {broken}" in r.out
+    assert "layer directory 0" in r.out and "tmp/left-over" in r.out
+    r = pier("system", "check", "--repair")
+    assert r.rc == 0 and "repaired" in r.out, r
+    r = pier("system", "check")
+    assert r.rc == 0 and "no problems found" in r.out, r
+    # The intact image, and the layer it shares, survive.
+    assert pier("images", "-q", "--no-trunc").out.split() == [kept]
+    (info,) = json.loads(pier("image", "inspect", "kept").out)
+    assert info["RootFS"]["Layers"] == [diff_id]
+
+
+def test_system_df(pier, rootfs_tar):
+    tar, _ = rootfs_tar
+    pier("import", tar, "one")
+    pier("import", "-m", "two", tar, "two")
+    r = pier("system", "df")
+    assert r.rc == 0, r
+    rows = {l.split()[0]: l.split() for l in r.out.splitlines()[1:]}
+    assert rows["Images"][1] == "2"
+    # Two images, one shared layer: the size counts it once.
+    assert rows["Images"][3].endswith("MB"), r.out

@@ -176,16 +176,22 @@ def test_run_foreground_terminal_proxies(rt, make_bundle):
 def test_run_foreground_terminal_follows_window_size(rt, make_bundle):
     """`run` with terminal: true and no console socket holds the pty itself;
     its own terminal's size, and later resizes, reach the container."""
-    b = make_bundle(("sh", "-c", "stty size; sleep 0.5; stty size"))
+    # The container reports its size, waits for a line, reports again.
+    b = make_bundle(("sh", "-c", "stty size; read line; stty size"))
     b.process["terminal"] = True
     b.save()
     rt.ids.add("ws1")
     pid, fd = pty.fork()
     if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         os.execv(rt.path, [rt.path, "--root", str(rt.root), "run", "--bundle", str(b.path), "ws1"])
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    time.sleep(0.25)
+    first = b""
+    deadline = time.monotonic() + 10
+    while b"\r\n" not in first and time.monotonic() < deadline:
+        first += os.read(fd, 4096)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    time.sleep(0.2)
+    os.write(fd, b"go\n")
     out = b""
     while True:
         try:
@@ -196,5 +202,7 @@ def test_run_foreground_terminal_follows_window_size(rt, make_bundle):
             break
         out += d
     _, status = os.waitpid(pid, 0)
+    out = first + out
     assert os.waitstatus_to_exitcode(status) == 0, out
-    assert out.split(b"\r\n")[:2] == [b"30 100", b"40 120"], out
+    lines = [l for l in out.split(b"\r\n") if l and l != b"go"]
+    assert lines[:2] == [b"30 100", b"40 120"], out

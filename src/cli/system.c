@@ -1,0 +1,130 @@
+/* system.c - pier system check | df | prune. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/opt.h"
+#include "cli/pier.h"
+#include "image/images.h"
+#include "store/db.h"
+#include "util/cleanup.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static int
+cmd_check (struct pier_globals *g, int argc, char **argv)
+{
+  bool repair = false, help = false;
+  int i = 1;
+  char *msg = NULL;
+  pier_opt opts[] = {
+    { "repair", OPT_BOOL, &repair, "remove what is incomplete, damaged or orphaned", NULL },
+    { "help", OPT_BOOL, &help, "print usage", NULL },
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (pier_opt_parse (opts, argc, argv, &i, &msg) < 0)
+    {
+      int rc = pier_cli_usage ("system check", msg);
+      free (msg);
+      return rc;
+    }
+  if (help)
+    {
+      pier_opt_usage ("pier system check [--repair]", opts);
+      return 0;
+    }
+  if (i != argc)
+    return pier_cli_usage ("system check", "accepts no arguments");
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  pier_error *err = NULL;
+  cleanup_strv char **report = NULL;
+  int problems = 0;
+  if (pier_store_check (st, repair, &report, &problems, &err) < 0)
+    {
+      pier_store_close (st);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  pier_store_close (st);
+  for (size_t k = 0; report && report[k]; k++)
+    printf ("%s\n", report[k]);
+  if (problems == 0)
+    printf ("store %s: no problems found\n", g->root);
+  else
+    printf ("store %s: %d problem%s%s\n", g->root, problems, problems == 1 ? "" : "s",
+            repair ? ", repaired" : " (pier system check --repair removes them)");
+  return problems && !repair ? PIER_EXIT_ERROR : 0;
+}
+
+static char *
+size_str (double size)
+{
+  static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
+  int u = 0;
+  while (size >= 1000.0 && u < 4)
+    {
+      size /= 1000.0;
+      u++;
+    }
+  return xasprintf ("%.3g%s", size, units[u]);
+}
+
+static int
+cmd_df (struct pier_globals *g, int argc, char **argv)
+{
+  (void) argv;
+  if (argc > 1)
+    return pier_cli_usage ("system df",
+                           "pier system df takes no flags yet (-v and --format are not supported)");
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  pier_error *err = NULL;
+  pier_db_layer *layers = NULL;
+  pier_db_image *imgs = NULL;
+  size_t n_layers = 0, n_imgs = 0;
+  if (pier_db_list_images (pier_store_db (st), &imgs, &n_imgs, &err) < 0
+      || pier_db_layer_list (pier_store_db (st), &layers, &n_layers, &err) < 0)
+    {
+      pier_store_close (st);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  /* Images share layers: the store holds each once. */
+  double total = 0;
+  for (size_t k = 0; k < n_layers; k++)
+    total += (double) layers[k].size;
+  cleanup_free char *size = size_str (total);
+  /* No container uses an image yet: all of it is reclaimable. */
+  cleanup_free char *recl = xasprintf ("%s (100%%)", size);
+  printf ("%-15s %-7s %-7s %-10s %s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
+  printf ("%-15s %-7zu %-7d %-10s %s\n", "Images", n_imgs, 0, size, n_imgs ? recl : "0B");
+  printf ("%-15s %-7d %-7d %-10s %s\n", "Containers", 0, 0, "0B", "0B");
+  printf ("%-15s %-7d %-7d %-10s %s\n", "Local Volumes", 0, 0, "0B", "0B");
+  printf ("%-15s %-7d %-7d %-10s %s\n", "Build Cache", 0, 0, "0B", "0B");
+  pier_db_images_free (imgs, n_imgs);
+  pier_db_layers_free (layers, n_layers);
+  pier_store_close (st);
+  return 0;
+}
+
+int
+pier_cmd_system (struct pier_globals *g, int argc, char **argv)
+{
+  if (argc < 2 || strcmp (argv[1], "--help") == 0)
+    {
+      printf ("Usage: pier system COMMAND\n\nCommands:\n"
+              "  check     Verify the store (blobs, layers, images); --repair removes what is broken\n"
+              "  df        Show disk usage\n  prune     Remove unused data (images, for now)\n"
+              "  info      Show where pier keeps its state\n");
+      return argc < 2 ? PIER_EXIT_USAGE : 0;
+    }
+  if (strcmp (argv[1], "check") == 0)
+    return cmd_check (g, argc - 1, argv + 1);
+  if (strcmp (argv[1], "df") == 0)
+    return cmd_df (g, argc - 1, argv + 1);
+  if (strcmp (argv[1], "prune") == 0)
+    return pier_cmd_image_prune (g, argc - 1, argv + 1);
+  fprintf (stderr, "pier: 'system %s' is not a pier command.\nSee 'pier system --help'.\n", argv[1]);
+  return PIER_EXIT_USAGE;
+}
