@@ -603,6 +603,87 @@ pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
 }
 
 int
+pier_cmd_save (struct pier_globals *g, int argc, char **argv)
+{
+  const char *output = NULL, *format = "docker-archive";
+  int i = 1, rc = 0;
+  pier_error *err = NULL;
+  pier_opt opts[] = {
+    { "o|output", OPT_STRING, &output, "write to a file, instead of STDOUT", "FILE" },
+    { "format", OPT_STRING, &format, "docker-archive (default) or oci-archive", "FORMAT" },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (parse ("save", "pier save [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1, &rc) < 0)
+    return rc;
+  if (strcmp (format, "docker-archive") && strcmp (format, "oci-archive"))
+    return pier_cli_usage ("save", "--format must be docker-archive or oci-archive");
+  if (output == NULL && isatty (1))
+    return pier_cli_usage ("save", "cowardly refusing to save to a terminal. Use the -o flag or redirect");
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  /* A file appears only complete: written beside, renamed into place. */
+  cleanup_free char *tmp = output ? xasprintf ("%s.pier-tmp-%d", output, (int) getpid ()) : NULL;
+  cleanup_close int fd = tmp ? open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : dup (1);
+  if (fd < 0)
+    {
+      pier_store_close (st);
+      pier_error_make (&err, errno, "cannot create `%s`", output ? output : "stdout");
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  if (pier_image_save (st, argv + i, format, fd, &err) < 0)
+    {
+      if (tmp)
+        unlink (tmp);
+      rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  else if (tmp && (fsync (fd) < 0 || rename (tmp, output) < 0))
+    {
+      pier_error_make (&err, errno, "cannot write `%s`", output);
+      unlink (tmp);
+      rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  pier_store_close (st);
+  return rc;
+}
+
+int
+pier_cmd_load (struct pier_globals *g, int argc, char **argv)
+{
+  const char *input = NULL;
+  bool quiet = false;
+  int i = 1, rc = 0;
+  pier_error *err = NULL;
+  pier_opt opts[] = {
+    { "i|input", OPT_STRING, &input, "read from a tar archive file, instead of STDIN", "FILE" },
+    { "q|quiet", OPT_BOOL, &quiet, "suppress the load output", NULL },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (parse ("load", "pier load [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
+    return rc;
+  if (input == NULL && isatty (0))
+    return pier_cli_usage ("load", "requested load from stdin, but stdin is empty (use -i or redirect)");
+  cleanup_close int fd = input ? open (input, O_RDONLY | O_CLOEXEC) : dup (0);
+  if (fd < 0)
+    {
+      pier_error_make (&err, errno, "cannot open `%s`", input);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  cleanup_strv char **report = NULL;
+  if (pier_image_load (st, fd, &report, &err) < 0)
+    rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+  for (size_t k = 0; !quiet && report && report[k]; k++)
+    printf ("%s\n", report[k]);
+  pier_store_close (st);
+  return rc;
+}
+
+int
 pier_cmd_image (struct pier_globals *g, int argc, char **argv)
 {
   static const struct
@@ -613,6 +694,7 @@ pier_cmd_image (struct pier_globals *g, int argc, char **argv)
     { "ls", pier_cmd_images },     { "list", pier_cmd_images },     { "inspect", pier_cmd_image_inspect },
     { "rm", pier_cmd_rmi },        { "remove", pier_cmd_rmi },      { "tag", pier_cmd_tag },
     { "import", pier_cmd_import }, { "history", pier_cmd_history }, { "prune", pier_cmd_image_prune },
+    { "save", pier_cmd_save },     { "load", pier_cmd_load },
   };
   if (argc < 2 || strcmp (argv[1], "--help") == 0)
     {

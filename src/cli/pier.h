@@ -39,5 +39,7 @@ int pier_cmd_image_inspect (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_history (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_system (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_save (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_load (struct pier_globals *g, int argc, char **argv);
 
 #endif

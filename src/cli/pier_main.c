@@ -81,6 +81,8 @@ static const struct
   { "import", pier_cmd_import, "import a root filesystem tarball as an image" },
   { "tag", pier_cmd_tag, "create a tag TARGET_IMAGE that refers to SOURCE_IMAGE" },
   { "rmi", pier_cmd_rmi, "remove one or more images" },
+  { "save", pier_cmd_save, "save images to a tar archive (docker-archive or oci-archive)" },
+  { "load", pier_cmd_load, "load images from a tar archive" },
   { "system", pier_cmd_system, "check the store, show disk usage, prune" },
   { "info", cmd_info, "show where pier keeps its state and what the host offers" },
   { "version", cmd_version, "show the pier version" },

@@ -332,15 +332,15 @@ layer_media_type (pier_compression c)
                                       : PIER_MT_OCI_LAYER;
 }
 
-/* Unpack blob digest into layers/<chain hex> (once: an existing complete
- * layer is kept).  Fills res. */
-static int
-unpack_layer (pier_store *st, const char *blob, pier_extract_result *res, pier_error **err)
+int
+pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, char **chain_out,
+                         pier_extract_result *res, pier_error **err)
 {
   pier_db *db = pier_store_db (st);
   cleanup_close int layers = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_close int fd = pier_blob_open (st, blob, err);
   cleanup_free char *tmp = pier_store_tmp_name (st);
+  cleanup_free char *chain = NULL;
   if (fd < 0)
     return -1;
   if (layers < 0)
@@ -348,15 +348,22 @@ unpack_layer (pier_store *st, const char *blob, pier_extract_result *res, pier_e
   pier_extract_opts eo = { .sync = true };
   if (pier_layer_extract_into_new (layers, tmp, fd, &eo, res, err) < 0)
     return pier_error_wrap (err, "layer %s", blob);
-  /* A single layer's chain id is its diff id. */
-  const char *chain = res->diff_id;
-  const char *hex = chain + 7;
-  if (pier_db_layer_add (db, chain, res->diff_id, NULL, err) < 0)
+  /* ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)) */
+  if (parent)
+    {
+      char hex[PIER_SHA256_HEX_LEN + 1];
+      cleanup_free char *text = xasprintf ("%s %s", parent, res->diff_id);
+      pier_sha256_hex (text, strlen (text), hex);
+      chain = xasprintf ("sha256:%s", hex);
+    }
+  else
+    chain = xstrdup (res->diff_id);
+  if (pier_db_layer_add (db, chain, res->diff_id, parent, err) < 0)
     {
       pier_rmtree_at (layers, tmp, NULL);
       return -1;
     }
-  if (renameat2 (layers, tmp, layers, hex, RENAME_NOREPLACE) < 0)
+  if (renameat2 (layers, tmp, layers, chain + 7, RENAME_NOREPLACE) < 0)
     {
       int e = errno;
       pier_rmtree_at (layers, tmp, NULL);
@@ -365,11 +372,23 @@ unpack_layer (pier_store *st, const char *blob, pier_extract_result *res, pier_e
       /* Unpacked before: that copy stays. */
     }
   fsync (layers);
-  return pier_db_layer_set_state (db, chain, PIER_LAYER_COMPLETE, (int64_t) res->unpacked_size, err);
+  if (pier_db_layer_set_state (db, chain, PIER_LAYER_COMPLETE, (int64_t) res->unpacked_size, err) < 0)
+    return -1;
+  if (chain_out)
+    *chain_out = steal_pointer (&chain);
+  return 0;
 }
 
 static bool used_elsewhere (pier_db_image *all, size_t n, const char *except, const char *chain,
                             const char *blob);
+
+static void drop_unreferenced (pier_store *st, const char *const *digests, size_t n);
+
+void
+pier_image_drop_unreferenced (pier_store *st, const char *const *digests, size_t n)
+{
+  drop_unreferenced (st, digests, n);
+}
 
 /* After a failed import: the blobs it wrote go again, unless an image
  * already in the store uses them (the same tarball imported before). */
@@ -447,7 +466,7 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
     return -1;
 
   /* 2. unpack it once, securely; this also gives its diff id */
-  if (unpack_layer (st, blob, &res, err) < 0)
+  if (pier_image_unpack_layer (st, blob, NULL, NULL, &res, err) < 0)
     {
       drop_unreferenced (st, (const char *[]){ blob }, 1);
       return pier_error_wrap (err, "import");

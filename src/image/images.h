@@ -35,6 +35,21 @@ int pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char *
  * WORKDIR, LABEL, VOLUME, STOPSIGNAL) to an image config's "config". */
 int pier_image_apply_change (json_t *config, const char *change, pier_error **err);
 
+/* Unpack the layer blob on top of parent (a chain id, or NULL for a base
+ * layer) into layers/<chain hex>, once, and record it complete.  Sets the
+ * layer's chain id (caller frees) and res. */
+struct pier_extract_result;
+int pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, char **chain_out,
+                             struct pier_extract_result *res, pier_error **err);
+
+/* After a failed write: remove the blobs no recorded image uses. */
+void pier_image_drop_unreferenced (pier_store *st, const char *const *digests, size_t n);
+
+/* docker save / docker load.  format is "docker-archive" or "oci-archive". */
+int pier_image_save (pier_store *st, char *const *names, const char *format, int fd, pier_error **err);
+/* Lines "Loaded image: x" / "Loaded image ID: sha256:.." go to *report. */
+int pier_image_load (pier_store *st, int fd, char ***report, pier_error **err);
+
 /* docker image inspect's object for one image. */
 int pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **err);
 

@@ -1,0 +1,717 @@
+/* transfer.c - docker save / docker load: docker-archive and oci-archive
+ * tarballs, written deterministically (same image, same bytes) and read
+ * as hostile input (every blob verified, every layer checked against the
+ * config's diff ids, nothing recorded until all of it is in place). */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/dstream.h"
+#include "archive/extract.h"
+#include "image/images.h"
+#include "image/manifest.h"
+#include "image/reference.h"
+#include "store/blobs.h"
+#include "store/db.h"
+#include "util/cleanup.h"
+#include "util/digest.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+/* ---- save -------------------------------------------------------------- */
+
+static int
+tar_add_fd (struct archive *a, const char *name, int fd, int64_t size, pier_error **err)
+{
+  struct archive_entry *e = archive_entry_new ();
+  archive_entry_set_pathname (e, name);
+  archive_entry_set_size (e, size);
+  archive_entry_set_filetype (e, AE_IFREG);
+  archive_entry_set_perm (e, 0644);
+  archive_entry_set_mtime (e, 0, 0);
+  if (archive_write_header (a, e) != ARCHIVE_OK)
+    {
+      archive_entry_free (e);
+      return pier_error_makex (err, EIO, "cannot write `%s` to the archive: %s", name,
+                               archive_error_string (a));
+    }
+  archive_entry_free (e);
+  char buf[1 << 16];
+  lseek (fd, 0, SEEK_SET);
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return pier_error_make (err, errno, "cannot read `%s`", name);
+      if (n == 0)
+        break;
+      if (archive_write_data (a, buf, (size_t) n) < 0)
+        return pier_error_makex (err, EIO, "cannot write `%s` to the archive: %s", name,
+                                 archive_error_string (a));
+    }
+  return 0;
+}
+
+static int
+tar_add_buf (struct archive *a, const char *name, const char *data, size_t len, pier_error **err)
+{
+  cleanup_close int fd = (int) memfd_create ("pier-save", MFD_CLOEXEC);
+  if (fd < 0 || pier_write_all (fd, data, len) < 0)
+    return pier_error_make (err, errno, "memfd");
+  return tar_add_fd (a, name, fd, (int64_t) len, err);
+}
+
+static ssize_t
+archive_fd_write (struct archive *a, void *ctx, const void *buf, size_t len)
+{
+  (void) a;
+  int fd = *(int *) ctx;
+  if (pier_write_all (fd, buf, len) < 0)
+    return -1;
+  return (ssize_t) len;
+}
+
+/* The uncompressed tar of a stored layer blob, in a memfd. */
+static int
+layer_tar (pier_store *st, const char *blob, int64_t *size, pier_error **err)
+{
+  cleanup_close int in = pier_blob_open (st, blob, err);
+  if (in < 0)
+    return -1;
+  cleanup_close int out = (int) memfd_create ("pier-layer", MFD_CLOEXEC);
+  if (out < 0)
+    return pier_error_make (err, errno, "memfd");
+  pier_dstream *ds = NULL;
+  if (pier_dstream_open (in, &ds, err) < 0)
+    return -1;
+  char buf[1 << 16];
+  int64_t total = 0;
+  for (;;)
+    {
+      ssize_t n = pier_dstream_read (ds, buf, sizeof buf, err);
+      if (n < 0)
+        {
+          pier_dstream_free (ds);
+          return pier_error_wrap (err, "layer %s", blob);
+        }
+      if (n == 0)
+        break;
+      if (pier_write_all (out, buf, (size_t) n) < 0)
+        {
+          pier_dstream_free (ds);
+          return pier_error_make (err, errno, "memfd");
+        }
+      total += n;
+    }
+  pier_dstream_free (ds);
+  *size = total;
+  return move_fd (&out);
+}
+
+static int
+add_blob (struct archive *a, pier_store *st, const char *name, const char *digest, pier_error **err)
+{
+  uint64_t size = 0;
+  cleanup_close int fd = pier_blob_open (st, digest, err);
+  if (fd < 0 || pier_blob_size (st, digest, &size, err) < 0)
+    return -1;
+  return tar_add_fd (a, name, fd, (int64_t) size, err);
+}
+
+int
+pier_image_save (pier_store *st, char *const *names, const char *format, int fd, pier_error **err)
+{
+  pier_db *db = pier_store_db (st);
+  bool oci = strcmp (format, "oci-archive") == 0;
+  if (!oci && strcmp (format, "docker-archive") != 0)
+    return pier_error_makex (err, EINVAL, "unknown archive format `%s` (docker-archive or oci-archive)",
+                             format);
+  /* Resolve everything first: a missing image writes nothing. */
+  size_t n = strv_len (names);
+  cleanup_strv char **ids = NULL;
+  cleanup_strv char **tags = NULL;
+  for (size_t i = 0; i < n; i++)
+    {
+      char *id = NULL;
+      if (pier_image_resolve (st, names[i], &id, err) < 0)
+        return -1;
+      strv_push (&ids, id);
+      free (id);
+      /* The tag it was named by, when it was named by one. */
+      cleanup_ref pier_ref *r = NULL;
+      char *tag = NULL;
+      if (strncmp (names[i], "sha256:", 7) != 0 && !pier_ref_is_id_prefix (names[i])
+          && pier_ref_parse (names[i], &r, NULL) == 0 && r->digest == NULL)
+        tag = pier_ref_familiar (r);
+      strv_push (&tags, tag ? tag : "");
+      free (tag);
+    }
+  struct archive *a = archive_write_new ();
+  archive_write_set_format_pax_restricted (a);
+  archive_write_set_bytes_in_last_block (a, 1);
+  int outfd = fd;
+  if (archive_write_open (a, &outfd, NULL, archive_fd_write, NULL) != ARCHIVE_OK)
+    {
+      archive_write_free (a);
+      return pier_error_makex (err, EIO, "cannot start the archive");
+    }
+  int rc = -1;
+  json_t *top = json_array ();
+  cleanup_strv char **written = NULL;
+  if (oci && (tar_add_buf (a, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err) < 0))
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    {
+      pier_db_image *img = NULL;
+      if (pier_db_get_image (db, ids[i], &img, err) < 0)
+        goto out;
+      bool dup = false;
+      for (size_t k = 0; written && written[k]; k++)
+        dup |= strcmp (written[k], ids[i]) == 0;
+      if (oci)
+        {
+          cleanup_free char *mname = xasprintf ("blobs/sha256/%s", img->manifest_digest + 7);
+          cleanup_free char *cname = xasprintf ("blobs/sha256/%s", img->config_digest + 7);
+          int r = dup ? 0 : add_blob (a, st, cname, img->config_digest, err);
+          for (size_t k = 0; r == 0 && !dup && k < img->n_layers; k++)
+            {
+              cleanup_free char *lname = xasprintf ("blobs/sha256/%s", img->layers[k].blob_digest + 7);
+              r = add_blob (a, st, lname, img->layers[k].blob_digest, err);
+            }
+          if (r == 0 && !dup)
+            r = add_blob (a, st, mname, img->manifest_digest, err);
+          uint64_t msize = 0;
+          pier_blob_size (st, img->manifest_digest, &msize, NULL);
+          json_t *d = json_pack ("{s:s, s:s, s:I}", "mediaType", PIER_MT_OCI_MANIFEST, "digest",
+                                 img->manifest_digest, "size", (json_int_t) msize);
+          if (*tags[i])
+            {
+              cleanup_ref pier_ref *ref = NULL;
+              pier_ref_parse (tags[i], &ref, NULL);
+              cleanup_free char *full = ref ? pier_ref_string (ref) : xstrdup (tags[i]);
+              json_object_set_new (d, "annotations",
+                                   json_pack ("{s:s, s:s}", "io.containerd.image.name", full,
+                                              "org.opencontainers.image.ref.name",
+                                              ref && ref->tag ? ref->tag : ""));
+            }
+          json_array_append_new (top, d);
+          pier_db_image_free (img);
+          if (r < 0)
+            goto out;
+        }
+      else
+        {
+          cleanup_free char *cname = xasprintf ("%s.json", img->config_digest + 7);
+          json_t *layers = json_array ();
+          int r = dup ? 0 : add_blob (a, st, cname, img->config_digest, err);
+          for (size_t k = 0; k < img->n_layers; k++)
+            {
+              cleanup_free char *lname = xasprintf ("%s.tar", img->layers[k].diff_id + 7);
+              json_array_append_new (layers, json_string (lname));
+              if (r < 0 || dup)
+                continue;
+              int64_t size = 0;
+              cleanup_close int tfd = layer_tar (st, img->layers[k].blob_digest, &size, err);
+              r = tfd < 0 ? -1 : tar_add_fd (a, lname, tfd, size, err);
+            }
+          json_t *repo_tags = json_array ();
+          if (*tags[i])
+            json_array_append_new (repo_tags, json_string (tags[i]));
+          json_array_append_new (
+              top, json_pack ("{s:s, s:o, s:o}", "Config", cname, "RepoTags", repo_tags, "Layers", layers));
+          pier_db_image_free (img);
+          if (r < 0)
+            goto out;
+        }
+      strv_push (&written, ids[i]);
+    }
+  {
+    json_t *doc = oci ? json_pack ("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", PIER_MT_OCI_INDEX,
+                                   "manifests", top)
+                      : json_incref (top);
+    cleanup_free char *text = json_dumps (doc, JSON_COMPACT);
+    json_decref (doc);
+    if (tar_add_buf (a, oci ? "index.json" : "manifest.json", text, strlen (text), err) < 0)
+      goto out;
+  }
+  if (archive_write_close (a) != ARCHIVE_OK)
+    {
+      pier_error_makex (err, EIO, "cannot finish the archive: %s", archive_error_string (a));
+      goto out;
+    }
+  rc = 0;
+out:
+  json_decref (top);
+  archive_write_free (a);
+  return rc;
+}
+
+/* ---- load -------------------------------------------------------------- */
+
+struct loading
+{
+  pier_store *st;
+  int dir;       /* the unpacked archive, in tmp/ */
+  char **blobs;  /* committed during this load (dropped on failure) */
+  char **chains; /* layers recorded during this load (dropped on failure) */
+  char **report;
+};
+
+static int
+read_member (int dir, const char *name, char **buf, size_t *len, pier_error **err)
+{
+  cleanup_close int fd = pier_open_in_root (dir, name, O_RDONLY | O_NOFOLLOW, 0, err);
+  if (fd < 0)
+    return pier_error_wrap (err, "the archive has no usable `%s`", name);
+  struct stat st;
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    return pier_error_makex (err, EINVAL, "`%s` in the archive is not a regular file", name);
+  cleanup_free char *path = xasprintf ("/proc/self/fd/%d", fd);
+  return pier_read_file_at (AT_FDCWD, path, buf, len, err);
+}
+
+/* Put an archive member into the blob store; with want set, its digest
+ * must match. */
+static int
+store_member (struct loading *l, const char *name, const char *want, char **digest, pier_error **err)
+{
+  cleanup_close int fd = pier_open_in_root (l->dir, name, O_RDONLY | O_NOFOLLOW, 0, err);
+  if (fd < 0)
+    return pier_error_wrap (err, "the archive names `%s`", name);
+  pier_blob_writer *w = pier_blob_begin (l->st, err);
+  if (w == NULL)
+    return -1;
+  char buf[1 << 16];
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          pier_blob_abort (w);
+          return pier_error_make (err, errno, "cannot read `%s`", name);
+        }
+      if (n == 0)
+        break;
+      if (pier_blob_write (w, buf, (size_t) n, err) < 0)
+        {
+          pier_blob_abort (w);
+          return -1;
+        }
+    }
+  if (pier_blob_commit (w, want, digest, err) < 0)
+    return pier_error_wrap (err, "`%s` in the archive", name);
+  strv_push (&l->blobs, *digest);
+  return 0;
+}
+
+/* Unpack layers (bottom first), checking each against the config. */
+static int
+load_layers (struct loading *l, pier_image_config *cfg, char **blobs, const char **media_types, size_t n,
+             pier_db_image_layer *out, pier_error **err)
+{
+  if (n != cfg->n_diff_ids)
+    return pier_error_makex (err, EINVAL, "the image has %zu layers but its config lists %zu diff ids", n,
+                             cfg->n_diff_ids);
+  const char *parent = NULL;
+  for (size_t k = 0; k < n; k++)
+    {
+      pier_extract_result res = { 0 };
+      char *chain = NULL;
+      if (pier_image_unpack_layer (l->st, blobs[k], parent, &chain, &res, err) < 0)
+        return -1;
+      strv_push (&l->chains, chain);
+      if (strcmp (res.diff_id, cfg->diff_ids[k]) != 0)
+        {
+          free (chain);
+          return pier_error_makex (err, EINVAL, "layer %zu: its content has diff id %s, the config says %s",
+                                   k, res.diff_id, cfg->diff_ids[k]);
+        }
+      out[k].diff_id = xstrdup (res.diff_id);
+      out[k].chain_id = chain;
+      out[k].blob_digest = xstrdup (blobs[k]);
+      out[k].media_type = xstrdup (media_types[k]);
+      uint64_t size = 0;
+      pier_blob_size (l->st, blobs[k], &size, NULL);
+      out[k].size = (int64_t) size;
+      parent = out[k].chain_id;
+    }
+  return 0;
+}
+
+static void
+free_layers (pier_db_image_layer *ls, size_t n)
+{
+  for (size_t k = 0; k < n; k++)
+    {
+      free (ls[k].diff_id);
+      free (ls[k].chain_id);
+      free (ls[k].blob_digest);
+      free (ls[k].media_type);
+    }
+  free (ls);
+}
+
+static int64_t
+unpacked_size (pier_store *st, pier_db_image_layer *ls, size_t n)
+{
+  int64_t total = 0;
+  for (size_t k = 0; k < n; k++)
+    {
+      pier_db_layer l = { 0 };
+      if (pier_db_layer_get (pier_store_db (st), ls[k].chain_id, &l, NULL) == 0)
+        total += l.size;
+      pier_db_layer_clear (&l);
+    }
+  return total;
+}
+
+/* Record one image with its tags (full references), in one transaction. */
+static int
+record (struct loading *l, const char *config_digest, const char *manifest_digest,
+        pier_db_image_layer *layers, size_t n, char **refs, pier_error **err)
+{
+  pier_db *db = pier_store_db (l->st);
+  pier_db_image img = { (char *) config_digest,
+                        time (NULL),
+                        unpacked_size (l->st, layers, n),
+                        (char *) config_digest,
+                        (char *) manifest_digest,
+                        (char *) PIER_MT_OCI_MANIFEST,
+                        layers,
+                        n,
+                        NULL };
+  pier_db_image *have = NULL;
+  bool exists = pier_db_get_image (db, config_digest, &have, NULL) == 0;
+  pier_db_image_free (have);
+  if (pier_db_begin (db, err) < 0)
+    return -1;
+  /* An image already here (same config) keeps its record; it only gains
+   * the tags.  What this load wrote for it again is dropped at the end. */
+  if (!exists && pier_db_put_image (db, &img, err) < 0)
+    goto rollback;
+  for (size_t k = 0; refs && refs[k]; k++)
+    if (pier_db_tag (db, refs[k], config_digest, err) < 0)
+      goto rollback;
+  if (pier_db_commit (db, err) < 0)
+    goto rollback;
+  bool any = false;
+  for (size_t k = 0; refs && refs[k]; k++)
+    {
+      cleanup_ref pier_ref *r = NULL;
+      if (pier_ref_parse (refs[k], &r, NULL) == 0)
+        {
+          cleanup_free char *fam = pier_ref_familiar (r);
+          char *line = xasprintf ("Loaded image: %s", fam);
+          strv_push (&l->report, line);
+          free (line);
+          any = true;
+        }
+    }
+  if (!any)
+    {
+      char *line = xasprintf ("Loaded image ID: %s", config_digest);
+      strv_push (&l->report, line);
+      free (line);
+    }
+  return 0;
+rollback:
+  pier_db_rollback (db, NULL);
+  return -1;
+}
+
+/* An OCI manifest of our own for an image that came without one. */
+static int
+make_manifest (struct loading *l, const char *config_digest, size_t config_size, pier_db_image_layer *layers,
+               size_t n, char **digest, pier_error **err)
+{
+  json_t *ls = json_array ();
+  for (size_t k = 0; k < n; k++)
+    json_array_append_new (ls, json_pack ("{s:s, s:s, s:I}", "mediaType", layers[k].media_type, "digest",
+                                          layers[k].blob_digest, "size", (json_int_t) layers[k].size));
+  json_t *m = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:o}", "schemaVersion", 2, "mediaType",
+                         PIER_MT_OCI_MANIFEST, "config", "mediaType", PIER_MT_OCI_CONFIG, "digest",
+                         config_digest, "size", (json_int_t) config_size, "layers", ls);
+  cleanup_free char *text = json_dumps (m, JSON_COMPACT);
+  json_decref (m);
+  if (pier_blob_put (l->st, text, strlen (text), NULL, digest, err) < 0)
+    return -1;
+  strv_push (&l->blobs, *digest);
+  return 0;
+}
+
+static int
+load_docker (struct loading *l, pier_error **err)
+{
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  cleanup_json json_t *top = NULL;
+  size_t i;
+  json_t *entry;
+  if (read_member (l->dir, "manifest.json", &text, &len, err) < 0
+      || pier_json_load_buf (text, len, "manifest.json", &top, err) < 0)
+    return -1;
+  if (!json_is_array (top) || json_array_size (top) == 0)
+    return pier_error_makex (err, EINVAL, "manifest.json lists no image");
+  json_array_foreach (top, i, entry)
+  {
+    const char *cpath = json_string_value (json_object_get (entry, "Config"));
+    json_t *lpaths = json_object_get (entry, "Layers");
+    if (cpath == NULL || !json_is_array (lpaths))
+      return pier_error_makex (err, EINVAL, "manifest.json entry %zu has no Config or Layers", i);
+    cleanup_free char *cbuf = NULL;
+    size_t clen = 0;
+    pier_image_config *cfg = NULL;
+    cleanup_free char *config_digest = NULL;
+    if (read_member (l->dir, cpath, &cbuf, &clen, err) < 0
+        || pier_image_config_parse (cbuf, clen, &cfg, err) < 0)
+      return pier_error_wrap (err, "image %zu", i);
+    if (pier_blob_put (l->st, cbuf, clen, NULL, &config_digest, err) < 0)
+      {
+        pier_image_config_free (cfg);
+        return -1;
+      }
+    strv_push (&l->blobs, config_digest);
+    size_t n = json_array_size (lpaths);
+    cleanup_strv char **blobs = xcalloc (n + 1, sizeof (char *));
+    const char **mts = xcalloc (n + 1, sizeof (char *));
+    int r = 0;
+    for (size_t k = 0; r == 0 && k < n; k++)
+      {
+        const char *lp = json_string_value (json_array_get (lpaths, k));
+        if (lp == NULL)
+          r = pier_error_makex (err, EINVAL, "manifest.json: layer %zu is not a path", k);
+        else
+          r = store_member (l, lp, NULL, &blobs[k], err);
+        mts[k] = PIER_MT_OCI_LAYER;
+      }
+    /* The layer media type follows what the file holds. */
+    pier_db_image_layer *layers = xcalloc (n + 1, sizeof *layers);
+    if (r == 0)
+      r = load_layers (l, cfg, blobs, mts, n, layers, err);
+    for (size_t k = 0; r == 0 && k < n; k++)
+      {
+        cleanup_close int bfd = pier_blob_open (l->st, blobs[k], NULL);
+        unsigned char magic[4] = { 0 };
+        if (bfd >= 0 && read (bfd, magic, 4) == 4)
+          {
+            free (layers[k].media_type);
+            layers[k].media_type = xstrdup (magic[0] == 0x1f && magic[1] == 0x8b   ? PIER_MT_OCI_LAYER_GZIP
+                                            : magic[0] == 0x28 && magic[1] == 0xb5 ? PIER_MT_OCI_LAYER_ZSTD
+                                                                                   : PIER_MT_OCI_LAYER);
+          }
+      }
+    cleanup_free char *manifest_digest = NULL;
+    if (r == 0)
+      r = make_manifest (l, config_digest, clen, layers, n, &manifest_digest, err);
+    cleanup_strv char **refs = NULL;
+    size_t t;
+    json_t *tag;
+    json_array_foreach (json_object_get (entry, "RepoTags"), t, tag)
+    {
+      cleanup_ref pier_ref *ref = NULL;
+      if (r == 0 && json_is_string (tag) && pier_ref_parse (json_string_value (tag), &ref, err) < 0)
+        r = -1;
+      if (ref)
+        {
+          char *full = pier_ref_string (ref);
+          strv_push (&refs, full);
+          free (full);
+        }
+    }
+    if (r == 0)
+      r = record (l, config_digest, manifest_digest, layers, n, refs, err);
+    free_layers (layers, n);
+    free (mts);
+    pier_image_config_free (cfg);
+    if (r < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int load_oci_manifest (struct loading *l, const pier_descriptor *d, char **refs, pier_error **err);
+
+static int
+load_oci_index (struct loading *l, const char *name, const char *media_type, char **refs, int depth,
+                pier_error **err)
+{
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  pier_index *idx = NULL;
+  if (depth > 2)
+    return pier_error_makex (err, EINVAL, "image indexes nested too deeply");
+  if (read_member (l->dir, name, &buf, &len, err) < 0
+      || pier_index_parse (buf, len, media_type, &idx, err) < 0)
+    return -1;
+  int r = 0, loaded = 0;
+  for (size_t i = 0; r == 0 && i < idx->n_manifests; i++)
+    {
+      const pier_descriptor *d = &idx->manifests[i];
+      cleanup_strv char **my_refs = refs ? strv_dup (refs) : NULL;
+      /* docker and containerd name the image in an annotation. */
+      const char *full
+          = d->annotations ? json_string_value (json_object_get (d->annotations, "io.containerd.image.name"))
+                           : NULL;
+      const char *refname
+          = d->annotations
+                ? json_string_value (json_object_get (d->annotations, "org.opencontainers.image.ref.name"))
+                : NULL;
+      if (full == NULL && refname && (strchr (refname, ':') || strchr (refname, '/')))
+        full = refname;
+      if (full)
+        {
+          cleanup_ref pier_ref *ref = NULL;
+          if (pier_ref_parse (full, &ref, err) < 0)
+            r = -1;
+          else
+            {
+              char *s = pier_ref_string (ref);
+              strv_push (&my_refs, s);
+              free (s);
+            }
+        }
+      if (r < 0)
+        break;
+      cleanup_free char *child = xasprintf ("blobs/sha256/%s", d->digest + 7);
+      if (d->platform && (strcmp (d->platform->os, "linux") != 0))
+        continue;
+      if (strcmp (d->media_type, PIER_MT_OCI_INDEX) == 0
+          || strcmp (d->media_type, PIER_MT_DOCKER_MANIFEST_LIST) == 0)
+        r = load_oci_index (l, child, d->media_type, my_refs, depth + 1, err);
+      else if (strcmp (d->media_type, PIER_MT_OCI_MANIFEST) == 0
+               || strcmp (d->media_type, PIER_MT_DOCKER_MANIFEST) == 0)
+        r = load_oci_manifest (l, d, my_refs, err);
+      else
+        continue;
+      loaded++;
+      if (depth > 0 && r == 0)
+        break; /* one platform of a multi-platform index */
+    }
+  pier_index_free (idx);
+  if (r == 0 && loaded == 0)
+    return pier_error_makex (err, EINVAL, "%s lists no linux image", name);
+  return r;
+}
+
+static int
+load_oci_manifest (struct loading *l, const pier_descriptor *d, char **refs, pier_error **err)
+{
+  cleanup_free char *mname = xasprintf ("blobs/sha256/%s", d->digest + 7);
+  cleanup_free char *mdigest = NULL;
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  pier_manifest *m = NULL;
+  pier_image_config *cfg = NULL;
+  if (store_member (l, mname, d->digest, &mdigest, err) < 0)
+    return -1;
+  if (read_member (l->dir, mname, &buf, &len, err) < 0
+      || pier_manifest_parse (buf, len, d->media_type, &m, err) < 0)
+    return -1;
+  int r = 0;
+  cleanup_free char *cname = xasprintf ("blobs/sha256/%s", m->config.digest + 7);
+  cleanup_free char *cdigest = NULL;
+  cleanup_free char *cbuf = NULL;
+  size_t clen = 0;
+  if (store_member (l, cname, m->config.digest, &cdigest, err) < 0
+      || read_member (l->dir, cname, &cbuf, &clen, err) < 0
+      || pier_image_config_parse (cbuf, clen, &cfg, err) < 0)
+    r = -1;
+  size_t n = m->n_layers;
+  cleanup_strv char **blobs = xcalloc (n + 1, sizeof (char *));
+  const char **mts = xcalloc (n + 1, sizeof (char *));
+  pier_db_image_layer *layers = xcalloc (n + 1, sizeof *layers);
+  for (size_t k = 0; r == 0 && k < n; k++)
+    {
+      cleanup_free char *lname = xasprintf ("blobs/sha256/%s", m->layers[k].digest + 7);
+      if (m->layers[k].foreign)
+        r = pier_error_makex (err, ENOTSUP, "layer %s is a foreign layer (pier does not fetch urls)",
+                              m->layers[k].digest);
+      else
+        r = store_member (l, lname, m->layers[k].digest, &blobs[k], err);
+      mts[k] = m->layers[k].media_type;
+    }
+  if (r == 0)
+    r = load_layers (l, cfg, blobs, mts, n, layers, err);
+  if (r == 0)
+    r = record (l, cdigest, mdigest, layers, n, refs, err);
+  free_layers (layers, n);
+  free (mts);
+  pier_image_config_free (cfg);
+  pier_manifest_free (m);
+  return r;
+}
+
+int
+pier_image_load (pier_store *st, int fd, char ***report, pier_error **err)
+{
+  struct loading l = { st, -1, NULL, NULL, NULL };
+  cleanup_free char *tmp = pier_store_tmp_name (st);
+  int tmpfd = pier_store_tmp_fd (st);
+  int rc = -1;
+  /* The archive is unpacked with the same secure extraction as a layer:
+   * no entry can reach outside the temporary directory. */
+  pier_extract_opts eo = { .no_chown = true };
+  pier_extract_result res = { 0 };
+  if (pier_layer_extract_into_new (tmpfd, tmp, fd, &eo, &res, err) < 0)
+    return pier_error_wrap (err, "cannot read the archive");
+  l.dir = openat (tmpfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (l.dir < 0)
+    {
+      pier_error_make (err, errno, "cannot open the unpacked archive");
+      goto out;
+    }
+  if (faccessat (l.dir, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    rc = load_docker (&l, err);
+  else if (faccessat (l.dir, "index.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    rc = load_oci_index (&l, "index.json", PIER_MT_OCI_INDEX, NULL, 0, err);
+  else
+    rc = pier_error_makex (err, EINVAL, "not an image archive: it has neither manifest.json nor index.json");
+out:
+  if (rc < 0)
+    {
+      /* Nothing of a failed load stays: layers it recorded that no image
+       * uses, then blobs no image uses. */
+      pier_db_image *all = NULL;
+      size_t n_all = 0;
+      pier_db_list_images (pier_store_db (st), &all, &n_all, NULL);
+      cleanup_close int layers
+          = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      for (size_t k = strv_len (l.chains); k > 0; k--)
+        {
+          const char *c = l.chains[k - 1];
+          bool used = false;
+          for (size_t i = 0; i < n_all && !used; i++)
+            for (size_t j = 0; j < all[i].n_layers && !used; j++)
+              used = strcmp (all[i].layers[j].chain_id, c) == 0;
+          if (!used && pier_db_layer_delete (pier_store_db (st), c, NULL) == 0 && layers >= 0)
+            pier_rmtree_at (layers, c + 7, NULL);
+        }
+      pier_db_images_free (all, n_all);
+      pier_image_drop_unreferenced (st, (const char *const *) l.blobs, strv_len (l.blobs));
+      strv_free (l.report);
+    }
+  else
+    {
+      *report = l.report;
+      pier_image_drop_unreferenced (st, (const char *const *) l.blobs, strv_len (l.blobs));
+    }
+  if (l.dir >= 0)
+    close (l.dir);
+  pier_rmtree_at (tmpfd, tmp, NULL);
+  strv_free (l.blobs);
+  strv_free (l.chains);
+  return rc;
+}
