@@ -258,6 +258,15 @@ cmd_create_or_run (int argc, char **argv, bool run)
           return fail (err);
         }
       close (sp[0]);
+      /* Before the program starts: it must see our terminal's size, and a
+       * resize from now on waits (pending) for the proxy to copy it. */
+      sigset_t winch;
+      struct winsize ws;
+      sigemptyset (&winch);
+      sigaddset (&winch, SIGWINCH);
+      sigprocmask (SIG_BLOCK, &winch, NULL);
+      if (ioctl (0, TIOCGWINSZ, &ws) == 0)
+        ioctl (master, TIOCSWINSZ, &ws);
     }
   if (!detach)
     pier_forward_signals (pid);
@@ -800,6 +809,13 @@ cmd_exec (int argc, char **argv)
   int sp[2] = { -1, -1 };
   if (p->terminal && console == NULL)
     {
+      /* Our own pty: the process starts at our terminal's size. */
+      struct winsize ws;
+      if (ioctl (0, TIOCGWINSZ, &ws) == 0 && !p->console_height && !p->console_width)
+        {
+          p->console_height = ws.ws_row;
+          p->console_width = ws.ws_col;
+        }
       if (detach)
         {
           pier_process_free (p);
