@@ -657,7 +657,8 @@ pier_cmd_load (struct pier_globals *g, int argc, char **argv)
   pier_error *err = NULL;
   pier_opt opts[] = {
     { "i|input", OPT_STRING, &input, "read from a tar archive file, instead of STDIN", "FILE" },
-    { "q|quiet", OPT_BOOL, &quiet, "suppress the load output", NULL },
+    { "q|quiet", OPT_BOOL, &quiet, "suppress progress output (pier shows none; the loaded images are listed)",
+      NULL },
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
@@ -677,7 +678,9 @@ pier_cmd_load (struct pier_globals *g, int argc, char **argv)
   cleanup_strv char **report = NULL;
   if (pier_image_load (st, fd, &report, &err) < 0)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-  for (size_t k = 0; !quiet && report && report[k]; k++)
+  /* As docker: -q hides progress, never the list of what was loaded. */
+  (void) quiet;
+  for (size_t k = 0; report && report[k]; k++)
     printf ("%s\n", report[k]);
   pier_store_close (st);
   return rc;

@@ -169,6 +169,7 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
   int rc = -1;
   json_t *top = json_array ();
   cleanup_strv char **written = NULL;
+  cleanup_strv char **layer_names = NULL;
   if (oci && (tar_add_buf (a, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err) < 0))
     goto out;
   for (size_t i = 0; i < n; i++)
@@ -187,6 +188,12 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
           for (size_t k = 0; r == 0 && !dup && k < img->n_layers; k++)
             {
               cleanup_free char *lname = xasprintf ("blobs/sha256/%s", img->layers[k].blob_digest + 7);
+              bool have = false;
+              for (size_t w = 0; layer_names && layer_names[w]; w++)
+                have |= strcmp (layer_names[w], lname) == 0;
+              if (have)
+                continue;
+              strv_push (&layer_names, lname);
               r = add_blob (a, st, lname, img->layers[k].blob_digest, err);
             }
           if (r == 0 && !dup)
@@ -219,17 +226,35 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
             {
               cleanup_free char *lname = xasprintf ("%s.tar", img->layers[k].diff_id + 7);
               json_array_append_new (layers, json_string (lname));
-              if (r < 0 || dup)
+              /* A layer several images share is in the archive once. */
+              bool have = false;
+              for (size_t w = 0; layer_names && layer_names[w]; w++)
+                have |= strcmp (layer_names[w], lname) == 0;
+              if (r < 0 || dup || have)
                 continue;
+              strv_push (&layer_names, lname);
               int64_t size = 0;
               cleanup_close int tfd = layer_tar (st, img->layers[k].blob_digest, &size, err);
               r = tfd < 0 ? -1 : tar_add_fd (a, lname, tfd, size, err);
             }
-          json_t *repo_tags = json_array ();
-          if (*tags[i])
+          /* One entry per image: a second name adds to its RepoTags. */
+          json_t *entry = NULL, *e;
+          size_t x;
+          json_array_foreach (top, x, e) if (strcmp (json_string_value (json_object_get (e, "Config")), cname)
+                                             == 0) entry
+              = e;
+          if (entry == NULL)
+            {
+              entry = json_pack ("{s:s, s:[], s:o}", "Config", cname, "RepoTags", "Layers", layers);
+              json_array_append_new (top, entry);
+            }
+          else
+            json_decref (layers);
+          json_t *repo_tags = json_object_get (entry, "RepoTags");
+          bool listed = false;
+          json_array_foreach (repo_tags, x, e) listed |= strcmp (json_string_value (e), tags[i]) == 0;
+          if (*tags[i] && !listed)
             json_array_append_new (repo_tags, json_string (tags[i]));
-          json_array_append_new (
-              top, json_pack ("{s:s, s:o, s:o}", "Config", cname, "RepoTags", repo_tags, "Layers", layers));
           pier_db_image_free (img);
           if (r < 0)
             goto out;
@@ -478,10 +503,24 @@ load_docker (struct loading *l, pier_error **err)
     if (read_member (l->dir, cpath, &cbuf, &clen, err) < 0
         || pier_image_config_parse (cbuf, clen, &cfg, err) < 0)
       return pier_error_wrap (err, "image %zu", i);
-    if (pier_blob_put (l->st, cbuf, clen, NULL, &config_digest, err) < 0)
+    /* "<hex>.json" or "blobs/sha256/<hex>": the name is the digest the
+     * content must have. */
+    cleanup_free char *named = NULL;
+    const char *base = strrchr (cpath, '/') ? strrchr (cpath, '/') + 1 : cpath;
+    size_t bl = strlen (base);
+    if (bl == 69 && strcmp (base + 64, ".json") == 0)
+      named = xasprintf ("sha256:%.64s", base);
+    else if (bl == 64 && strncmp (cpath, "blobs/sha256/", 13) == 0)
+      named = xasprintf ("sha256:%s", base);
+    if (named && !pier_digest_valid (named))
+      {
+        free (named);
+        named = NULL;
+      }
+    if (pier_blob_put (l->st, cbuf, clen, named, &config_digest, err) < 0)
       {
         pier_image_config_free (cfg);
-        return -1;
+        return pier_error_wrap (err, "config `%s`", cpath);
       }
     strv_push (&l->blobs, config_digest);
     size_t n = json_array_size (lpaths);
