@@ -287,59 +287,150 @@ out:
 struct loading
 {
   pier_store *st;
-  int dir;       /* the unpacked archive, in tmp/ */
-  char **blobs;  /* committed during this load (dropped on failure) */
-  char **chains; /* layers recorded during this load (dropped on failure) */
+  json_t *members; /* archive member name -> digest of its content, in the blob store */
+  char **blobs;    /* committed during this load (dropped on failure) */
+  char **chains;   /* layers recorded during this load (dropped on failure) */
   char **report;
 };
 
-static int
-read_member (int dir, const char *name, char **buf, size_t *len, pier_error **err)
+/* "./a//b" and "a/b" name the same member. */
+static char *
+member_key (const char *name)
 {
-  cleanup_close int fd = pier_open_in_root (dir, name, O_RDONLY | O_NOFOLLOW, 0, err);
+  while (name[0] == '.' && name[1] == '/')
+    name += 2;
+  while (*name == '/')
+    name++;
+  char *k = xstrdup (name), *w = k;
+  for (const char *r = k; *r; r++)
+    if (!(*r == '/' && (w == k || w[-1] == '/')))
+      *w++ = *r;
+  *w = '\0';
+  return k;
+}
+
+static const char *
+member_digest (struct loading *l, const char *name, pier_error **err)
+{
+  cleanup_free char *key = member_key (name);
+  const char *d = json_string_value (json_object_get (l->members, key));
+  if (d == NULL)
+    pier_error_makex (err, ENOENT, "`%s` is missing from the archive", name);
+  return d;
+}
+
+static int
+read_member (struct loading *l, const char *name, char **buf, size_t *len, pier_error **err)
+{
+  const char *digest = member_digest (l, name, err);
+  if (digest == NULL)
+    return -1;
+  cleanup_close int fd = pier_blob_open (l->st, digest, err);
   if (fd < 0)
-    return pier_error_wrap (err, "the archive has no usable `%s`", name);
-  struct stat st;
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-    return pier_error_makex (err, EINVAL, "`%s` in the archive is not a regular file", name);
+    return -1;
   cleanup_free char *path = xasprintf ("/proc/self/fd/%d", fd);
   return pier_read_file_at (AT_FDCWD, path, buf, len, err);
 }
 
-/* Put an archive member into the blob store; with want set, its digest
- * must match. */
+/* The blob an archive member went into; with want set, the member's
+ * content must have that digest. */
 static int
 store_member (struct loading *l, const char *name, const char *want, char **digest, pier_error **err)
 {
-  cleanup_close int fd = pier_open_in_root (l->dir, name, O_RDONLY | O_NOFOLLOW, 0, err);
-  if (fd < 0)
-    return pier_error_wrap (err, "the archive names `%s`", name);
-  pier_blob_writer *w = pier_blob_begin (l->st, err);
-  if (w == NULL)
+  const char *d = member_digest (l, name, err);
+  if (d == NULL)
     return -1;
-  char buf[1 << 16];
+  if (want && strcmp (want, d) != 0)
+    return pier_error_makex (err, EBADMSG, "`%s` in the archive should have digest %s but has %s", name, want,
+                             d);
+  *digest = xstrdup (d);
+  return 0;
+}
+
+/* Every regular file of the archive goes straight into the blob store
+ * (hashed as it is written): no copy of the archive on disk. */
+static int
+read_archive (struct loading *l, int fd, pier_error **err)
+{
+  struct archive *a = archive_read_new ();
+  struct archive_entry *e;
+  int rc = 0;
+  archive_read_support_filter_gzip (a);
+  archive_read_support_filter_zstd (a);
+  archive_read_support_format_tar (a);
+  if (archive_read_open_fd (a, fd, 1 << 16) != ARCHIVE_OK)
+    {
+      rc = pier_error_makex (err, EINVAL, "not an image archive: %s", archive_error_string (a));
+      archive_read_free (a);
+      return rc;
+    }
   for (;;)
     {
-      ssize_t n = read (fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          pier_blob_abort (w);
-          return pier_error_make (err, errno, "cannot read `%s`", name);
-        }
-      if (n == 0)
+      int r = archive_read_next_header (a, &e);
+      if (r == ARCHIVE_EOF)
         break;
-      if (pier_blob_write (w, buf, (size_t) n, err) < 0)
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+        {
+          rc = pier_error_makex (err, EINVAL, "cannot read the archive: %s", archive_error_string (a));
+          break;
+        }
+      const char *name = archive_entry_pathname (e);
+      if (name == NULL || archive_entry_filetype (e) != AE_IFREG)
+        continue;
+      if (strlen (name) > 4096)
+        {
+          rc = pier_error_makex (err, EINVAL, "archive entry name too long");
+          break;
+        }
+      pier_blob_writer *w = pier_blob_begin (l->st, err);
+      if (w == NULL)
+        {
+          rc = -1;
+          break;
+        }
+      const void *buf;
+      size_t len;
+      int64_t off;
+      for (;;)
+        {
+          r = archive_read_data_block (a, &buf, &len, &off);
+          if (r == ARCHIVE_EOF)
+            break;
+          if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+            {
+              rc = pier_error_makex (err, EINVAL, "entry `%s`: cannot read its data: %s", name,
+                                     archive_error_string (a));
+              break;
+            }
+          if ((uint64_t) off != pier_blob_written (w))
+            {
+              rc = pier_error_makex (err, EINVAL, "entry `%s`: sparse entries are not image blobs", name);
+              break;
+            }
+          if (pier_blob_write (w, buf, len, err) < 0)
+            {
+              rc = -1;
+              break;
+            }
+        }
+      if (rc < 0)
         {
           pier_blob_abort (w);
-          return -1;
+          break;
         }
+      char *digest = NULL;
+      if (pier_blob_commit (w, NULL, &digest, err) < 0)
+        {
+          rc = -1;
+          break;
+        }
+      strv_push (&l->blobs, digest);
+      cleanup_free char *key = member_key (name);
+      json_object_set_new (l->members, key, json_string (digest));
+      free (digest);
     }
-  if (pier_blob_commit (w, want, digest, err) < 0)
-    return pier_error_wrap (err, "`%s` in the archive", name);
-  strv_push (&l->blobs, *digest);
-  return 0;
+  archive_read_free (a);
+  return rc;
 }
 
 /* Unpack layers (bottom first), checking each against the config. */
@@ -485,7 +576,7 @@ load_docker (struct loading *l, pier_error **err)
   cleanup_json json_t *top = NULL;
   size_t i;
   json_t *entry;
-  if (read_member (l->dir, "manifest.json", &text, &len, err) < 0
+  if (read_member (l, "manifest.json", &text, &len, err) < 0
       || pier_json_load_buf (text, len, "manifest.json", &top, err) < 0)
     return -1;
   if (!json_is_array (top) || json_array_size (top) == 0)
@@ -500,8 +591,7 @@ load_docker (struct loading *l, pier_error **err)
     size_t clen = 0;
     pier_image_config *cfg = NULL;
     cleanup_free char *config_digest = NULL;
-    if (read_member (l->dir, cpath, &cbuf, &clen, err) < 0
-        || pier_image_config_parse (cbuf, clen, &cfg, err) < 0)
+    if (read_member (l, cpath, &cbuf, &clen, err) < 0 || pier_image_config_parse (cbuf, clen, &cfg, err) < 0)
       return pier_error_wrap (err, "image %zu", i);
     /* "<hex>.json" or "blobs/sha256/<hex>": the name is the digest the
      * content must have. */
@@ -592,8 +682,7 @@ load_oci_index (struct loading *l, const char *name, const char *media_type, cha
   pier_index *idx = NULL;
   if (depth > 2)
     return pier_error_makex (err, EINVAL, "image indexes nested too deeply");
-  if (read_member (l->dir, name, &buf, &len, err) < 0
-      || pier_index_parse (buf, len, media_type, &idx, err) < 0)
+  if (read_member (l, name, &buf, &len, err) < 0 || pier_index_parse (buf, len, media_type, &idx, err) < 0)
     return -1;
   int r = 0, loaded = 0;
   for (size_t i = 0; r == 0 && i < idx->n_manifests; i++)
@@ -656,7 +745,7 @@ load_oci_manifest (struct loading *l, const pier_descriptor *d, char **refs, pie
   pier_image_config *cfg = NULL;
   if (store_member (l, mname, d->digest, &mdigest, err) < 0)
     return -1;
-  if (read_member (l->dir, mname, &buf, &len, err) < 0
+  if (read_member (l, mname, &buf, &len, err) < 0
       || pier_manifest_parse (buf, len, d->media_type, &m, err) < 0)
     return -1;
   int r = 0;
@@ -665,8 +754,7 @@ load_oci_manifest (struct loading *l, const pier_descriptor *d, char **refs, pie
   cleanup_free char *cbuf = NULL;
   size_t clen = 0;
   if (store_member (l, cname, m->config.digest, &cdigest, err) < 0
-      || read_member (l->dir, cname, &cbuf, &clen, err) < 0
-      || pier_image_config_parse (cbuf, clen, &cfg, err) < 0)
+      || read_member (l, cname, &cbuf, &clen, err) < 0 || pier_image_config_parse (cbuf, clen, &cfg, err) < 0)
     r = -1;
   size_t n = m->n_layers;
   cleanup_strv char **blobs = xcalloc (n + 1, sizeof (char *));
@@ -696,25 +784,16 @@ load_oci_manifest (struct loading *l, const pier_descriptor *d, char **refs, pie
 int
 pier_image_load (pier_store *st, int fd, char ***report, pier_error **err)
 {
-  struct loading l = { st, -1, NULL, NULL, NULL };
-  cleanup_free char *tmp = pier_store_tmp_name (st);
-  int tmpfd = pier_store_tmp_fd (st);
+  struct loading l = { st, json_object (), NULL, NULL, NULL };
   int rc = -1;
-  /* The archive is unpacked with the same secure extraction as a layer:
-   * no entry can reach outside the temporary directory. */
-  pier_extract_opts eo = { .no_chown = true };
-  pier_extract_result res = { 0 };
-  if (pier_layer_extract_into_new (tmpfd, tmp, fd, &eo, &res, err) < 0)
-    return pier_error_wrap (err, "cannot read the archive");
-  l.dir = openat (tmpfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (l.dir < 0)
+  if (read_archive (&l, fd, err) < 0)
     {
-      pier_error_make (err, errno, "cannot open the unpacked archive");
+      pier_error_wrap (err, "cannot read the archive");
       goto out;
     }
-  if (faccessat (l.dir, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+  if (json_object_get (l.members, "manifest.json"))
     rc = load_docker (&l, err);
-  else if (faccessat (l.dir, "index.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+  else if (json_object_get (l.members, "index.json"))
     rc = load_oci_index (&l, "index.json", PIER_MT_OCI_INDEX, NULL, 0, err);
   else
     rc = pier_error_makex (err, EINVAL, "not an image archive: it has neither manifest.json nor index.json");
@@ -747,9 +826,7 @@ out:
       *report = l.report;
       pier_image_drop_unreferenced (st, (const char *const *) l.blobs, strv_len (l.blobs));
     }
-  if (l.dir >= 0)
-    close (l.dir);
-  pier_rmtree_at (tmpfd, tmp, NULL);
+  json_decref (l.members);
   strv_free (l.blobs);
   strv_free (l.chains);
   return rc;
