@@ -333,7 +333,7 @@ layer_media_type (pier_compression c)
 }
 
 int
-pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, char **chain_out,
+pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, bool sync, char **chain_out,
                          pier_extract_result *res, pier_error **err)
 {
   pier_db *db = pier_store_db (st);
@@ -345,7 +345,7 @@ pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, c
     return -1;
   if (layers < 0)
     return pier_error_make (err, errno, "cannot open %s/layers", pier_store_root (st));
-  pier_extract_opts eo = { .sync = true };
+  pier_extract_opts eo = { .sync = sync };
   if (pier_layer_extract_into_new (layers, tmp, fd, &eo, res, err) < 0)
     return pier_error_wrap (err, "layer %s", blob);
   /* ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)) */
@@ -466,7 +466,7 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
     return -1;
 
   /* 2. unpack it once, securely; this also gives its diff id */
-  if (pier_image_unpack_layer (st, blob, NULL, NULL, &res, err) < 0)
+  if (pier_image_unpack_layer (st, blob, NULL, true, NULL, &res, err) < 0)
     {
       drop_unreferenced (st, (const char *[]){ blob }, 1);
       return pier_error_wrap (err, "import");

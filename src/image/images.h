@@ -37,10 +37,12 @@ int pier_image_apply_change (json_t *config, const char *change, pier_error **er
 
 /* Unpack the layer blob on top of parent (a chain id, or NULL for a base
  * layer) into layers/<chain hex>, once, and record it complete.  Sets the
- * layer's chain id (caller frees) and res. */
+ * layer's chain id (caller frees) and res.  Without sync the caller must
+ * make the layers durable (one syncfs for several) before an image that
+ * uses them is recorded. */
 struct pier_extract_result;
-int pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, char **chain_out,
-                             struct pier_extract_result *res, pier_error **err);
+int pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, bool sync,
+                             char **chain_out, struct pier_extract_result *res, pier_error **err);
 
 /* After a failed write: remove the blobs no recorded image uses. */
 void pier_image_drop_unreferenced (pier_store *st, const char *const *digests, size_t n);

@@ -446,7 +446,7 @@ load_layers (struct loading *l, pier_image_config *cfg, char **blobs, const char
     {
       pier_extract_result res = { 0 };
       char *chain = NULL;
-      if (pier_image_unpack_layer (l->st, blobs[k], parent, &chain, &res, err) < 0)
+      if (pier_image_unpack_layer (l->st, blobs[k], parent, false, &chain, &res, err) < 0)
         return -1;
       strv_push (&l->chains, chain);
       if (strcmp (res.diff_id, cfg->diff_ids[k]) != 0)
@@ -509,6 +509,13 @@ record (struct loading *l, const char *config_digest, const char *manifest_diges
                         layers,
                         n,
                         NULL };
+  /* The layers were unpacked without a sync each: one for all of them,
+   * before anything refers to them. */
+  {
+    cleanup_close int lfd = openat (pier_store_root_fd (l->st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lfd < 0 || syncfs (lfd) < 0)
+      return pier_error_make (err, errno, "cannot flush the unpacked layers");
+  }
   pier_db_image *have = NULL;
   bool exists = pier_db_get_image (db, config_digest, &have, NULL) == 0;
   pier_db_image_free (have);
