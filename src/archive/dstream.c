@@ -213,7 +213,9 @@ fill (pier_dstream *s, pier_error **err)
     return pier_error_make (err, errno, "cannot read the layer");
   if (n == 0)
     s->eof = true;
-  pier_sha256_update (s->hc, s->in, (size_t) n);
+  /* Uncompressed, the input is the output: one hash (hu) does. */
+  if (s->c != &plain_codec)
+    pier_sha256_update (s->hc, s->in, (size_t) n);
   s->csize += (uint64_t) n;
   s->in_pos = s->in;
   s->in_len = (size_t) n;
@@ -314,8 +316,17 @@ pier_dstream_digests (pier_dstream *s, char *diff_id, char *blob_digest, uint64_
       char hex[PIER_SHA256_HEX_LEN + 1];
       pier_sha256_final (s->hu, hex);
       snprintf (s->diff_id, sizeof s->diff_id, "sha256:%s", hex);
-      pier_sha256_final (s->hc, hex);
-      snprintf (s->blob_digest, sizeof s->blob_digest, "sha256:%s", hex);
+      if (s->c == &plain_codec)
+        {
+          /* hc saw only the magic bytes; the blob is the tar itself. */
+          pier_sha256_final (s->hc, hex);
+          memcpy (s->blob_digest, s->diff_id, sizeof s->blob_digest);
+        }
+      else
+        {
+          pier_sha256_final (s->hc, hex);
+          snprintf (s->blob_digest, sizeof s->blob_digest, "sha256:%s", hex);
+        }
       s->hu = s->hc = NULL;
       s->finished = true;
     }

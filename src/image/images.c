@@ -333,32 +333,22 @@ layer_media_type (pier_compression c)
 }
 
 int
-pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, bool sync, char **chain_out,
-                         pier_extract_result *res, pier_error **err)
+pier_image_place_layer (pier_store *st, int layers, const char *tmp, const char *diff_id, const char *parent,
+                        int64_t size, char **chain_out, pier_error **err)
 {
   pier_db *db = pier_store_db (st);
-  cleanup_close int layers = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  cleanup_close int fd = pier_blob_open (st, blob, err);
-  cleanup_free char *tmp = pier_store_tmp_name (st);
   cleanup_free char *chain = NULL;
-  if (fd < 0)
-    return -1;
-  if (layers < 0)
-    return pier_error_make (err, errno, "cannot open %s/layers", pier_store_root (st));
-  pier_extract_opts eo = { .sync = sync };
-  if (pier_layer_extract_into_new (layers, tmp, fd, &eo, res, err) < 0)
-    return pier_error_wrap (err, "layer %s", blob);
   /* ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)) */
   if (parent)
     {
       char hex[PIER_SHA256_HEX_LEN + 1];
-      cleanup_free char *text = xasprintf ("%s %s", parent, res->diff_id);
+      cleanup_free char *text = xasprintf ("%s %s", parent, diff_id);
       pier_sha256_hex (text, strlen (text), hex);
       chain = xasprintf ("sha256:%s", hex);
     }
   else
-    chain = xstrdup (res->diff_id);
-  if (pier_db_layer_add (db, chain, res->diff_id, parent, err) < 0)
+    chain = xstrdup (diff_id);
+  if (pier_db_layer_add (db, chain, diff_id, parent, err) < 0)
     {
       pier_rmtree_at (layers, tmp, NULL);
       return -1;
@@ -372,11 +362,29 @@ pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, b
       /* Unpacked before: that copy stays. */
     }
   fsync (layers);
-  if (pier_db_layer_set_state (db, chain, PIER_LAYER_COMPLETE, (int64_t) res->unpacked_size, err) < 0)
+  if (pier_db_layer_set_state (db, chain, PIER_LAYER_COMPLETE, size, err) < 0)
     return -1;
   if (chain_out)
     *chain_out = steal_pointer (&chain);
   return 0;
+}
+
+int
+pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, bool sync, char **chain_out,
+                         pier_extract_result *res, pier_error **err)
+{
+  cleanup_close int layers = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_close int fd = pier_blob_open (st, blob, err);
+  cleanup_free char *tmp = pier_store_tmp_name (st);
+  if (fd < 0)
+    return -1;
+  if (layers < 0)
+    return pier_error_make (err, errno, "cannot open %s/layers", pier_store_root (st));
+  pier_extract_opts eo = { .sync = sync };
+  if (pier_layer_extract_into_new (layers, tmp, fd, &eo, res, err) < 0)
+    return pier_error_wrap (err, "layer %s", blob);
+  return pier_image_place_layer (st, layers, tmp, res->diff_id, parent, (int64_t) res->unpacked_size, chain_out,
+                                 err);
 }
 
 static bool used_elsewhere (pier_db_image *all, size_t n, const char *except, const char *chain,

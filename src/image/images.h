@@ -9,6 +9,7 @@
 #define PIER_IMAGE_IMAGES_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -43,6 +44,12 @@ int pier_image_apply_change (json_t *config, const char *change, pier_error **er
 struct pier_extract_result;
 int pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, bool sync,
                              char **chain_out, struct pier_extract_result *res, pier_error **err);
+
+/* The second half of unpack_layer: the unpacked directory tmp (in the
+ * layers directory, fd layers) with diff_id on top of parent is recorded
+ * and moved to layers/<chain hex> (an existing copy wins). */
+int pier_image_place_layer (pier_store *st, int layers, const char *tmp, const char *diff_id, const char *parent,
+                            int64_t size, char **chain_out, pier_error **err);
 
 /* After a failed write: remove the blobs no recorded image uses. */
 void pier_image_drop_unreferenced (pier_store *st, const char *const *digests, size_t n);

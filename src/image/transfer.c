@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "archive/dstream.h"
@@ -434,6 +435,54 @@ read_archive (struct loading *l, int fd, pier_error **err)
 }
 
 /* Unpack layers (bottom first), checking each against the config. */
+/* What an unpacking child reports. */
+struct unpacked
+{
+  int code; /* 0, or the errno of the failure */
+  char diff_id[80];
+  uint64_t size;
+  char msg[2048];
+};
+
+/* Unpack blob into layers/<tmp> in a child process; the result comes back
+ * on the returned pipe. */
+static pid_t
+unpack_child (pier_store *st, int layers, const char *blob, const char *tmp, int *rfd)
+{
+  int p[2];
+  if (pipe2 (p, O_CLOEXEC) < 0)
+    return -1;
+  pid_t pid = fork ();
+  if (pid == 0)
+    {
+      struct unpacked u = { 0 };
+      pier_error *e = NULL;
+      pier_extract_result res = { 0 };
+      pier_extract_opts eo = { 0 };
+      int fd = pier_blob_open (st, blob, &e);
+      if (fd < 0 || pier_layer_extract_into_new (layers, tmp, fd, &eo, &res, &e) < 0)
+        {
+          u.code = e && e->code ? e->code : EIO;
+          snprintf (u.msg, sizeof u.msg, "layer %s: %s", blob, e ? e->msg : "cannot unpack");
+        }
+      snprintf (u.diff_id, sizeof u.diff_id, "%s", res.diff_id);
+      u.size = res.unpacked_size;
+      pier_write_all (p[1], &u, sizeof u);
+      _exit (0);
+    }
+  close (p[1]);
+  if (pid < 0)
+    {
+      close (p[0]);
+      return -1;
+    }
+  *rfd = p[0];
+  return pid;
+}
+
+/* Unpack layers (bottom first), checking each against the config.  The
+ * unpacking itself runs in parallel (a process per layer, as many at a time
+ * as there are CPUs); recording and moving them into place is in order. */
 static int
 load_layers (struct loading *l, pier_image_config *cfg, char **blobs, const char **media_types, size_t n,
              pier_db_image_layer *out, pier_error **err)
@@ -441,21 +490,77 @@ load_layers (struct loading *l, pier_image_config *cfg, char **blobs, const char
   if (n != cfg->n_diff_ids)
     return pier_error_makex (err, EINVAL, "the image has %zu layers but its config lists %zu diff ids", n,
                              cfg->n_diff_ids);
+  cleanup_close int layers
+      = openat (pier_store_root_fd (l->st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (layers < 0)
+    return pier_error_make (err, errno, "cannot open %s/layers", pier_store_root (l->st));
+  long ncpu = sysconf (_SC_NPROCESSORS_ONLN);
+  size_t par = ncpu > 0 ? (size_t) ncpu : 1;
+  char **tmps = xcalloc (n + 1, sizeof (char *));
+  struct unpacked *res = xcalloc (n + 1, sizeof *res);
+  pid_t *pids = xcalloc (n + 1, sizeof (pid_t));
+  int *fds = xcalloc (n + 1, sizeof (int));
+  size_t started = 0, done = 0;
+  int rc = 0;
+  for (size_t k = 0; k < n; k++)
+    {
+      tmps[k] = pier_store_tmp_name (l->st);
+      fds[k] = -1;
+    }
+  while (done < n)
+    {
+      while (started < n && started - done < par)
+        {
+          pids[started] = unpack_child (l->st, layers, blobs[started], tmps[started], &fds[started]);
+          if (pids[started] < 0)
+            {
+              res[started].code = errno ? errno : EIO;
+              snprintf (res[started].msg, sizeof res[started].msg, "cannot start unpacking layer %zu",
+                        started);
+            }
+          started++;
+        }
+      /* Wait for the oldest: results are taken in order. */
+      if (fds[done] >= 0)
+        {
+          ssize_t got = TEMP_FAILURE_RETRY_INT (read (fds[done], &res[done], sizeof res[done]));
+          if (got != (ssize_t) sizeof res[done] && res[done].code == 0)
+            {
+              res[done].code = EIO;
+              snprintf (res[done].msg, sizeof res[done].msg, "unpacking layer %zu failed", done);
+            }
+          close (fds[done]);
+          waitpid (pids[done], NULL, 0);
+        }
+      done++;
+    }
   const char *parent = NULL;
   for (size_t k = 0; k < n; k++)
     {
-      pier_extract_result res = { 0 };
-      char *chain = NULL;
-      if (pier_image_unpack_layer (l->st, blobs[k], parent, false, &chain, &res, err) < 0)
-        return -1;
-      strv_push (&l->chains, chain);
-      if (strcmp (res.diff_id, cfg->diff_ids[k]) != 0)
+      if (rc < 0 || res[k].code)
         {
-          free (chain);
-          return pier_error_makex (err, EINVAL, "layer %zu: its content has diff id %s, the config says %s",
-                                   k, res.diff_id, cfg->diff_ids[k]);
+          if (rc == 0)
+            rc = pier_error_makex (err, res[k].code, "%s", res[k].msg);
+          pier_rmtree_at (layers, tmps[k], NULL);
+          continue;
         }
-      out[k].diff_id = xstrdup (res.diff_id);
+      if (strcmp (res[k].diff_id, cfg->diff_ids[k]) != 0)
+        {
+          rc = pier_error_makex (err, EINVAL, "layer %zu: its content has diff id %s, the config says %s", k,
+                                 res[k].diff_id, cfg->diff_ids[k]);
+          pier_rmtree_at (layers, tmps[k], NULL);
+          continue;
+        }
+      char *chain = NULL;
+      if (pier_image_place_layer (l->st, layers, tmps[k], res[k].diff_id, parent, (int64_t) res[k].size,
+                                  &chain, err)
+          < 0)
+        {
+          rc = -1;
+          continue;
+        }
+      strv_push (&l->chains, chain);
+      out[k].diff_id = xstrdup (res[k].diff_id);
       out[k].chain_id = chain;
       out[k].blob_digest = xstrdup (blobs[k]);
       out[k].media_type = xstrdup (media_types[k]);
@@ -464,7 +569,11 @@ load_layers (struct loading *l, pier_image_config *cfg, char **blobs, const char
       out[k].size = (int64_t) size;
       parent = out[k].chain_id;
     }
-  return 0;
+  strv_free (tmps);
+  free (res);
+  free (pids);
+  free (fds);
+  return rc;
 }
 
 static void
