@@ -48,8 +48,8 @@ int pier_image_unpack_layer (pier_store *st, const char *blob, const char *paren
 /* The second half of unpack_layer: the unpacked directory tmp (in the
  * layers directory, fd layers) with diff_id on top of parent is recorded
  * and moved to layers/<chain hex> (an existing copy wins). */
-int pier_image_place_layer (pier_store *st, int layers, const char *tmp, const char *diff_id, const char *parent,
-                            int64_t size, char **chain_out, pier_error **err);
+int pier_image_place_layer (pier_store *st, int layers, const char *tmp, const char *diff_id,
+                            const char *parent, int64_t size, char **chain_out, pier_error **err);
 
 /* After a failed write: remove the blobs no recorded image uses. */
 void pier_image_drop_unreferenced (pier_store *st, const char *const *digests, size_t n);
