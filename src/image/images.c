@@ -383,8 +383,8 @@ pier_image_unpack_layer (pier_store *st, const char *blob, const char *parent, b
   pier_extract_opts eo = { .sync = sync };
   if (pier_layer_extract_into_new (layers, tmp, fd, &eo, res, err) < 0)
     return pier_error_wrap (err, "layer %s", blob);
-  return pier_image_place_layer (st, layers, tmp, res->diff_id, parent, (int64_t) res->unpacked_size, chain_out,
-                                 err);
+  return pier_image_place_layer (st, layers, tmp, res->diff_id, parent, (int64_t) res->unpacked_size,
+                                 chain_out, err);
 }
 
 static bool used_elsewhere (pier_db_image *all, size_t n, const char *except, const char *chain,
