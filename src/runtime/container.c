@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1127,18 +1126,33 @@ pier_ensure_cloned_binary (char **argv, pier_error **err)
   struct stat st;
   if (fstat (self, &st) < 0)
     return pier_error_make (err, errno, "fstat /proc/self/exe");
-  off_t off = 0;
-  while (off < st.st_size)
+  /* A plain copy: sendfile's pipe would keep references to the memfd's
+   * pages for a moment, and sealing waits for those. */
+  char buf[1 << 16];
+  off_t copied = 0;
+  while (copied < st.st_size)
     {
-      ssize_t n = sendfile (mfd, self, &off, (size_t) (st.st_size - off));
+      ssize_t n = read (self, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
       if (n <= 0)
-        {
-          if (n < 0 && errno == EINTR)
-            continue;
-          return pier_error_make (err, errno, "cannot copy the runtime binary");
-        }
+        return pier_error_make (err, n < 0 ? errno : EIO, "cannot copy the runtime binary");
+      if (pier_write_all (mfd, buf, (size_t) n) < 0)
+        return pier_error_make (err, errno, "cannot copy the runtime binary");
+      copied += n;
     }
-  if (fcntl (mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+  /* F_SEAL_WRITE fails with EBUSY while something still pins the pages
+   * (it has been seen here, rarely): retry for up to 100 ms. */
+  int sealed = -1;
+  for (int attempt = 0; attempt < 200; attempt++)
+    {
+      sealed = fcntl (mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+      if (sealed == 0 || errno != EBUSY)
+        break;
+      struct timespec ts = { 0, 500 * 1000 };
+      nanosleep (&ts, NULL);
+    }
+  if (sealed < 0)
     return pier_error_make (err, errno, "cannot seal the runtime binary copy");
   extern char **environ;
   syscall (SYS_execveat, mfd, "", argv, environ, AT_EMPTY_PATH);
