@@ -1,7 +1,9 @@
 /* format.c - the {{.Field}} subset of Go templates that --format takes. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/pier.h"
 #include "util/cleanup.h"
@@ -115,4 +117,61 @@ pier_format (const char *tmpl, json_t *obj, pier_error **err)
     }
   *w = '\0';
   return out;
+}
+
+/* docker's units.HumanDuration. */
+char *
+pier_human_since (int64_t then)
+{
+  double s = difftime (time (NULL), (time_t) then);
+  long secs = (long) s, mins = secs / 60;
+  long hours = (long) (s / 3600.0 + 0.5);
+  if (secs < 1)
+    return xstrdup ("Less than a second ago");
+  if (secs == 1)
+    return xstrdup ("1 second ago");
+  if (secs < 60)
+    return xasprintf ("%ld seconds ago", secs);
+  if (mins == 1)
+    return xstrdup ("About a minute ago");
+  if (mins < 60)
+    return xasprintf ("%ld minutes ago", mins);
+  if (hours == 1)
+    return xstrdup ("About an hour ago");
+  if (hours < 48)
+    return xasprintf ("%ld hours ago", hours);
+  if (hours < 24 * 7 * 2)
+    return xasprintf ("%ld days ago", hours / 24);
+  if (hours < 24 * 30 * 2)
+    return xasprintf ("%ld weeks ago", hours / 24 / 7);
+  if (hours < 24 * 365 * 2)
+    return xasprintf ("%ld months ago", hours / 24 / 30);
+  return xasprintf ("%ld years ago", hours / 24 / 365);
+}
+
+/* docker's units.HumanSizeWithPrecision (size, 3): decimal units. */
+char *
+pier_human_size (double size)
+{
+  static const char *const units[] = { "B", "kB", "MB", "GB", "TB", "PB", "EB" };
+  int u = 0;
+  while (size >= 1000.0 && u < 6)
+    {
+      size /= 1000.0;
+      u++;
+    }
+  return xasprintf ("%.3g%s", size, units[u]);
+}
+
+int
+pier_format_print (const char *tmpl, json_t *obj)
+{
+  pier_error *err = NULL;
+  char *line = pier_format (tmpl, obj, &err);
+  json_decref (obj);
+  if (line == NULL)
+    return pier_cli_fail (err, PIER_EXIT_USAGE);
+  printf ("%s\n", line);
+  free (line);
+  return 0;
 }

@@ -55,50 +55,6 @@ parse (const char *verb, const char *usage, const pier_opt *opts, int argc, char
   return 0;
 }
 
-/* docker's units.HumanDuration. */
-static char *
-human_since (int64_t then)
-{
-  double s = difftime (time (NULL), (time_t) then);
-  long secs = (long) s, mins = secs / 60;
-  long hours = (long) (s / 3600.0 + 0.5);
-  if (secs < 1)
-    return xstrdup ("Less than a second ago");
-  if (secs == 1)
-    return xstrdup ("1 second ago");
-  if (secs < 60)
-    return xasprintf ("%ld seconds ago", secs);
-  if (mins == 1)
-    return xstrdup ("About a minute ago");
-  if (mins < 60)
-    return xasprintf ("%ld minutes ago", mins);
-  if (hours == 1)
-    return xstrdup ("About an hour ago");
-  if (hours < 48)
-    return xasprintf ("%ld hours ago", hours);
-  if (hours < 24 * 7 * 2)
-    return xasprintf ("%ld days ago", hours / 24);
-  if (hours < 24 * 30 * 2)
-    return xasprintf ("%ld weeks ago", hours / 24 / 7);
-  if (hours < 24 * 365 * 2)
-    return xasprintf ("%ld months ago", hours / 24 / 30);
-  return xasprintf ("%ld years ago", hours / 24 / 365);
-}
-
-/* docker's units.HumanSizeWithPrecision (size, 3): decimal units. */
-static char *
-human_size (double size)
-{
-  static const char *const units[] = { "B", "kB", "MB", "GB", "TB", "PB", "EB" };
-  int u = 0;
-  while (size >= 1000.0 && u < 6)
-    {
-      size /= 1000.0;
-      u++;
-    }
-  return xasprintf ("%.3g%s", size, units[u]);
-}
-
 struct row
 {
   char *repo, *tag, *digest, *id, *created, *size;
@@ -219,8 +175,8 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
             }
           r.id = no_trunc ? xstrdup (imgs[k].id) : xstrndup (imgs[k].id + 7, 12);
           r.digest = xstrdup ("<none>");
-          r.created = human_since (imgs[k].created);
-          r.size = human_size ((double) imgs[k].size);
+          r.created = pier_human_since (imgs[k].created);
+          r.size = pier_human_size ((double) imgs[k].size);
           if (nrows == cap)
             rows = xrealloc (rows, (cap *= 2) * sizeof *rows);
           rows[nrows++] = r;
@@ -244,15 +200,8 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
           json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "Repository", rows[k].repo, "Tag",
                                  rows[k].tag, "Digest", rows[k].digest, "ID", rows[k].id, "CreatedSince",
                                  rows[k].created, "Size", rows[k].size);
-          char *line = pier_format (format, o, &err);
-          json_decref (o);
-          if (line == NULL)
-            {
-              rc = pier_cli_fail (err, PIER_EXIT_USAGE);
-              break;
-            }
-          printf ("%s\n", line);
-          free (line);
+          if ((rc = pier_format_print (format, o)) != 0)
+            break;
         }
     }
   else
@@ -326,15 +275,8 @@ pier_cmd_image_inspect (struct pier_globals *g, int argc, char **argv)
         }
       if (format)
         {
-          char *line = pier_format (format, j, &err);
-          json_decref (j);
-          if (line == NULL)
-            {
-              rc = pier_cli_fail (err, PIER_EXIT_USAGE);
-              break;
-            }
-          printf ("%s\n", line);
-          free (line);
+          if ((rc = pier_format_print (format, j)) != 0)
+            break;
         }
       else
         json_array_append_new (arr, j);
@@ -499,7 +441,7 @@ pier_cmd_history (struct pier_globals *g, int argc, char **argv)
     int64_t size = json_integer_value (json_object_get (r, "Size"));
     cleanup_free char *when = NULL;
     if (human)
-      when = human_since (created);
+      when = pier_human_since (created);
     else
       {
         char b[64];
@@ -509,7 +451,7 @@ pier_cmd_history (struct pier_globals *g, int argc, char **argv)
         strftime (b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
         when = xstrdup (b);
       }
-    cleanup_free char *sz = human ? human_size ((double) size) : xasprintf ("%lld", (long long) size);
+    cleanup_free char *sz = human ? pier_human_size ((double) size) : xasprintf ("%lld", (long long) size);
     const char *by_full = json_string_value (json_object_get (r, "CreatedBy"));
     cleanup_free char *by = no_trunc ? xstrdup (by_full) : ellipsis (by_full, 45);
     const char *comment = json_string_value (json_object_get (r, "Comment"));
@@ -519,15 +461,8 @@ pier_cmd_history (struct pier_globals *g, int argc, char **argv)
       {
         json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "ID", shown_id, "CreatedSince", when, "CreatedBy",
                                by, "Size", sz, "Comment", comment);
-        char *line = pier_format (format, o, &err);
-        json_decref (o);
-        if (line == NULL)
-          {
-            rc = pier_cli_fail (err, PIER_EXIT_USAGE);
-            break;
-          }
-        printf ("%s\n", line);
-        free (line);
+        if ((rc = pier_format_print (format, o)) != 0)
+          break;
       }
     else
       printf ("%-12s   %-22s   %-45s   %-7s   %s\n", shown_id, when, by, sz, comment);
@@ -595,7 +530,7 @@ pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
           printf ("%.*s%s\n", (int) (colon - line), line, colon);
         }
     }
-  cleanup_free char *total = human_size ((double) reclaimed);
+  cleanup_free char *total = pier_human_size ((double) reclaimed);
   printf ("%sTotal reclaimed space: %s\n", header ? "\n" : "", total);
   pier_db_images_free (imgs, n);
   pier_store_close (st);

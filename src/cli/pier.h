@@ -3,6 +3,8 @@
 #ifndef PIER_CLI_PIER_H
 #define PIER_CLI_PIER_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "store/store.h"
@@ -29,6 +31,12 @@ pier_store *pier_cli_store (struct pier_globals *g);
  * {{json .Field}} (and {{.}}), looked up in obj.  Returns a new string, or
  * NULL with *err for anything else. */
 char *pier_format (const char *tmpl, json_t *obj, pier_error **err);
+/* Print obj through tmpl and a newline, taking the reference; 0, or 125
+ * after printing the template's error. */
+int pier_format_print (const char *tmpl, json_t *obj);
+/* docker's units.HumanDuration + " ago", and HumanSizeWithPrecision (3). */
+char *pier_human_since (int64_t unix_seconds);
+char *pier_human_size (double bytes);
 
 int pier_cmd_images (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_image (struct pier_globals *g, int argc, char **argv);

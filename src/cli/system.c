@@ -57,19 +57,6 @@ cmd_check (struct pier_globals *g, int argc, char **argv)
   return problems && !repair ? PIER_EXIT_ERROR : 0;
 }
 
-static char *
-size_str (double size)
-{
-  static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
-  int u = 0;
-  while (size >= 1000.0 && u < 4)
-    {
-      size /= 1000.0;
-      u++;
-    }
-  return xasprintf ("%.3g%s", size, units[u]);
-}
-
 static int
 cmd_df (struct pier_globals *g, int argc, char **argv)
 {
@@ -94,7 +81,7 @@ cmd_df (struct pier_globals *g, int argc, char **argv)
   double total = 0;
   for (size_t k = 0; k < n_layers; k++)
     total += (double) layers[k].size;
-  cleanup_free char *size = size_str (total);
+  cleanup_free char *size = pier_human_size (total);
   /* No container uses an image yet: all of it is reclaimable. */
   cleanup_free char *recl = xasprintf ("%s (100%%)", size);
   printf ("%-15s %-7s %-7s %-10s %s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
