@@ -472,3 +472,18 @@ def sha256():
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
     return h
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_pier_parent_cgroups():
+    """pier-runtime keeps its parent cgroup ("pier", as runc keeps its
+    parents); the test session removes the ones it made."""
+    hiers = [os.path.join("/sys/fs/cgroup", h) for h in os.listdir("/sys/fs/cgroup")]
+    before = {h for h in hiers if os.path.isdir(os.path.join(h, "pier"))}
+    yield
+    for h in hiers:
+        if h not in before and os.path.isdir(os.path.join(h, "pier")):
+            try:
+                os.rmdir(os.path.join(h, "pier"))
+            except OSError:
+                pass
