@@ -60,25 +60,8 @@ read_blob (pier_store *st, const char *digest, json_t **out, pier_error **err)
     return -1;
   cleanup_free char *buf = NULL;
   size_t len = 0;
-  if (pier_read_file_at (fd, "", &buf, &len, NULL) < 0)
-    {
-      /* pier_read_file_at opens a path; read the fd directly. */
-      size_t cap = 65536;
-      buf = xmalloc (cap);
-      for (;;)
-        {
-          if (len + 1 >= cap)
-            buf = xrealloc (buf, cap *= 2);
-          ssize_t r = read (fd, buf + len, cap - len - 1);
-          if (r < 0 && errno == EINTR)
-            continue;
-          if (r < 0)
-            return pier_error_make (err, errno, "cannot read blob %s", digest);
-          if (r == 0)
-            break;
-          len += (size_t) r;
-        }
-    }
+  if (pier_read_fd (fd, digest, &buf, &len, err) < 0)
+    return -1;
   return pier_json_load_buf (buf, len, digest, out, err);
 }
 

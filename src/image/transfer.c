@@ -329,8 +329,7 @@ read_member (struct loading *l, const char *name, char **buf, size_t *len, pier_
   cleanup_close int fd = pier_blob_open (l->st, digest, err);
   if (fd < 0)
     return -1;
-  cleanup_free char *path = xasprintf ("/proc/self/fd/%d", fd);
-  return pier_read_file_at (AT_FDCWD, path, buf, len, err);
+  return pier_read_fd (fd, name, buf, len, err);
 }
 
 /* The blob an archive member went into; with want set, the member's

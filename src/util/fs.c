@@ -278,15 +278,10 @@ pier_atomic_write (int dirfd, const char *name, const void *data, size_t len, mo
 }
 
 int
-pier_read_file_at (int dirfd, const char *path, char **out, size_t *len, pier_error **err)
+pier_read_fd (int fd, const char *what, char **out, size_t *len, pier_error **err)
 {
-  cleanup_close int fd = openat (dirfd, path, O_RDONLY | O_CLOEXEC);
   size_t cap = 4096, n = 0;
-  cleanup_free char *buf = NULL;
-
-  if (fd < 0)
-    return pier_error_make (err, errno, "cannot open `%s`", path);
-  buf = xmalloc (cap);
+  cleanup_free char *buf = xmalloc (cap);
   for (;;)
     {
       if (n + 1 >= cap)
@@ -298,7 +293,7 @@ pier_read_file_at (int dirfd, const char *path, char **out, size_t *len, pier_er
       if (r < 0 && errno == EINTR)
         continue;
       if (r < 0)
-        return pier_error_make (err, errno, "cannot read `%s`", path);
+        return pier_error_make (err, errno, "cannot read `%s`", what);
       if (r == 0)
         break;
       n += (size_t) r;
@@ -308,6 +303,15 @@ pier_read_file_at (int dirfd, const char *path, char **out, size_t *len, pier_er
     *len = n;
   *out = steal_pointer (&buf);
   return 0;
+}
+
+int
+pier_read_file_at (int dirfd, const char *path, char **out, size_t *len, pier_error **err)
+{
+  cleanup_close int fd = openat (dirfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return pier_error_make (err, errno, "cannot open `%s`", path);
+  return pier_read_fd (fd, path, out, len, err);
 }
 
 int

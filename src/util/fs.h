@@ -33,6 +33,10 @@ int pier_ensure_in_root (int rootfd, const char *path, int is_dir, pier_error **
 int pier_atomic_write (int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                        pier_error **err);
 
+/* Read what is left of fd (what names it in errors).  *out is
+ * NUL-terminated. */
+int pier_read_fd (int fd, const char *what, char **out, size_t *len, pier_error **err);
+
 /* Read a whole file (dirfd may be AT_FDCWD).  *out is NUL-terminated. */
 int pier_read_file_at (int dirfd, const char *path, char **out, size_t *len, pier_error **err);
 
