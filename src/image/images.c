@@ -307,8 +307,8 @@ pier_image_apply_change (json_t *config, const char *change, pier_error **err)
 
 /* ---- import ------------------------------------------------------------ */
 
-static const char *
-layer_media_type (pier_compression c)
+const char *
+pier_image_layer_media_type (pier_compression c)
 {
   return c == PIER_COMPRESSION_GZIP   ? PIER_MT_OCI_LAYER_GZIP
          : c == PIER_COMPRESSION_ZSTD ? PIER_MT_OCI_LAYER_ZSTD
@@ -379,6 +379,27 @@ void
 pier_image_drop_unreferenced (pier_store *st, const char *const *digests, size_t n)
 {
   drop_unreferenced (st, digests, n);
+}
+
+void
+pier_image_drop_unused (pier_store *st, const char *const *chains, size_t n_chains, const char *const *blobs,
+                        size_t n_blobs)
+{
+  pier_db_image *all = NULL;
+  size_t n_all = 0;
+  pier_db *db = pier_store_db (st);
+  if (pier_db_list_images (db, &all, &n_all, NULL) == 0)
+    {
+      cleanup_close int layers
+          = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      /* Top layers first: a layer below is still a parent until then. */
+      for (size_t k = n_chains; k > 0; k--)
+        if (chains[k - 1] && !used_elsewhere (all, n_all, "", chains[k - 1], NULL)
+            && pier_db_layer_delete (db, chains[k - 1], NULL) == 0 && layers >= 0)
+          pier_rmtree_at (layers, chains[k - 1] + 7, NULL);
+      pier_db_images_free (all, n_all);
+    }
+  drop_unreferenced (st, blobs, n_blobs);
 }
 
 /* After a failed import: the blobs it wrote go again, unless an image
@@ -484,17 +505,18 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
     goto drop;
 
   /* 4. manifest */
-  manifest
-      = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:s, s:I}]}", "schemaVersion", 2, "mediaType",
-                   PIER_MT_OCI_MANIFEST, "config", "mediaType", PIER_MT_OCI_CONFIG, "digest", config_digest,
-                   "size", (json_int_t) config_size, "layers", "mediaType",
-                   layer_media_type (res.compression), "digest", blob, "size", (json_int_t) res.blob_size);
+  manifest = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:s, s:I}]}", "schemaVersion", 2, "mediaType",
+                        PIER_MT_OCI_MANIFEST, "config", "mediaType", PIER_MT_OCI_CONFIG, "digest",
+                        config_digest, "size", (json_int_t) config_size, "layers", "mediaType",
+                        pier_image_layer_media_type (res.compression), "digest", blob, "size",
+                        (json_int_t) res.blob_size);
   if (put_json (st, manifest, &manifest_digest, &manifest_size, err) < 0)
     goto drop;
 
   /* 5. record it, and the tag */
-  pier_db_image_layer layer = { res.diff_id, res.diff_id, blob, (char *) layer_media_type (res.compression),
-                                (int64_t) res.blob_size };
+  pier_db_image_layer layer
+      = { res.diff_id, res.diff_id, blob, (char *) pier_image_layer_media_type (res.compression),
+          (int64_t) res.blob_size };
   pier_db_image img = { config_digest,
                         now.tv_sec,
                         (int64_t) res.unpacked_size,
@@ -522,7 +544,8 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
 rollback:
   pier_db_rollback (db, NULL);
 drop:
-  drop_unreferenced (st, (const char *[]){ blob, config_digest, manifest_digest }, 3);
+  pier_image_drop_unused (st, (const char *[]){ res.diff_id[0] ? res.diff_id : NULL }, 1,
+                          (const char *[]){ blob, config_digest, manifest_digest }, 3);
   return -1;
 }
 

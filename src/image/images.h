@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "archive/dstream.h"
 #include "store/store.h"
 #include "util/error.h"
 
@@ -50,6 +51,14 @@ int pier_image_unpack_layer (pier_store *st, const char *blob, const char *paren
  * and moved to layers/<chain hex> (an existing copy wins). */
 int pier_image_place_layer (pier_store *st, int layers, const char *tmp, const char *diff_id,
                             const char *parent, int64_t size, char **chain_out, pier_error **err);
+
+/* The OCI layer media type of a layer with that compression. */
+const char *pier_image_layer_media_type (pier_compression c);
+
+/* After a failed import or load: remove the layers (chain ids, top last)
+ * and the blobs that no recorded image uses. */
+void pier_image_drop_unused (pier_store *st, const char *const *chains, size_t n_chains,
+                             const char *const *blobs, size_t n_blobs);
 
 /* After a failed write: remove the blobs no recorded image uses. */
 void pier_image_drop_unreferenced (pier_store *st, const char *const *digests, size_t n);

@@ -440,6 +440,7 @@ struct unpacked
   int code; /* 0, or the errno of the failure */
   char diff_id[80];
   uint64_t size;
+  pier_compression compression;
   char msg[2048];
 };
 
@@ -466,6 +467,7 @@ unpack_child (pier_store *st, int layers, const char *blob, const char *tmp, int
         }
       snprintf (u.diff_id, sizeof u.diff_id, "%s", res.diff_id);
       u.size = res.unpacked_size;
+      u.compression = res.compression;
       pier_write_all (p[1], &u, sizeof u);
       _exit (0);
     }
@@ -562,7 +564,10 @@ load_layers (struct loading *l, pier_image_config *cfg, char **blobs, const char
       out[k].diff_id = xstrdup (res[k].diff_id);
       out[k].chain_id = chain;
       out[k].blob_digest = xstrdup (blobs[k]);
-      out[k].media_type = xstrdup (media_types[k]);
+      /* A docker-archive says nothing of its layers' media types: what the
+       * unpacking found in the file decides. */
+      out[k].media_type
+          = xstrdup (media_types[k] ? media_types[k] : pier_image_layer_media_type (res[k].compression));
       uint64_t size = 0;
       pier_blob_size (l->st, blobs[k], &size, NULL);
       out[k].size = (int64_t) size;
@@ -739,24 +744,11 @@ load_docker (struct loading *l, pier_error **err)
           r = pier_error_makex (err, EINVAL, "manifest.json: layer %zu is not a path", k);
         else
           r = store_member (l, lp, NULL, &blobs[k], err);
-        mts[k] = PIER_MT_OCI_LAYER;
+        mts[k] = NULL; /* what the file holds decides */
       }
-    /* The layer media type follows what the file holds. */
     pier_db_image_layer *layers = xcalloc (n + 1, sizeof *layers);
     if (r == 0)
       r = load_layers (l, cfg, blobs, mts, n, layers, err);
-    for (size_t k = 0; r == 0 && k < n; k++)
-      {
-        cleanup_close int bfd = pier_blob_open (l->st, blobs[k], NULL);
-        unsigned char magic[4] = { 0 };
-        if (bfd >= 0 && read (bfd, magic, 4) == 4)
-          {
-            free (layers[k].media_type);
-            layers[k].media_type = xstrdup (magic[0] == 0x1f && magic[1] == 0x8b   ? PIER_MT_OCI_LAYER_GZIP
-                                            : magic[0] == 0x28 && magic[1] == 0xb5 ? PIER_MT_OCI_LAYER_ZSTD
-                                                                                   : PIER_MT_OCI_LAYER);
-          }
-      }
     cleanup_free char *manifest_digest = NULL;
     if (r == 0)
       r = make_manifest (l, config_digest, clen, layers, n, &manifest_digest, err);
@@ -915,25 +907,9 @@ pier_image_load (pier_store *st, int fd, char ***report, pier_error **err)
 out:
   if (rc < 0)
     {
-      /* Nothing of a failed load stays: layers it recorded that no image
-       * uses, then blobs no image uses. */
-      pier_db_image *all = NULL;
-      size_t n_all = 0;
-      pier_db_list_images (pier_store_db (st), &all, &n_all, NULL);
-      cleanup_close int layers
-          = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      for (size_t k = strv_len (l.chains); k > 0; k--)
-        {
-          const char *c = l.chains[k - 1];
-          bool used = false;
-          for (size_t i = 0; i < n_all && !used; i++)
-            for (size_t j = 0; j < all[i].n_layers && !used; j++)
-              used = strcmp (all[i].layers[j].chain_id, c) == 0;
-          if (!used && pier_db_layer_delete (pier_store_db (st), c, NULL) == 0 && layers >= 0)
-            pier_rmtree_at (layers, c + 7, NULL);
-        }
-      pier_db_images_free (all, n_all);
-      pier_image_drop_unreferenced (st, (const char *const *) l.blobs, strv_len (l.blobs));
+      /* Nothing of a failed load stays. */
+      pier_image_drop_unused (st, (const char *const *) l.chains, strv_len (l.chains),
+                              (const char *const *) l.blobs, strv_len (l.blobs));
       strv_free (l.report);
     }
   else
