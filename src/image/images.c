@@ -445,6 +445,14 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
   if (ref && ref->digest)
     return pier_error_makex (err, EINVAL, "cannot import as `%s`: a tag may not hold a digest", o->reference);
 
+  /* A bad --change is refused before any work. */
+  {
+    cleanup_json json_t *probe = json_object ();
+    for (size_t i = 0; o->changes && o->changes[i]; i++)
+      if (pier_image_apply_change (probe, o->changes[i], err) < 0)
+        return -1;
+  }
+
   /* 1. the tarball, as it came, is the layer blob */
   pier_blob_writer *w = pier_blob_begin (st, err);
   if (w == NULL)
