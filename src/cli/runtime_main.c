@@ -223,41 +223,25 @@ cmd_create_or_run (int argc, char **argv, bool run)
     return usage_error (argv[0], "--preserve-fds must not be negative");
   const char *id = argv[i];
   pier_create_opts o = { g_root, bundle, console, -1, pid_file, no_pivot, no_keyring, (int) preserve, false };
-  int sp[2] = { -1, -1 };
-
-  /* A foreground `run` with a terminal and no console socket: we hold the
-   * pty ourselves. */
-  cleanup_json json_t *cfg = NULL;
-  bool wants_tty = false;
-  if (run && console == NULL)
-    {
-      cleanup_free char *path = pier_path_join (bundle, "config.json");
-      if (pier_json_load_file (path, &cfg, NULL) == 0)
-        wants_tty = json_is_true (json_object_get (json_object_get (cfg, "process"), "terminal"));
-      if (wants_tty && detach)
-        return usage_error (argv[0], "a detached run with a terminal needs --console-socket");
-      if (wants_tty)
-        {
-          if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-            return fail (NULL);
-          o.console_fd = sp[1];
-        }
-    }
+  /* A foreground `run` with a terminal and no console socket holds the
+   * pty itself. */
+  int peer = -1;
+  if (run && !detach && console == NULL)
+    o.own_console = &peer;
   pid_t pid = -1;
   if (pier_container_create (id, &o, &pid, &err) < 0)
     return fail (err);
   if (!run)
     return 0;
   int master = -1;
-  if (sp[0] >= 0)
+  if (peer >= 0)
     {
-      close (sp[1]);
-      if (pier_recv_fd (sp[0], &master, &err) < 0)
+      if (pier_recv_fd (peer, &master, &err) < 0)
         {
           pier_container_delete (g_root, id, true, NULL);
           return fail (err);
         }
-      close (sp[0]);
+      close (peer);
       /* Before the program starts: it must see our terminal's size, and a
        * resize from now on waits (pending) for the proxy to copy it. */
       sigset_t winch;

@@ -547,6 +547,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   cleanup_free char *state_text = NULL;
   cleanup_free char *owner = NULL;
   int *idmap_fds = NULL;
+  int peer = -1; /* our end of the stand-in console socket */
   int cgroup_fd = -1;
   int statedir = -1, sp[2] = { -1, -1 }, console = o->console_fd;
   int nsfds[PIER_NS_COUNT];
@@ -566,10 +567,23 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
       pier_error_makex (err, EINVAL, "config.json: a mount namespace is required");
       goto out;
     }
+  if (o->own_console)
+    *o->own_console = -1;
   if (s->process && s->process->terminal && o->console_socket == NULL && console < 0)
     {
-      pier_error_makex (err, EINVAL, "process.terminal is set: --console-socket is required");
-      goto out;
+      int pair[2];
+      if (o->own_console == NULL)
+        {
+          pier_error_makex (err, EINVAL, "process.terminal is set: --console-socket is required");
+          goto out;
+        }
+      if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        {
+          pier_error_make (err, errno, "socketpair");
+          goto out;
+        }
+      console = pair[1];
+      peer = pair[0];
     }
   if (s->process && !s->process->terminal && o->console_socket)
     {
@@ -743,6 +757,8 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
     goto out;
   *out_pid = g;
   g = -1;
+  if (o->own_console)
+    *o->own_console = move_fd (&peer);
   rc = 0;
 out:
   if (rc < 0)
@@ -767,6 +783,8 @@ out:
     close (console);
   if (cgroup_fd >= 0)
     close (cgroup_fd);
+  if (peer >= 0)
+    close (peer);
   for (size_t i = 0; idmap_fds && i < s->n_mounts; i++)
     if (idmap_fds[i] >= 0)
       close (idmap_fds[i]);

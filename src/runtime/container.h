@@ -23,6 +23,11 @@ typedef struct pier_create_opts
   bool no_new_keyring;
   int preserve_fds;
   bool rootless;
+  /* When not NULL and the config asks for a terminal but names no console
+   * socket: the runtime holds the pty itself.  A socketpair stands in for
+   * the console socket and its other end comes back here (the pty master
+   * arrives on it); -1 when the config asks for no terminal. */
+  int *own_console;
 } pier_create_opts;
 
 /* Create the container; returns its init's pid in *pid. */
