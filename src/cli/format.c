@@ -121,32 +121,38 @@ pier_format (const char *tmpl, json_t *obj, pier_error **err)
 
 /* docker's units.HumanDuration. */
 char *
-pier_human_since (int64_t then)
+pier_human_duration (double s)
 {
-  double s = difftime (time (NULL), (time_t) then);
   long secs = (long) s, mins = secs / 60;
   long hours = (long) (s / 3600.0 + 0.5);
   if (secs < 1)
-    return xstrdup ("Less than a second ago");
+    return xstrdup ("Less than a second");
   if (secs == 1)
-    return xstrdup ("1 second ago");
+    return xstrdup ("1 second");
   if (secs < 60)
-    return xasprintf ("%ld seconds ago", secs);
+    return xasprintf ("%ld seconds", secs);
   if (mins == 1)
-    return xstrdup ("About a minute ago");
+    return xstrdup ("About a minute");
   if (mins < 60)
-    return xasprintf ("%ld minutes ago", mins);
+    return xasprintf ("%ld minutes", mins);
   if (hours == 1)
-    return xstrdup ("About an hour ago");
+    return xstrdup ("About an hour");
   if (hours < 48)
-    return xasprintf ("%ld hours ago", hours);
+    return xasprintf ("%ld hours", hours);
   if (hours < 24 * 7 * 2)
-    return xasprintf ("%ld days ago", hours / 24);
+    return xasprintf ("%ld days", hours / 24);
   if (hours < 24 * 30 * 2)
-    return xasprintf ("%ld weeks ago", hours / 24 / 7);
+    return xasprintf ("%ld weeks", hours / 24 / 7);
   if (hours < 24 * 365 * 2)
-    return xasprintf ("%ld months ago", hours / 24 / 30);
-  return xasprintf ("%ld years ago", hours / 24 / 365);
+    return xasprintf ("%ld months", hours / 24 / 30);
+  return xasprintf ("%ld years", hours / 24 / 365);
+}
+
+char *
+pier_human_since (int64_t then)
+{
+  cleanup_free char *d = pier_human_duration (difftime (time (NULL), (time_t) then));
+  return xasprintf ("%s ago", d);
 }
 
 /* docker's units.HumanSizeWithPrecision (size, 3): decimal units. */

@@ -18,43 +18,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static bool want_help;
-#define HELP_OPT                                                                                             \
-  {                                                                                                          \
-    "help", OPT_BOOL, &want_help, "print usage", NULL                                                        \
-  }
-
-static int
-parse (const char *verb, const char *usage, const pier_opt *opts, int argc, char **argv, int *i, int min,
-       int max, int *rc)
-{
-  char *msg = NULL;
-  want_help = false;
-  if (pier_opt_parse (opts, argc, argv, i, &msg) < 0)
-    {
-      *rc = pier_cli_usage (verb, msg);
-      free (msg);
-      return -1;
-    }
-  if (want_help)
-    {
-      pier_opt_usage (usage, opts);
-      *rc = 0;
-      return -1;
-    }
-  int n = argc - *i;
-  if (n < min || (max >= 0 && n > max))
-    {
-      char m[160];
-      snprintf (m, sizeof m, "\"%s\" requires %s%d argument%s", verb,
-                max < 0 ? "at least " : (min == max ? "exactly " : "at most "),
-                max < 0 || min == max ? min : max, (max < 0 ? min : max) == 1 ? "" : "s");
-      *rc = pier_cli_usage (verb, m);
-      return -1;
-    }
-  return 0;
-}
-
 struct row
 {
   char *repo, *tag, *digest, *id, *created, *size;
@@ -113,7 +76,7 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
-  if (parse (verb, "pier images [OPTIONS] [REPOSITORY[:TAG]]", opts, argc, argv, &i, 0, 1, &rc) < 0)
+  if (pier_cli_parse (verb, "pier images [OPTIONS] [REPOSITORY[:TAG]]", opts, argc, argv, &i, 0, 1, &rc) < 0)
     return rc;
   int dangling = -1;
   cleanup_strv char **patterns = NULL;
@@ -255,8 +218,8 @@ pier_cmd_image_inspect (struct pier_globals *g, int argc, char **argv)
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
-  if (parse ("image inspect", "pier image inspect [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1,
-             &rc)
+  if (pier_cli_parse ("image inspect", "pier image inspect [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i,
+                      1, -1, &rc)
       < 0)
     return rc;
   pier_store *st = pier_cli_store (g);
@@ -306,7 +269,8 @@ pier_cmd_import (struct pier_globals *g, int argc, char **argv)
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
-  if (parse ("import", "pier import [OPTIONS] file|- [REPOSITORY[:TAG]]", opts, argc, argv, &i, 1, 2, &rc)
+  if (pier_cli_parse ("import", "pier import [OPTIONS] file|- [REPOSITORY[:TAG]]", opts, argc, argv, &i, 1, 2,
+                      &rc)
       < 0)
     return rc;
   if (platform && strncmp (platform, "linux", 5) != 0)
@@ -337,7 +301,9 @@ pier_cmd_tag (struct pier_globals *g, int argc, char **argv)
   int i = 1, rc = 0;
   pier_error *err = NULL;
   pier_opt opts[] = { HELP_OPT, { NULL, 0, NULL, NULL, NULL } };
-  if (parse ("tag", "pier tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", opts, argc, argv, &i, 2, 2, &rc) < 0)
+  if (pier_cli_parse ("tag", "pier tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", opts, argc, argv, &i, 2, 2,
+                      &rc)
+      < 0)
     return rc;
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
@@ -359,7 +325,7 @@ pier_cmd_rmi (struct pier_globals *g, int argc, char **argv)
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
-  if (parse ("rmi", "pier rmi [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1, &rc) < 0)
+  if (pier_cli_parse ("rmi", "pier rmi [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1, &rc) < 0)
     return rc;
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
@@ -378,29 +344,6 @@ pier_cmd_rmi (struct pier_globals *g, int argc, char **argv)
   return rc;
 }
 
-/* docker's stringutils.Ellipsis: at most n characters, the last one "…". */
-static char *
-ellipsis (const char *s, size_t n)
-{
-  size_t chars = 0, i = 0;
-  for (; s[i] && chars < n; i++)
-    if (((unsigned char) s[i] & 0xC0) != 0x80)
-      chars++;
-  if (s[i] == '\0')
-    return xstrdup (s);
-  /* back to the start of the n-th character, and one fewer for the "…" */
-  size_t keep = 0, c = 0;
-  for (size_t k = 0; s[k] && c < n - 1; k++)
-    {
-      if (((unsigned char) s[k] & 0xC0) != 0x80)
-        c++;
-      keep = k + 1;
-    }
-  while (s[keep] && ((unsigned char) s[keep] & 0xC0) == 0x80)
-    keep++;
-  return xasprintf ("%.*s…", (int) keep, s);
-}
-
 int
 pier_cmd_history (struct pier_globals *g, int argc, char **argv)
 {
@@ -416,7 +359,7 @@ pier_cmd_history (struct pier_globals *g, int argc, char **argv)
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
-  if (parse ("history", "pier history [OPTIONS] IMAGE", opts, argc, argv, &i, 1, 1, &rc) < 0)
+  if (pier_cli_parse ("history", "pier history [OPTIONS] IMAGE", opts, argc, argv, &i, 1, 1, &rc) < 0)
     return rc;
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
@@ -453,7 +396,7 @@ pier_cmd_history (struct pier_globals *g, int argc, char **argv)
       }
     cleanup_free char *sz = human ? pier_human_size ((double) size) : xasprintf ("%lld", (long long) size);
     const char *by_full = json_string_value (json_object_get (r, "CreatedBy"));
-    cleanup_free char *by = no_trunc ? xstrdup (by_full) : ellipsis (by_full, 45);
+    cleanup_free char *by = no_trunc ? xstrdup (by_full) : pier_ellipsis (by_full, 45);
     const char *comment = json_string_value (json_object_get (r, "Comment"));
     if (quiet)
       printf ("%s\n", shown_id);
@@ -484,7 +427,7 @@ pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
-  if (parse ("image prune", "pier image prune [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
+  if (pier_cli_parse ("image prune", "pier image prune [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
     return rc;
   if (!force)
     {
@@ -549,7 +492,7 @@ pier_cmd_save (struct pier_globals *g, int argc, char **argv)
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
-  if (parse ("save", "pier save [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1, &rc) < 0)
+  if (pier_cli_parse ("save", "pier save [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1, &rc) < 0)
     return rc;
   if (strcmp (format, "docker-archive") && strcmp (format, "oci-archive"))
     return pier_cli_usage ("save", "--format must be docker-archive or oci-archive");
@@ -597,7 +540,7 @@ pier_cmd_load (struct pier_globals *g, int argc, char **argv)
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
-  if (parse ("load", "pier load [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
+  if (pier_cli_parse ("load", "pier load [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
     return rc;
   if (input == NULL && isatty (0))
     return pier_cli_usage ("load", "requested load from stdin, but stdin is empty (use -i or redirect)");

@@ -7,6 +7,10 @@
 
 #include <jansson.h>
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cli/opt.h"
 #include "store/store.h"
 #include "util/error.h"
 
@@ -36,7 +40,52 @@ char *pier_format (const char *tmpl, json_t *obj, pier_error **err);
 int pier_format_print (const char *tmpl, json_t *obj);
 /* docker's units.HumanDuration + " ago", and HumanSizeWithPrecision (3). */
 char *pier_human_since (int64_t unix_seconds);
+char *pier_human_duration (double seconds);
 char *pier_human_size (double bytes);
+
+/* Flag parsing for a verb: usage errors and --help are printed here; on
+ * -1, *rc is the exit code.  min/max bound the positional arguments
+ * (max -1: no bound). */
+extern bool pier_cli_want_help;
+#define HELP_OPT                                                                                             \
+  {                                                                                                          \
+    "help", OPT_BOOL, &pier_cli_want_help, "print usage", NULL                                               \
+  }
+int pier_cli_parse (const char *verb, const char *usage, const pier_opt *opts, int argc, char **argv, int *i,
+                    int min, int max, int *rc);
+
+/* docker's stringutils.Ellipsis: at most n characters, the last "…". */
+char *pier_ellipsis (const char *s, size_t n);
+
+int pier_cmd_create (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_run (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_start (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_attach (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_ps (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_stop (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_restart (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_kill (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_rm (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_wait (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_logs (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_inspect (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_container_inspect (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_pause (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_unpause (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_rename (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_top (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_exec (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_port (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_container (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_container_prune (struct pier_globals *g, int argc, char **argv);
+/* Time values of --since/--until: RFC 3339, unix seconds, or a duration
+ * ("10m", "1h30m") before now.  Unix nanoseconds, or -1 when bad. */
+int64_t pier_cli_parse_time (const char *s);
+
+/* -e values: "K=V" as is, a bare "K" from our environment (dropped when
+ * unset); --env-file lines the same, # comments skipped. */
+void pier_cli_env_push (json_t *env, const char *kv);
+int pier_cli_env_file (const char *verb, const char *path, json_t *env);
 
 int pier_cmd_images (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_image (struct pier_globals *g, int argc, char **argv);

@@ -8,6 +8,7 @@
 
 #include "cli/opt.h"
 #include "cli/pier.h"
+#include "engine/engine.h"
 #include "runtime/cgroup.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -46,6 +47,61 @@ pier_cli_store (struct pier_globals *g)
   return st;
 }
 
+bool pier_cli_want_help;
+
+int
+pier_cli_parse (const char *verb, const char *usage, const pier_opt *opts, int argc, char **argv, int *i,
+                int min, int max, int *rc)
+{
+  char *msg = NULL;
+  pier_cli_want_help = false;
+  if (pier_opt_parse (opts, argc, argv, i, &msg) < 0)
+    {
+      *rc = pier_cli_usage (verb, msg);
+      free (msg);
+      return -1;
+    }
+  if (pier_cli_want_help)
+    {
+      pier_opt_usage (usage, opts);
+      *rc = 0;
+      return -1;
+    }
+  int n = argc - *i;
+  if (n < min || (max >= 0 && n > max))
+    {
+      char m[160];
+      snprintf (m, sizeof m, "\"%s\" requires %s%d argument%s", verb,
+                max < 0 ? "at least " : (min == max ? "exactly " : "at most "),
+                max < 0 || min == max ? min : max, (max < 0 ? min : max) == 1 ? "" : "s");
+      *rc = pier_cli_usage (verb, m);
+      return -1;
+    }
+  return 0;
+}
+
+char *
+pier_ellipsis (const char *s, size_t n)
+{
+  size_t chars = 0, i = 0;
+  for (; s[i] && chars < n; i++)
+    if (((unsigned char) s[i] & 0xC0) != 0x80)
+      chars++;
+  if (s[i] == '\0')
+    return xstrdup (s);
+  /* back to the start of the n-th character, and one fewer for the "…" */
+  size_t keep = 0, c = 0;
+  for (size_t k = 0; s[k] && c < n - 1; k++)
+    {
+      if (((unsigned char) s[k] & 0xC0) != 0x80)
+        c++;
+      keep = k + 1;
+    }
+  while (s[keep] && ((unsigned char) s[keep] & 0xC0) == 0x80)
+    keep++;
+  return xasprintf ("%.*s…", (int) keep, s);
+}
+
 static int
 cmd_version (struct pier_globals *g, int argc, char **argv)
 {
@@ -75,6 +131,25 @@ static const struct
   int (*fn) (struct pier_globals *, int, char **);
   const char *help;
 } commands[] = {
+  { "run", pier_cmd_run, "create and run a new container from an image" },
+  { "create", pier_cmd_create, "create a new container" },
+  { "start", pier_cmd_start, "start one or more stopped containers" },
+  { "stop", pier_cmd_stop, "stop one or more running containers" },
+  { "restart", pier_cmd_restart, "restart one or more containers" },
+  { "kill", pier_cmd_kill, "kill one or more running containers" },
+  { "rm", pier_cmd_rm, "remove one or more containers" },
+  { "ps", pier_cmd_ps, "list containers" },
+  { "logs", pier_cmd_logs, "fetch the logs of a container" },
+  { "exec", pier_cmd_exec, "run a command in a running container" },
+  { "attach", pier_cmd_attach, "attach to a running container's streams" },
+  { "wait", pier_cmd_wait, "wait for containers to stop, print their exit codes" },
+  { "inspect", pier_cmd_inspect, "low-level information on containers or images" },
+  { "pause", pier_cmd_pause, "pause all processes within containers" },
+  { "unpause", pier_cmd_unpause, "unpause all processes within containers" },
+  { "rename", pier_cmd_rename, "rename a container" },
+  { "top", pier_cmd_top, "display the running processes of a container" },
+  { "port", pier_cmd_port, "list port mappings of a container" },
+  { "container", pier_cmd_container, "manage containers" },
   { "image", pier_cmd_image, "manage images (ls, inspect, rm, tag, import)" },
   { "images", pier_cmd_images, "list images" },
   { "history", pier_cmd_history, "show the history of an image" },
@@ -119,6 +194,8 @@ main (int argc, char **argv)
   int i = 1;
   char *msg = NULL;
   pier_log_set_program ("pier");
+  if (argc > 1 && strcmp (argv[1], PIER_MONITOR_ARG) == 0)
+    return pier_engine_monitor_exec (argc, argv);
   if (pier_opt_parse (opts, argc, argv, &i, &msg) < 0)
     {
       fprintf (stderr, "pier: %s\nSee 'pier --help'.\n", msg);

@@ -58,6 +58,17 @@ static const char *const migrations[PIER_DB_SCHEMA_VERSION] = {
   "  size INTEGER NOT NULL DEFAULT 0,"
   "  created INTEGER NOT NULL);"
   "CREATE INDEX layers_parent ON layers (parent);",
+  /* 2: containers.  config is the create request (docker's Config and
+   * HostConfig plus what the engine decided), state what the monitor
+   * records; both JSON, read and written whole. */
+  "CREATE TABLE containers ("
+  "  id TEXT PRIMARY KEY,"
+  "  name TEXT NOT NULL UNIQUE,"
+  "  image_id TEXT NOT NULL,"
+  "  created INTEGER NOT NULL,"
+  "  config TEXT NOT NULL,"
+  "  state TEXT NOT NULL);"
+  "CREATE INDEX containers_image ON containers (image_id);",
 };
 
 static void
@@ -881,5 +892,230 @@ pier_db_layer_delete (pier_db *db, const char *chain_id, pier_error **err)
     }
   if (n == 0)
     return pier_error_makex (err, ENOENT, "no such layer: %s", chain_id);
+  return 0;
+}
+
+/* Containers */
+
+#define CONTAINER_COLUMNS "id, name, image_id, created, config, state"
+
+void
+pier_db_container_free (pier_db_container *c)
+{
+  if (c == NULL)
+    return;
+  free (c->id);
+  free (c->name);
+  free (c->image_id);
+  free (c->config);
+  free (c->state);
+  free (c);
+}
+
+void
+pier_db_containers_free (pier_db_container *cs, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      free (cs[i].id);
+      free (cs[i].name);
+      free (cs[i].image_id);
+      free (cs[i].config);
+      free (cs[i].state);
+    }
+  free (cs);
+}
+
+static void
+container_from_row (sqlite3_stmt *s, pier_db_container *c)
+{
+  c->id = col_text (s, 0);
+  c->name = col_text (s, 1);
+  c->image_id = col_text (s, 2);
+  c->created = sqlite3_column_int64 (s, 3);
+  c->config = col_text (s, 4);
+  c->state = col_text (s, 5);
+}
+
+int
+pier_db_container_add (pier_db *db, const pier_db_container *c, pier_error **err)
+{
+  cleanup_tx tx t = { 0 };
+  cleanup_stmt sqlite3_stmt *s = NULL;
+  if (tx_begin (db, &t, err) < 0
+      || prepare (db, "INSERT INTO containers (" CONTAINER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s,
+                  err)
+             < 0)
+    return -1;
+  bind_text (s, 1, c->id);
+  bind_text (s, 2, c->name);
+  bind_text (s, 3, c->image_id);
+  sqlite3_bind_int64 (s, 4, c->created);
+  bind_text (s, 5, c->config);
+  bind_text (s, 6, c->state);
+  int rc = sqlite3_step (s);
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return pier_error_makex (err, EEXIST, "the container name \"/%s\" is already in use", c->name);
+  if (rc != SQLITE_DONE)
+    return db_fail (db, rc, err, "cannot record container %s", c->name);
+  stmt_finalize (&s);
+  return tx_commit (&t, err);
+}
+
+int
+pier_db_container_get (pier_db *db, const char *id, pier_db_container **out, pier_error **err)
+{
+  cleanup_stmt sqlite3_stmt *s = NULL;
+  if (prepare (db, "SELECT " CONTAINER_COLUMNS " FROM containers WHERE id = ?1", &s, err) < 0)
+    return -1;
+  bind_text (s, 1, id);
+  int rc = sqlite3_step (s);
+  if (rc == SQLITE_DONE)
+    return pier_error_makex (err, ENOENT, "No such container: %s", id);
+  if (rc != SQLITE_ROW)
+    return db_fail (db, rc, err, "cannot read container %s", id);
+  pier_db_container *c = xzalloc (sizeof *c);
+  container_from_row (s, c);
+  *out = c;
+  return 0;
+}
+
+/* The first column of the one row sql gives for a; NULL when none. */
+static int
+lookup_one (pier_db *db, const char *sql, const char *a, char **out, bool *ambiguous, pier_error **err)
+{
+  cleanup_stmt sqlite3_stmt *s = NULL;
+  *out = NULL;
+  if (prepare (db, sql, &s, err) < 0)
+    return -1;
+  bind_text (s, 1, a);
+  int rc = sqlite3_step (s);
+  if (rc == SQLITE_DONE)
+    return 0;
+  if (rc != SQLITE_ROW)
+    return db_fail (db, rc, err, "cannot look up `%s`", a);
+  *out = col_text (s, 0);
+  if (ambiguous)
+    *ambiguous = sqlite3_step (s) == SQLITE_ROW;
+  return 0;
+}
+
+int
+pier_db_container_find (pier_db *db, const char *key, char **id, pier_error **err)
+{
+  char *found = NULL;
+  bool ambiguous = false;
+  if (key == NULL || *key == '\0')
+    return pier_error_makex (err, ENOENT, "No such container: %s", key ? key : "");
+  if (*key == '/')
+    key++;
+  if (lookup_one (db, "SELECT id FROM containers WHERE id = ?1", key, &found, NULL, err) < 0)
+    return -1;
+  if (found == NULL
+      && lookup_one (db, "SELECT id FROM containers WHERE name = ?1", key, &found, NULL, err) < 0)
+    return -1;
+  if (found == NULL && strspn (key, "0123456789abcdef") == strlen (key))
+    {
+      cleanup_free char *pattern = xasprintf ("%s*", key);
+      if (lookup_one (db, "SELECT id FROM containers WHERE id GLOB ?1 LIMIT 2", pattern, &found, &ambiguous,
+                      err)
+          < 0)
+        return -1;
+      if (ambiguous)
+        {
+          free (found);
+          return pier_error_makex (err, ENOTUNIQ, "multiple IDs found with provided prefix: %s", key);
+        }
+    }
+  if (found == NULL)
+    return pier_error_makex (err, ENOENT, "No such container: %s", key);
+  *id = found;
+  return 0;
+}
+
+int
+pier_db_container_list (pier_db *db, pier_db_container **out, size_t *n, pier_error **err)
+{
+  cleanup_stmt sqlite3_stmt *s = NULL;
+  pier_db_container *cs = NULL;
+  size_t cnt = 0, cap = 0;
+  int rc;
+  if (prepare (db, "SELECT " CONTAINER_COLUMNS " FROM containers ORDER BY created DESC, id", &s, err) < 0)
+    return -1;
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    {
+      if (cnt == cap)
+        {
+          cap = cap ? cap * 2 : 16;
+          cs = xrealloc (cs, cap * sizeof *cs);
+        }
+      memset (&cs[cnt], 0, sizeof cs[cnt]);
+      container_from_row (s, &cs[cnt++]);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      pier_db_containers_free (cs, cnt);
+      return db_fail (db, rc, err, "cannot list containers");
+    }
+  *out = cs;
+  *n = cnt;
+  return 0;
+}
+
+static int
+container_change (pier_db *db, const char *sql, const char *id, const char *v, pier_error **err)
+{
+  int n = run_change (db, sql, id, v, NULL, err);
+  if (n == -2)
+    return pier_error_makex (err, EEXIST, "the container name \"/%s\" is already in use", v ? v : "");
+  if (n < 0)
+    return pier_error_wrap (err, "cannot update container %s", id);
+  if (n == 0)
+    return pier_error_makex (err, ENOENT, "No such container: %s", id);
+  return 0;
+}
+
+int
+pier_db_container_set_state (pier_db *db, const char *id, const char *state, pier_error **err)
+{
+  return container_change (db, "UPDATE containers SET state = ?2 WHERE id = ?1", id, state, err);
+}
+
+int
+pier_db_container_set_config (pier_db *db, const char *id, const char *config, pier_error **err)
+{
+  return container_change (db, "UPDATE containers SET config = ?2 WHERE id = ?1", id, config, err);
+}
+
+int
+pier_db_container_rename (pier_db *db, const char *id, const char *name, pier_error **err)
+{
+  return container_change (db, "UPDATE containers SET name = ?2 WHERE id = ?1", id, name, err);
+}
+
+int
+pier_db_container_delete (pier_db *db, const char *id, pier_error **err)
+{
+  return container_change (db, "DELETE FROM containers WHERE id = ?1 AND ?2 IS NULL", id, NULL, err);
+}
+
+int
+pier_db_containers_of_image (pier_db *db, const char *image_id, char ***ids, pier_error **err)
+{
+  cleanup_stmt sqlite3_stmt *s = NULL;
+  char **out = NULL;
+  int rc;
+  if (prepare (db, "SELECT id FROM containers WHERE image_id = ?1 ORDER BY created", &s, err) < 0)
+    return -1;
+  bind_text (s, 1, image_id);
+  out = xcalloc (1, sizeof *out);
+  while ((rc = sqlite3_step (s)) == SQLITE_ROW)
+    strv_push (&out, (const char *) sqlite3_column_text (s, 0));
+  if (rc != SQLITE_DONE)
+    {
+      strv_free (out);
+      return db_fail (db, rc, err, "cannot list the containers of image %s", image_id);
+    }
+  *ids = out;
   return 0;
 }

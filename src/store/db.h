@@ -31,7 +31,7 @@ typedef struct pier_db pier_db;
 
 /* The schema version this pier writes; pier_db_open migrates older
  * databases up to it and refuses newer ones. */
-#define PIER_DB_SCHEMA_VERSION 1
+#define PIER_DB_SCHEMA_VERSION 2
 
 /* Open (creating) the database at path, in WAL mode with foreign keys on
  * and a busy timeout, and migrate it.  *out is the caller's. */
@@ -139,5 +139,36 @@ int pier_db_layer_list (pier_db *db, pier_db_layer **out, size_t *n, pier_error 
 /* Remove a layer record (ENOENT when absent; EBUSY while a child layer is
  * recorded on top of it). */
 int pier_db_layer_delete (pier_db *db, const char *chain_id, pier_error **err);
+
+/* Containers.  The engine owns the meaning of config and state (JSON
+ * text); the database keeps them whole, with the name unique. */
+typedef struct pier_db_container
+{
+  char *id; /* 64 hex digits */
+  char *name;
+  char *image_id;
+  int64_t created; /* unix nanoseconds */
+  char *config;
+  char *state;
+} pier_db_container;
+
+void pier_db_container_free (pier_db_container *c);
+void pier_db_containers_free (pier_db_container *cs, size_t n);
+/* Insert a new container; EEXIST when the name or id is taken. */
+int pier_db_container_add (pier_db *db, const pier_db_container *c, pier_error **err);
+int pier_db_container_get (pier_db *db, const char *id, pier_db_container **out, pier_error **err);
+/* docker's lookup: a full id, then an exact name, then a unique id
+ * prefix.  ENOENT "No such container: x"; ENOTUNIQ for an ambiguous
+ * prefix. */
+int pier_db_container_find (pier_db *db, const char *name_or_id, char **id, pier_error **err);
+/* Every container, newest first. */
+int pier_db_container_list (pier_db *db, pier_db_container **out, size_t *n, pier_error **err);
+int pier_db_container_set_state (pier_db *db, const char *id, const char *state, pier_error **err);
+int pier_db_container_set_config (pier_db *db, const char *id, const char *config, pier_error **err);
+/* EEXIST when another container has the name. */
+int pier_db_container_rename (pier_db *db, const char *id, const char *name, pier_error **err);
+int pier_db_container_delete (pier_db *db, const char *id, pier_error **err);
+/* Ids of the containers made from image_id (NULL-terminated, caller frees). */
+int pier_db_containers_of_image (pier_db *db, const char *image_id, char ***ids, pier_error **err);
 
 #endif

@@ -1,0 +1,479 @@
+/* ps.c - pier ps / container ls: docker's columns, filters and --format. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli/opt.h"
+#include "cli/pier.h"
+#include "engine/engine.h"
+#include "engine/logfile.h"
+#include "image/images.h"
+#include "util/cleanup.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#include "util/banned.h"
+
+static double
+seconds_since (const char *rfc3339)
+{
+  int64_t t = pier_parse_rfc3339 (rfc3339);
+  struct timespec now;
+  clock_gettime (CLOCK_REALTIME, &now);
+  return ((double) now.tv_sec * 1e9 + (double) now.tv_nsec - (double) t) / 1e9;
+}
+
+/* docker's State.String(). */
+static char *
+status_text (json_t *state)
+{
+  const char *st = json_string_value (json_object_get (state, "Status"));
+  json_int_t code = json_integer_value (json_object_get (state, "ExitCode"));
+  if (strcmp (st, "running") == 0 || strcmp (st, "paused") == 0)
+    {
+      cleanup_free char *d
+          = pier_human_duration (seconds_since (json_string_value (json_object_get (state, "StartedAt"))));
+      return xasprintf ("Up %s%s", d, strcmp (st, "paused") == 0 ? " (Paused)" : "");
+    }
+  if (strcmp (st, "restarting") == 0)
+    {
+      cleanup_free char *d
+          = pier_human_duration (seconds_since (json_string_value (json_object_get (state, "FinishedAt"))));
+      return xasprintf ("Restarting (%lld) %s ago", (long long) code, d);
+    }
+  if (strcmp (st, "exited") == 0)
+    {
+      const char *fin = json_string_value (json_object_get (state, "FinishedAt"));
+      if (strncmp (fin, "0001", 4) == 0)
+        return xasprintf ("Exited (%lld)", (long long) code);
+      cleanup_free char *d = pier_human_duration (seconds_since (fin));
+      return xasprintf ("Exited (%lld) %s ago", (long long) code, d);
+    }
+  if (strcmp (st, "created") == 0)
+    return xstrdup ("Created");
+  if (strcmp (st, "dead") == 0)
+    return xstrdup ("Dead");
+  return xstrdup (st);
+}
+
+static char *
+command_text (json_t *c, bool no_trunc)
+{
+  cleanup_free char *cmd = xstrdup (json_string_value (json_object_get (c, "Path")) ?: "");
+  size_t i;
+  json_t *a;
+  json_array_foreach (json_object_get (c, "Args"), i, a)
+  {
+    char *n = xasprintf ("%s %s", cmd, json_string_value (a));
+    free (cmd);
+    cmd = n;
+  }
+  cleanup_free char *t = no_trunc ? xstrdup (cmd) : pier_ellipsis (cmd, 20);
+  return xasprintf ("\"%s\"", t);
+}
+
+static char *
+labels_text (json_t *labels)
+{
+  char *out = xstrdup ("");
+  const char *k;
+  json_t *v;
+  json_object_foreach (labels, k, v)
+  {
+    char *n = xasprintf ("%s%s%s=%s", out, *out ? "," : "", k, json_string_value (v));
+    free (out);
+    out = n;
+  }
+  return out;
+}
+
+/* The writable layer's size in bytes (du of upper/). */
+static int64_t
+dir_size (const char *path)
+{
+  cleanup_free char *out = NULL;
+  int64_t total = 0;
+  struct stat st;
+  if (lstat (path, &st) < 0)
+    return 0;
+  if (!S_ISDIR (st.st_mode))
+    return st.st_blocks * 512 > st.st_size ? st.st_size : st.st_size;
+  DIR *d = opendir (path);
+  if (d == NULL)
+    return 0;
+  struct dirent *de;
+  while ((de = readdir (d)))
+    {
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      cleanup_free char *p = xasprintf ("%s/%s", path, de->d_name);
+      total += dir_size (p);
+    }
+  closedir (d);
+  return total;
+}
+
+/* docker's tabwriter (minwidth 20, padding 3, blanks). */
+struct table
+{
+  char ***rows;
+  size_t n;
+};
+
+static void
+table_row (struct table *t, const char *const *cells)
+{
+  char **r = NULL;
+  for (size_t i = 0; cells[i]; i++)
+    strv_push (&r, cells[i]);
+  t->rows = xrealloc (t->rows, (t->n + 1) * sizeof *t->rows);
+  t->rows[t->n++] = r;
+}
+
+static size_t
+text_width (const char *s)
+{
+  size_t w = 0;
+  for (; *s; s++)
+    if (((unsigned char) *s & 0xC0) != 0x80)
+      w++;
+  return w;
+}
+
+static void
+table_print (struct table *t)
+{
+  size_t widths[16] = { 0 };
+  for (size_t i = 0; i < t->n; i++)
+    for (size_t c = 0; t->rows[i][c] && c < 16; c++)
+      if (text_width (t->rows[i][c]) + 3 > widths[c])
+        widths[c] = text_width (t->rows[i][c]) + 3;
+  for (size_t i = 0; i < t->n; i++)
+    {
+      for (size_t c = 0; t->rows[i][c] && c < 16; c++)
+        {
+          bool last = t->rows[i][c + 1] == NULL;
+          fputs (t->rows[i][c], stdout);
+          if (!last)
+            for (size_t w = text_width (t->rows[i][c]); w < (widths[c] < 20 ? 20 : widths[c]); w++)
+              putchar (' ');
+        }
+      putchar ('\n');
+      strv_free (t->rows[i]);
+    }
+  free (t->rows);
+}
+
+struct filter
+{
+  char **status, **name, **label, **ancestor, **exited, **id;
+  const char *before, *since;
+};
+
+static bool
+any_match (char **list, bool (*pred) (const char *want, void *ctx), void *ctx)
+{
+  if (list == NULL)
+    return true;
+  for (size_t i = 0; list[i]; i++)
+    if (pred (list[i], ctx))
+      return true;
+  return false;
+}
+
+static bool
+m_status (const char *w, void *c)
+{
+  return strcmp (w, json_string_value (json_object_get (json_object_get (c, "State"), "Status"))) == 0;
+}
+
+static bool
+m_name (const char *w, void *c)
+{
+  /* docker: a substring (regexp) of the name. */
+  return strstr (json_string_value (json_object_get (c, "Name")) + 1, w) != NULL;
+}
+
+static bool
+m_id (const char *w, void *c)
+{
+  return strncmp (json_string_value (json_object_get (c, "Id")), w, strlen (w)) == 0;
+}
+
+static bool
+m_exited (const char *w, void *c)
+{
+  json_t *st = json_object_get (c, "State");
+  return strcmp (json_string_value (json_object_get (st, "Status")), "exited") == 0
+         && json_integer_value (json_object_get (st, "ExitCode")) == strtol (w, NULL, 10);
+}
+
+static bool
+m_label (const char *w, void *c)
+{
+  json_t *labels = json_object_get (json_object_get (c, "Config"), "Labels");
+  cleanup_free char *k = xstrdup (w);
+  char *eq = strchr (k, '=');
+  if (eq)
+    *eq++ = '\0';
+  json_t *v = json_object_get (labels, k);
+  return v && (eq == NULL || strcmp (json_string_value (v), eq) == 0);
+}
+
+struct anc
+{
+  json_t *c;
+  pier_store *st;
+};
+
+static bool
+m_ancestor (const char *w, void *ctx)
+{
+  struct anc *a = ctx;
+  const char *image = json_string_value (json_object_get (json_object_get (a->c, "Config"), "Image"));
+  if (strcmp (image, w) == 0)
+    return true;
+  cleanup_free char *id = NULL;
+  pier_error *err = NULL;
+  if (pier_image_resolve (a->st, w, &id, &err) < 0)
+    {
+      pier_error_free (&err);
+      return false;
+    }
+  return strcmp (id, json_string_value (json_object_get (a->c, "Image"))) == 0;
+}
+
+static int
+add_filter (struct filter *f, const char *spec)
+{
+  cleanup_free char *k = xstrdup (spec);
+  char *eq = strchr (k, '=');
+  if (eq == NULL)
+    return -1;
+  *eq++ = '\0';
+  if (strcmp (k, "status") == 0)
+    {
+      static const char *const ok[]
+          = { "created", "restarting", "running", "removing", "paused", "exited", "dead", NULL };
+      bool valid = false;
+      for (size_t i = 0; ok[i]; i++)
+        valid |= strcmp (ok[i], eq) == 0;
+      if (!valid)
+        return -2;
+      strv_push (&f->status, eq);
+    }
+  else if (strcmp (k, "name") == 0)
+    strv_push (&f->name, eq);
+  else if (strcmp (k, "label") == 0)
+    strv_push (&f->label, eq);
+  else if (strcmp (k, "ancestor") == 0)
+    strv_push (&f->ancestor, eq);
+  else if (strcmp (k, "exited") == 0)
+    strv_push (&f->exited, eq);
+  else if (strcmp (k, "id") == 0)
+    strv_push (&f->id, eq);
+  else if (strcmp (k, "before") == 0)
+    f->before = spec + (eq - k);
+  else if (strcmp (k, "since") == 0)
+    f->since = spec + (eq - k);
+  else
+    return -1;
+  return 0;
+}
+
+int
+pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
+{
+  bool all = false, quiet = false, latest = false, size = false, no_trunc = false;
+  long last = -1;
+  const char *format = NULL;
+  cleanup_strv char **filters = NULL;
+  int i = 1, rc = 0;
+  pier_opt opts[] = {
+    { "a|all", OPT_BOOL, &all, "show all containers (default shows just running)", NULL },
+    { "q|quiet", OPT_BOOL, &quiet, "only display container IDs", NULL },
+    { "l|latest", OPT_BOOL, &latest, "show the latest created container", NULL },
+    { "n|last", OPT_INT, &last, "show n last created containers", "int" },
+    { "s|size", OPT_BOOL, &size, "display total file sizes", NULL },
+    { "no-trunc", OPT_BOOL, &no_trunc, "don't truncate output", NULL },
+    { "f|filter", OPT_LIST, &filters, "filter output based on conditions provided", "filter" },
+    { "format", OPT_STRING, &format, "format output using a Go template", "string" },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (pier_cli_parse ("ps", "pier ps [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
+    return rc;
+  struct filter f = { 0 };
+  for (size_t k = 0; filters && filters[k]; k++)
+    {
+      int r = add_filter (&f, filters[k]);
+      if (r < 0)
+        {
+          char m[256];
+          snprintf (m, sizeof m, r == -2 ? "invalid filter 'status=%s'" : "invalid filter '%s'",
+                    r == -2 ? strchr (filters[k], '=') + 1 : filters[k]);
+          return pier_cli_usage ("ps", m);
+        }
+    }
+  if (latest)
+    last = 1;
+  if (last > 0 || f.status || f.exited)
+    all = true;
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  pier_engine *e = pier_engine_new (st, g->runroot);
+  pier_error *err = NULL;
+  cleanup_json json_t *list = NULL;
+  if (pier_engine_list (e, &list, &err) < 0)
+    {
+      pier_engine_free (e);
+      pier_store_close (st);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  /* before/since: relative to another container's creation. */
+  const char *before_c = NULL, *since_c = NULL;
+  const char *marks[2] = { f.before, f.since };
+  for (int k = 0; k < 2; k++)
+    if (marks[k])
+      {
+        cleanup_free char *mid = NULL;
+        if (pier_engine_find (e, marks[k], &mid, &err) < 0)
+          {
+            pier_engine_free (e);
+            pier_store_close (st);
+            return pier_cli_fail (err, PIER_EXIT_ERROR);
+          }
+        size_t j;
+        json_t *c;
+        json_array_foreach (list, j, c) if (strcmp (json_string_value (json_object_get (c, "Id")), mid) == 0)
+            * (k ? &since_c : &before_c)
+            = json_string_value (json_object_get (c, "Created"));
+      }
+  bool table = format == NULL || strncmp (format, "table", 5) == 0;
+  const char *tmpl
+      = format && strncmp (format, "table", 5) == 0 ? format + 5 + strspn (format + 5, " ") : format;
+  if (tmpl && *tmpl == '\0')
+    tmpl = NULL;
+  struct table t = { 0 };
+  if (table && !quiet && tmpl == NULL)
+    table_row (&t, (const char *[]){ "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
+                                     "NAMES", size ? "SIZE" : NULL, NULL });
+  else if (table && !quiet && tmpl)
+    {
+      /* The header: each {{.Field}} by its docker column name. */
+      static const struct
+      {
+        const char *field, *head;
+      } heads[] = { { ".ID", "CONTAINER ID" },      { ".Image", "IMAGE" },        { ".Command", "COMMAND" },
+                    { ".CreatedAt", "CREATED AT" }, { ".RunningFor", "CREATED" }, { ".Ports", "PORTS" },
+                    { ".State", "STATE" },          { ".Status", "STATUS" },      { ".Size", "SIZE" },
+                    { ".Names", "NAMES" },          { ".Labels", "LABELS" },      { ".Mounts", "MOUNTS" },
+                    { ".Networks", "NETWORKS" } };
+      json_t *h = json_object ();
+      for (size_t k = 0; k < sizeof heads / sizeof *heads; k++)
+        json_object_set_new (h, heads[k].field + 1, json_string (heads[k].head));
+      int r = pier_format_print (tmpl, h);
+      if (r != 0)
+        {
+          pier_engine_free (e);
+          pier_store_close (st);
+          return r;
+        }
+    }
+  long shown = 0;
+  size_t k;
+  json_t *c;
+  json_array_foreach (list, k, c)
+  {
+    json_t *state = json_object_get (c, "State");
+    const char *status = json_string_value (json_object_get (state, "Status"));
+    if (!all && strcmp (status, "running") != 0 && strcmp (status, "paused") != 0
+        && strcmp (status, "restarting") != 0)
+      continue;
+    struct anc a = { c, st };
+    if (!any_match (f.status, m_status, c) || !any_match (f.name, m_name, c) || !any_match (f.id, m_id, c)
+        || !any_match (f.exited, m_exited, c) || !any_match (f.ancestor, m_ancestor, &a))
+      continue;
+    bool labels_ok = true;
+    for (size_t j = 0; f.label && f.label[j]; j++)
+      labels_ok &= m_label (f.label[j], c); /* label filters must all match */
+    if (!labels_ok)
+      continue;
+    const char *created = json_string_value (json_object_get (c, "Created"));
+    if (before_c && strcmp (created, before_c) >= 0)
+      continue;
+    if (since_c && strcmp (created, since_c) <= 0)
+      continue;
+    if (last >= 0 && shown >= last)
+      break;
+    shown++;
+    const char *id = json_string_value (json_object_get (c, "Id"));
+    cleanup_free char *short_id = no_trunc ? xstrdup (id) : xstrndup (id, 12);
+    if (quiet)
+      {
+        printf ("%s\n", short_id);
+        continue;
+      }
+    json_t *cfg = json_object_get (c, "Config");
+    const char *image = json_string_value (json_object_get (cfg, "Image"));
+    /* A tag that moved on: docker shows the image id instead. */
+    cleanup_free char *now_id = NULL;
+    cleanup_free char *image_col = NULL;
+    if (pier_image_resolve (st, image, &now_id, &err) < 0)
+      pier_error_free (&err);
+    const char *img_id = json_string_value (json_object_get (c, "Image"));
+    if (now_id && strcmp (now_id, img_id) == 0)
+      image_col = xstrdup (image);
+    else
+      image_col = no_trunc ? xstrdup (img_id) : xstrndup (img_id + 7, 12);
+    cleanup_free char *cmd = command_text (c, no_trunc);
+    cleanup_free char *since = pier_human_since (pier_parse_rfc3339 (created) / 1000000000);
+    cleanup_free char *stat = status_text (state);
+    const char *name = json_string_value (json_object_get (c, "Name")) + 1;
+    cleanup_free char *sz = NULL;
+    if (size)
+      {
+        cleanup_free char *upper = xasprintf ("%s/containers/%s/upper", g->root, id);
+        cleanup_free char *h = pier_human_size ((double) dir_size (upper));
+        sz = xasprintf ("%s (virtual %s)", h, h);
+      }
+    if (tmpl)
+      {
+        cleanup_free char *labels = labels_text (json_object_get (cfg, "Labels"));
+        char created_at[64];
+        time_t ct = (time_t) (pier_parse_rfc3339 (created) / 1000000000);
+        struct tm tm;
+        localtime_r (&ct, &tm);
+        strftime (created_at, sizeof created_at, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
+        json_t *row = json_pack (
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", short_id, "Image",
+            image_col, "Command", cmd, "CreatedAt", created_at, "RunningFor", since, "Ports", "", "State",
+            status, "Status", stat, "Size", sz ? sz : "", "Names", name, "Labels", labels, "Mounts", "",
+            "Networks",
+            json_string_value (json_object_get (json_object_get (c, "HostConfig"), "NetworkMode")));
+        int r = pier_format_print (tmpl, row);
+        if (r != 0)
+          {
+            rc = r;
+            break;
+          }
+        continue;
+      }
+    table_row (&t, (const char *[]){ short_id, image_col, cmd, since, stat, "", name, sz, NULL });
+  }
+  table_print (&t);
+  strv_free (f.status);
+  strv_free (f.name);
+  strv_free (f.label);
+  strv_free (f.ancestor);
+  strv_free (f.exited);
+  strv_free (f.id);
+  pier_engine_free (e);
+  pier_store_close (st);
+  return rc;
+}

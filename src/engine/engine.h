@@ -1,0 +1,160 @@
+/* engine.h - containers: records, bundles, the monitor, and the verbs that
+ * act on them.
+ *
+ * A container is a record in the database (store/db.h: its create request
+ * and its state, both JSON in docker's shapes), a directory under
+ * <root>/containers/<id>/ (the writable layer upper/ and work/, the rootfs
+ * mount point, hostname, hosts, resolv.conf, the json-file log and the
+ * OCI config.json made at each start), and, while it runs, one monitor
+ * process (engine/monitor.c) that owns its stdio, log and exit.
+ *
+ * The monitor mounts the overlay root in a mount namespace of its own, so
+ * the mount lives exactly as long as the container and its monitor, and a
+ * crash leaves no stray mount on the host.
+ *
+ * Runtime state lives under <runroot>: runtime/ (pier-runtime's state
+ * root) and monitors/<id>.sock (each monitor's socket).
+ *
+ * Library code: nothing here prints or exits.
+ */
+#ifndef PIER_ENGINE_ENGINE_H
+#define PIER_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "store/store.h"
+#include "util/error.h"
+
+typedef struct pier_engine
+{
+  pier_store *st;
+  char *root;    /* the store root */
+  char *runroot; /* runtime state */
+} pier_engine;
+
+/* Open the engine over an open store (not owned). */
+pier_engine *pier_engine_new (pier_store *st, const char *runroot);
+void pier_engine_free (pier_engine *e);
+
+/* <runroot>/runtime: pier-runtime's state root. Caller frees. */
+char *pier_engine_runtime_root (const pier_engine *e);
+
+/* docker's create: body is docker's ContainerCreate request (Config
+ * fields at the top with "HostConfig" inside, as the Engine API takes it);
+ * name may be NULL (one is generated).  *id gets the new id.  Warnings
+ * (as docker's "Warnings") are appended to *warnings when not NULL. */
+int pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id, char ***warnings,
+                        pier_error **err);
+
+/* Find a container by full id, name or unique id prefix. */
+int pier_engine_find (pier_engine *e, const char *key, char **id, pier_error **err);
+
+/* docker inspect's object for a container (state reconciled first). */
+int pier_engine_inspect (pier_engine *e, const char *id, json_t **out, pier_error **err);
+
+/* Every container's inspect object, newest first. */
+int pier_engine_list (pier_engine *e, json_t **out, pier_error **err);
+
+/* How a started container's output reaches the caller. */
+typedef struct pier_attach
+{
+  bool in, out, err;         /* which streams */
+  bool logs;                 /* unused */
+  unsigned short rows, cols; /* the client's terminal size, 0 when none */
+} pier_attach;
+
+/* Start a created or exited container: a monitor is forked, which creates
+ * and starts it through the runtime.  When client is not NULL, *client
+ * gets a socket already attached (as with pier_engine_attach) before the
+ * process runs, so no output is lost.  Returns once the container runs or
+ * failed to; on failure *exit_code (when not NULL) is docker's code for
+ * it: 127 command not found, 126 not executable, 125 otherwise. */
+int pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *client, int *exit_code,
+                       pier_error **err);
+
+/* Connect to a running container's monitor as a client. */
+int pier_engine_attach (pier_engine *e, const char *id, const pier_attach *a, int *client, pier_error **err);
+
+/* stop: the stop signal, then SIGKILL after timeout seconds (negative:
+ * the container's own StopTimeout, else 10).  Marks the stop as the
+ * user's, so no restart policy applies.  sig NULL: the container's. */
+int pier_engine_stop (pier_engine *e, const char *id, int timeout, const char *sig, pier_error **err);
+
+/* Send a signal to the container's init (signal name or number). */
+int pier_engine_kill (pier_engine *e, const char *id, const char *sig, pier_error **err);
+
+/* Wait for the container to stop; *code is its exit code. */
+int pier_engine_wait (pier_engine *e, const char *id, int *code, pier_error **err);
+
+/* Remove: refused while running unless force (then killed first).
+ * volumes: also its anonymous volumes. */
+int pier_engine_remove (pier_engine *e, const char *id, bool force, bool volumes, pier_error **err);
+
+int pier_engine_pause (pier_engine *e, const char *id, bool pause, pier_error **err);
+int pier_engine_rename (pier_engine *e, const char *id, const char *name, pier_error **err);
+
+/* The pids of a running container (host pids). */
+int pier_engine_pids (pier_engine *e, const char *id, pid_t **pids, size_t *n, pier_error **err);
+
+/* Names and ids of the containers made from image_id. */
+int pier_engine_containers_of_image (pier_engine *e, const char *image_id, char ***ids, pier_error **err);
+
+/* docker exec.  The process runs detached from the runtime's point of
+ * view but is the caller's child: *pid is for waitpid.  With tty,
+ * console_fd is a socket that receives the pty master. */
+typedef struct pier_engine_exec_opts
+{
+  char *const *args;
+  char *const *env; /* "K=V" added to the container's */
+  const char *user, *workdir;
+  bool tty, privileged;
+  int console_fd;
+} pier_engine_exec_opts;
+int pier_engine_exec (pier_engine *e, const char *id, const pier_engine_exec_opts *o, pid_t *pid,
+                      pier_error **err);
+
+/* The monitor is pier's own binary re-executed with this first argument
+ * (then root, runroot, id, client fd, attach flags): main() hands such
+ * an argv to pier_engine_monitor_exec. */
+#define PIER_MONITOR_ARG "__monitor"
+int pier_engine_monitor_exec (int argc, char **argv);
+
+/* Whether name is a valid container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+). */
+bool pier_engine_name_valid (const char *name);
+
+/* A docker-style random name (adjective_surname). Caller frees. */
+char *pier_engine_random_name (void);
+
+/* The monitor's wire protocol (SOCK_SEQPACKET, one message per packet,
+ * the first byte its type). */
+enum
+{
+  PIER_MSG_STDOUT = 1,  /* monitor -> client: data */
+  PIER_MSG_STDERR = 2,  /* monitor -> client: data */
+  PIER_MSG_EXIT = 3,    /* monitor -> client: int32 code, u8 oom */
+  PIER_MSG_STARTED = 4, /* monitor -> client: int32 exit code (0 ok) + error text */
+  PIER_MSG_HELLO = 20,  /* client -> monitor: u8 flags (PIER_ATTACH_*) */
+  PIER_MSG_STDIN = 21,  /* client -> monitor: data */
+  PIER_MSG_STDIN_EOF = 22,
+  PIER_MSG_RESIZE = 23, /* client -> monitor: u16 rows, u16 cols */
+  PIER_MSG_STOP = 24,   /* client -> monitor: int32 timeout, int32 signal */
+};
+
+enum
+{
+  PIER_ATTACH_IN = 1,
+  PIER_ATTACH_OUT = 2,
+  PIER_ATTACH_ERR = 4,
+  PIER_ATTACH_LOGS = 8,
+};
+
+#define PIER_MSG_MAX 65536
+
+/* Send one message (type + payload) on a monitor socket; -1 on error. */
+int pier_msg_send (int fd, int type, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,64 @@
+/* internal.h - what the engine's files share (not for callers). */
+#ifndef PIER_ENGINE_INTERNAL_H
+#define PIER_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "engine/engine.h"
+#include "store/db.h"
+#include "util/error.h"
+
+/* <root>/containers/<id>. Caller frees. */
+char *pier_engine_container_dir (const pier_engine *e, const char *id);
+
+/* RFC 3339 with nanoseconds, UTC, now. */
+void pier_engine_timestamp (char *buf, size_t n);
+
+/* A fresh State object with the given Status. */
+json_t *pier_engine_state_new (const char *status);
+
+/* The record (inspect's object without State) and the state of a
+ * container, the state reconciled with reality: a container whose
+ * monitor is gone is marked exited (255), and what it left is cleaned.
+ * rec or state may be NULL when not wanted. */
+int pier_engine_load (pier_engine *e, const char *id, json_t **rec, json_t **state, pier_error **err);
+
+/* Write a container's state. */
+int pier_engine_save_state (pier_db *db, const char *id, json_t *state, pier_error **err);
+
+/* Whether the monitor recorded in state still runs. */
+bool pier_engine_monitor_alive (json_t *state);
+
+/* The monitor's socket path, short enough for sun_path through
+ * /proc/self/fd when the runroot is deep: the caller passes a directory
+ * fd of <runroot>/monitors and gets "/proc/self/fd/N/<id>.sock" (or the
+ * plain path when it fits). Caller frees. */
+char *pier_engine_socket_path (const pier_engine *e, const char *id, int *dirfd, pier_error **err);
+
+/* Mount the container's overlay root (image layers under its upper layer)
+ * on <dir>/rootfs in the calling process's mount namespace. */
+int pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, pier_error **err);
+
+/* The OCI config.json for a container (rootfd: its mounted root, where
+ * users and groups are looked up). */
+int pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out, pier_error **err);
+
+/* docker's user resolution ("user[:group]" plus --group-add names) in
+ * the container's /etc/passwd and /etc/group; fills an OCI user object. */
+int pier_engine_resolve_user (int rootfd, const char *spec, json_t *groups_add, json_t *user_out,
+                              pier_error **err);
+
+/* Run the monitor of container id (never returns).  client is a
+ * connected socket that gets STARTED and then the streams in flags. */
+void pier_monitor_main (const char *root, const char *runroot, const char *id, int client,
+                        unsigned long long packed) __attribute__ ((noreturn));
+
+/* docker's exit code for a start failure, from the runtime's message:
+ * 127 command not found, 126 cannot execute, 125 otherwise. */
+int pier_engine_start_code (const pier_error *err);
+
+#endif
