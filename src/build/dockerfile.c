@@ -155,7 +155,8 @@ skip_blanks (const char *s, size_t i, size_t n)
 /* ---------------------------------------------------------------------- */
 /* Parser directives. */
 
-/* 1 when line is "# name = value" (consumed), 0 when it is not. */
+/* 1 when line is a known "# name = value" directive (consumed), 0 when
+ * it is not (the directives end there). */
 static int
 directive (df_ctx *ctx, pier_dockerfile *df, size_t lineno, const char *p, size_t n, bool seen[3])
 {
@@ -185,7 +186,7 @@ directive (df_ctx *ctx, pier_dockerfile *df, size_t lineno, const char *p, size_
     if (strlen (names[k]) == name_len && strncasecmp (p + name_start, names[k], name_len) == 0)
       which = k;
   if (which < 0)
-    return 1; /* unknown directive: a comment, but directives go on */
+    return 0; /* an unknown directive is a comment, and ends the directives */
   int line = (int) lineno + 1, col = (int) name_start + 1;
   if (seen[which])
     return err_at_line (ctx, line, col, "only one %s parser directive can be used", names[which]);
@@ -965,7 +966,9 @@ parse_instruction (df_ctx *ctx, size_t pos, bool trigger, pier_df_instr *in)
   return 0;
 }
 
-/* Take heredoc bodies from the lines after *lineno, updating it. */
+/* Take heredoc bodies from the lines after *lineno, updating it.  A body
+ * keeps its lines' endings as written ("\r\n" too; none on a last line
+ * without one); for <<- the tabs that start each line are dropped. */
 static int
 read_heredocs (df_ctx *ctx, pier_df_instr *in, size_t *lineno)
 {
@@ -973,8 +976,8 @@ read_heredocs (df_ctx *ctx, pier_df_instr *in, size_t *lineno)
   size_t n = ctx->ll.text.len;
   if (in->exec_form || strstr (s, "<<") == NULL)
     return 0;
-  /* The arguments start after keyword and flags; flags never look like
-   * heredocs, so the whole line can be split. */
+  /* Flags never look like heredocs, so the whole line can be split (the
+   * keyword, and for ONBUILD the trigger's keyword, are skipped). */
   cleanup_words words w = { 0 };
   split_words_shell (s, 0, n, &w);
   size_t cap = 0;
@@ -994,19 +997,17 @@ read_heredocs (df_ctx *ctx, pier_df_instr *in, size_t *lineno)
           size_t len;
           (*lineno)++;
           phys_line (ctx, *lineno, &p, &len);
+          size_t raw_end = *lineno + 1 < ctx->n_lines ? ctx->line_start[*lineno + 1] : ctx->len;
+          size_t tabs = 0;
           if (hd->chomp)
-            while (len && *p == '\t')
-              {
-                p++;
-                len--;
-              }
-          if (len == strlen (hd->name) && memcmp (p, hd->name, len) == 0)
+            while (tabs < len && p[tabs] == '\t')
+              tabs++;
+          if (len - tabs == strlen (hd->name) && memcmp (p + tabs, hd->name, len - tabs) == 0)
             {
               done = true;
               break;
             }
-          sbuf_add (&body, p, len);
-          sbuf_addc (&body, '\n');
+          sbuf_add (&body, p + tabs, raw_end - (size_t) (p - ctx->buf) - tabs);
         }
       if (!done)
         return err_at (ctx, w.v[k].pos, "unterminated heredoc: no line `%s` ends it", hd->name);
@@ -1129,7 +1130,9 @@ add_segment (df_ctx *ctx, const char *p, size_t n, size_t off)
   size_t end = n;
   while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t'))
     end--;
-  if (end > 0 && p[end - 1] == ctx->escape)
+  /* An escape preceded by another one does not continue the line (as in
+   * buildkit: "dir c:" with two backslashes ends there). */
+  if (end > 0 && p[end - 1] == ctx->escape && (end == 1 || p[end - 2] != ctx->escape))
     {
       ll_add (&ctx->ll, p, end - 1, off);
       return true;
@@ -1179,16 +1182,22 @@ parse_lines (df_ctx *ctx, df_build *b)
 
       pier_df_instr in = { 0 };
       int r = parse_instruction (ctx, 0, false, &in);
-      if (r == 0 && (in.kind == PIER_DF_RUN || in.kind == PIER_DF_COPY || in.kind == PIER_DF_ADD))
-        r = read_heredocs (ctx, &in, &i);
-      if (r == 0 && (in.kind == PIER_DF_COPY || in.kind == PIER_DF_ADD) && in.n_args >= 2)
+      /* Heredocs, also for an ONBUILD trigger (they go with the trigger). */
+      pier_df_instr *target = in.kind == PIER_DF_ONBUILD ? in.trigger : &in;
+      if (r == 0
+          && (target->kind == PIER_DF_RUN || target->kind == PIER_DF_COPY || target->kind == PIER_DF_ADD))
+        r = read_heredocs (ctx, target, &i);
+      if (r == 0 && in.trigger)
+        in.trigger->end_line = (int) i + 1;
+      if (r == 0 && (target->kind == PIER_DF_COPY || target->kind == PIER_DF_ADD) && !target->exec_form)
         {
           pier_df_heredoc h = { 0 };
-          if (!in.exec_form && heredoc_word (in.args[in.n_args - 1], &h))
+          if (heredoc_word (target->args[target->n_args - 1], &h))
             {
               free (h.name);
-              r = err_at_line (ctx, in.line, in.column, "%s cannot accept a heredoc as a destination",
-                               pier_df_kind_name (in.kind));
+              r = err_at_line (ctx, target->line, target->column,
+                               "%s cannot accept a heredoc as a destination",
+                               pier_df_kind_name (target->kind));
             }
         }
       in.end_line = (int) i + 1;

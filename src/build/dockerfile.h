@@ -8,8 +8,8 @@
  *
  * What is read:
  *   - parser directives at the very top (# syntax=, # escape=, # check=),
- *     each at most once; the first line that is not one ends them
- *     (a well-formed but unknown "# name=value" is a comment and does not);
+ *     each at most once; the first line that is not one ends them (a
+ *     blank line, an instruction, any other comment, "# other=value" too);
  *   - comments (a line whose first non-blank is '#', also between the
  *     continued lines of one instruction), blank lines, a UTF-8 BOM;
  *   - line continuation: the escape character, then only blanks, at the

@@ -309,6 +309,48 @@ test_backslash_without_directive (void **state)
   pier_dockerfile_free (df);
 }
 
+/* Two escapes at the end: the line is not continued (buildkit's rule). */
+static void
+test_escaped_escape_ends_line (void **state)
+{
+  (void) state;
+  pier_dockerfile *df = parse_ok ("FROM a\nRUN dir c:\\\\\nUSER x\n\\\nUSER y\n");
+  assert_int_equal (df->stages[0].n_instrs, 4);
+  ARGS (instr (df, 0, 1), "dir c:\\\\");
+  ARGS (instr (df, 0, 2), "x");
+  /* A line holding only the escape continues into the next; line and
+   * column are the keyword's. */
+  ARGS (instr (df, 0, 3), "y");
+  assert_int_equal (instr (df, 0, 3)->line, 5);
+  pier_dockerfile_free (df);
+}
+
+static void
+test_heredoc_keeps_line_endings (void **state)
+{
+  (void) state;
+  pier_dockerfile *df = parse_ok ("FROM a\r\nCOPY <<-EOF /x\r\n\tone\r\n\t\ttwo\r\n\tEOF\r\nUSER u\r\n");
+  const pier_df_instr *in = instr (df, 0, 1);
+  assert_string_equal (in->heredocs[0].content, "one\r\ntwo\r\n");
+  assert_int_equal (in->end_line, 5);
+  ARGS (instr (df, 0, 2), "u");
+  pier_dockerfile_free (df);
+}
+
+static void
+test_heredoc_onbuild (void **state)
+{
+  (void) state;
+  pier_dockerfile *df = parse_ok ("FROM a\nONBUILD RUN <<EOF\necho later\nEOF\nUSER u\n");
+  const pier_df_instr *in = instr (df, 0, 1);
+  assert_int_equal (in->n_heredocs, 0);
+  assert_int_equal (in->trigger->n_heredocs, 1);
+  assert_string_equal (in->trigger->heredocs[0].content, "echo later\n");
+  assert_int_equal (in->end_line, 4);
+  assert_int_equal (instr (df, 0, 2)->line, 5);
+  pier_dockerfile_free (df);
+}
+
 static void
 test_directives_stored (void **state)
 {
@@ -327,11 +369,14 @@ static void
 test_directive_after_comment_is_comment (void **state)
 {
   (void) state;
-  /* A plain comment ends the directives; an unknown but well-formed one
-   * does not (it is skipped); a blank line does. */
-  pier_dockerfile *df = parse_ok ("# unknown=value\n# syntax=a\n# just words\n# escape=`\nFROM a\n");
+  /* A plain comment ends the directives, so does an unknown directive
+   * (as in buildkit's DirectiveParser) and a blank line. */
+  pier_dockerfile *df = parse_ok ("# syntax=a\n# just words\n# escape=`\nFROM a\n");
   assert_string_equal (df->syntax, "a");
   assert_int_equal (df->escape, '\\');
+  pier_dockerfile_free (df);
+  df = parse_ok ("# unknown=value\n# syntax=a\nFROM a\n");
+  assert_null (df->syntax);
   pier_dockerfile_free (df);
   df = parse_ok ("\n# escape=`\nFROM a\nRUN a \\\n b\n");
   assert_int_equal (df->escape, '\\');
@@ -1078,6 +1123,9 @@ main (int argc, char **argv)
     cmocka_unit_test (test_continuation_at_eof),
     cmocka_unit_test (test_escape_directive_backtick),
     cmocka_unit_test (test_backslash_without_directive),
+    cmocka_unit_test (test_escaped_escape_ends_line),
+    cmocka_unit_test (test_heredoc_keeps_line_endings),
+    cmocka_unit_test (test_heredoc_onbuild),
     cmocka_unit_test (test_directives_stored),
     cmocka_unit_test (test_directive_after_comment_is_comment),
     cmocka_unit_test (test_directive_twice),
