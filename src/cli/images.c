@@ -1,7 +1,6 @@
 /* images.c - pier images / image ls|inspect|rm|tag|import, import, tag, rmi. */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,18 +44,40 @@ split_ref (const char *full, char **repo, char **tag)
       *tag = xstrdup ("<none>");
       return;
     }
-  cleanup_free char *fam = pier_ref_familiar (r);
-  char *colon = r->tag ? strrchr (fam, ':') : NULL;
-  if (colon && strchr (colon, '/') == NULL)
-    {
-      *repo = xstrndup (fam, (size_t) (colon - fam));
-      *tag = xstrdup (colon + 1);
-    }
-  else
-    {
-      *repo = xstrdup (fam);
-      *tag = xstrdup ("<none>");
-    }
+  *repo = pier_ref_familiar_name (r);
+  *tag = xstrdup (r->tag ? r->tag : "<none>");
+}
+
+/* --filter values are name=value (docker checks this as it parses the flag). */
+static int
+check_filters (const char *verb, char *const *filters)
+{
+  for (size_t k = 0; filters && filters[k]; k++)
+    if (strchr (filters[k], '=') == NULL)
+      {
+        cleanup_free char *m = xasprintf (
+            "invalid argument \"%s\" for \"-f, --filter\" flag: bad format of filter (expected name=value)",
+            filters[k]);
+        return pier_cli_usage (verb, m);
+      }
+  return 0;
+}
+
+/* The images the filters select.  A bad filter is docker's usage error
+ * (125); a before= or since= image that does not exist is an error (1). */
+static int
+select_images (pier_store *st, pier_image_filter_use use, char *const *filters, pier_image_summary **imgs,
+               size_t *n)
+{
+  pier_error *err = NULL;
+  pier_image_filter *f = NULL;
+  int rc = 0;
+  if (pier_image_filter_parse (st, use, filters, &f, &err) < 0)
+    rc = pier_cli_fail (err, err && err->code == EINVAL ? PIER_EXIT_USAGE : PIER_EXIT_ERROR);
+  else if (pier_image_list (st, f, imgs, n, &err) < 0)
+    rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+  pier_image_filter_free (f);
+  return rc;
 }
 
 static int
@@ -71,50 +92,39 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
     { "q|quiet", OPT_BOOL, &quiet, "only show image IDs", NULL },
     { "no-trunc", OPT_BOOL, &no_trunc, "don't truncate output", NULL },
     { "digests", OPT_BOOL, &digests, "show digests", NULL },
-    { "f|filter", OPT_LIST, &filters, "filter output (dangling=true|false, reference=PATTERN)", "FILTER" },
+    { "f|filter", OPT_LIST, &filters,
+      "filter output (dangling=true|false, label=KEY[=VALUE], before=IMAGE, since=IMAGE, reference=PATTERN, "
+      "until=TIME)",
+      "FILTER" },
     { "format", OPT_STRING, &format, "format output with a template ({{.Repository}} ...)", "TEMPLATE" },
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
   if (pier_cli_parse (verb, "pier images [OPTIONS] [REPOSITORY[:TAG]]", opts, argc, argv, &i, 0, 1, &rc) < 0)
     return rc;
-  int dangling = -1;
-  cleanup_strv char **patterns = NULL;
+  if ((rc = check_filters (verb, filters)) != 0)
+    return rc;
+  /* As docker: the argument is one more reference filter. */
   if (argc - i == 1)
-    strv_push (&patterns, argv[i]);
-  for (size_t k = 0; filters && filters[k]; k++)
     {
-      if (strcmp (filters[k], "dangling=true") == 0 || strcmp (filters[k], "dangling=1") == 0)
-        dangling = 1;
-      else if (strcmp (filters[k], "dangling=false") == 0 || strcmp (filters[k], "dangling=0") == 0)
-        dangling = 0;
-      else if (strncmp (filters[k], "reference=", 10) == 0)
-        strv_push (&patterns, filters[k] + 10);
-      else
-        {
-          cleanup_free char *m
-              = xasprintf ("invalid filter '%s' (pier supports dangling= and reference=)", filters[k]);
-          return pier_cli_usage (verb, m);
-        }
+      cleanup_free char *r = xasprintf ("reference=%s", argv[i]);
+      strv_push (&filters, r);
     }
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
     return PIER_EXIT_ERROR;
-  pier_db_image *imgs = NULL;
+  pier_image_summary *imgs = NULL;
   size_t n = 0;
-  pier_error *err = NULL;
-  if (pier_db_list_images (pier_store_db (st), &imgs, &n, &err) < 0)
+  if ((rc = select_images (st, PIER_IMAGE_FILTER_LIST, filters, &imgs, &n)) != 0)
     {
       pier_store_close (st);
-      return pier_cli_fail (err, PIER_EXIT_ERROR);
+      return rc;
     }
   size_t nrows = 0, cap = 16;
   struct row *rows = xcalloc (cap, sizeof *rows);
   for (size_t k = 0; k < n; k++)
     {
       size_t ntags = strv_len (imgs[k].tags);
-      if ((dangling == 1 && ntags) || (dangling == 0 && !ntags))
-        continue;
       for (size_t t = 0; t < (ntags ? ntags : 1); t++)
         {
           struct row r = { 0 };
@@ -125,20 +135,9 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
               r.repo = xstrdup ("<none>");
               r.tag = xstrdup ("<none>");
             }
-          bool keep = patterns == NULL;
-          for (size_t p = 0; patterns && patterns[p]; p++)
-            {
-              cleanup_free char *rt = xasprintf ("%s:%s", r.repo, r.tag);
-              keep |= fnmatch (patterns[p], r.repo, 0) == 0 || fnmatch (patterns[p], rt, 0) == 0;
-            }
-          if (!keep)
-            {
-              row_free (&r);
-              continue;
-            }
           r.id = no_trunc ? xstrdup (imgs[k].id) : xstrndup (imgs[k].id + 7, 12);
           r.digest = xstrdup ("<none>");
-          r.created = pier_human_since (imgs[k].created);
+          r.created = pier_human_since ((int64_t) imgs[k].created.tv_sec);
           r.size = pier_human_size ((double) imgs[k].size);
           if (nrows == cap)
             rows = xrealloc (rows, (cap *= 2) * sizeof *rows);
@@ -197,7 +196,7 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
   for (size_t k = 0; k < nrows; k++)
     row_free (&rows[k]);
   free (rows);
-  pier_db_images_free (imgs, n);
+  pier_image_summaries_free (imgs, n);
   pier_store_close (st);
   return rc;
 }
@@ -419,45 +418,56 @@ int
 pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
 {
   bool all = false, force = false;
+  cleanup_strv char **filters = NULL;
   int i = 1, rc = 0;
   pier_error *err = NULL;
   pier_opt opts[] = {
     { "a|all", OPT_BOOL, &all, "remove all unused images, not just dangling ones", NULL },
+    { "filter", OPT_LIST, &filters,
+      "provide filter values (until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE])", "FILTER" },
     { "f|force", OPT_BOOL, &force, "do not prompt for confirmation", NULL },
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
   if (pier_cli_parse ("image prune", "pier image prune [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
     return rc;
+  if ((rc = check_filters ("image prune", filters)) != 0)
+    return rc;
+  /* As docker's CLI: -a is the filter dangling=false. */
+  strv_push (&filters, all ? "dangling=false" : "dangling=true");
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  /* A bad filter is refused before the question. */
+  pier_image_summary *imgs = NULL;
+  size_t n = 0;
+  if ((rc = select_images (st, PIER_IMAGE_FILTER_PRUNE, filters, &imgs, &n)) != 0)
+    {
+      pier_store_close (st);
+      return rc;
+    }
   if (!force)
     {
       fprintf (stderr, "WARNING! This will remove all %s.\nAre you sure you want to continue? [y/N] ",
                all ? "images without at least one container associated to them" : "dangling images");
       char answer[16] = "";
       if (fgets (answer, sizeof answer, stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y'))
-        return 0;
-    }
-  pier_store *st = pier_cli_store (g);
-  if (st == NULL)
-    return PIER_EXIT_ERROR;
-  pier_db_image *imgs = NULL;
-  size_t n = 0;
-  if (pier_db_list_images (pier_store_db (st), &imgs, &n, &err) < 0)
-    {
-      pier_store_close (st);
-      return pier_cli_fail (err, PIER_EXIT_ERROR);
+        {
+          pier_image_summaries_free (imgs, n);
+          pier_store_close (st);
+          return 0;
+        }
     }
   int64_t reclaimed = 0;
   bool header = false;
   for (size_t k = 0; k < n; k++)
     {
       /* No containers exist yet, so every image is unused. */
-      if (!all && strv_len (imgs[k].tags) > 0)
-        continue;
       cleanup_strv char **report = NULL;
       if (pier_image_remove (st, imgs[k].id, true, &report, &err) < 0)
         {
           rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+          err = NULL;
           continue;
         }
       reclaimed += imgs[k].size;
@@ -475,7 +485,7 @@ pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
     }
   cleanup_free char *total = pier_human_size ((double) reclaimed);
   printf ("%sTotal reclaimed space: %s\n", header ? "\n" : "", total);
-  pier_db_images_free (imgs, n);
+  pier_image_summaries_free (imgs, n);
   pier_store_close (st);
   return rc;
 }

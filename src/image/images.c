@@ -52,8 +52,8 @@ go_arch (void)
   return u.machine;
 }
 
-static int
-read_blob (pier_store *st, const char *digest, json_t **out, pier_error **err)
+int
+pier_image_read_json (pier_store *st, const char *digest, json_t **out, pier_error **err)
 {
   cleanup_close int fd = pier_blob_open (st, digest, err);
   if (fd < 0)
@@ -567,7 +567,7 @@ pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **e
   cleanup_json json_t *config = NULL;
   if (pier_db_get_image (db, id, &img, err) < 0)
     return -1;
-  if (read_blob (st, img->config_digest, &config, err) < 0)
+  if (pier_image_read_json (st, img->config_digest, &config, err) < 0)
     {
       pier_db_image_free (img);
       return -1;
@@ -637,7 +637,7 @@ pier_image_history (pier_store *st, const char *id, json_t **out, pier_error **e
   cleanup_strv char **chains = NULL;
   if (pier_db_get_image (db, id, &img, err) < 0)
     return -1;
-  int rc = read_blob (st, img->config_digest, &config, err);
+  int rc = pier_image_read_json (st, img->config_digest, &config, err);
   pier_db_image_free (img);
   if (rc < 0)
     return -1;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -67,6 +68,44 @@ void pier_image_drop_unreferenced (pier_store *st, const char *const *digests, s
 int pier_image_save (pier_store *st, char *const *names, const char *format, int fd, pier_error **err);
 /* Lines "Loaded image: x" / "Loaded image ID: sha256:.." go to *report. */
 int pier_image_load (pier_store *st, int fd, char ***report, pier_error **err);
+
+/* A stored blob (an image config, a manifest) parsed as JSON. */
+int pier_image_read_json (pier_store *st, const char *digest, json_t **out, pier_error **err);
+
+/* What selects images: docker's filters of `images` and of `image prune`. */
+typedef enum pier_image_filter_use
+{
+  PIER_IMAGE_FILTER_LIST,  /* dangling, label, before, since, reference, until */
+  PIER_IMAGE_FILTER_PRUNE, /* dangling (default true), label, label!, until */
+} pier_image_filter_use;
+
+typedef struct pier_image_filter pier_image_filter;
+
+/* Parse "key=value" filters (NULL-terminated; NULL for none) for use.  As
+ * moby: the values of one key narrow together (`reference` matches any
+ * pattern; `label` and `label!` need all; of several `before`/`until` the
+ * earliest counts, of several `since` the latest); different keys must all
+ * hold.  Times are the images' config "created".  EINVAL with docker's
+ * message ("invalid filter 'x'", "invalid filter 'dangling=[maybe]'", a bad
+ * until= time) for a key use does not take or a bad value; ENOENT when
+ * before= or since= names no image. */
+int pier_image_filter_parse (pier_store *st, pier_image_filter_use use, char *const *args,
+                             pier_image_filter **out, pier_error **err);
+/* NULL is allowed. */
+void pier_image_filter_free (pier_image_filter *f);
+
+typedef struct pier_image_summary
+{
+  char *id;
+  char **tags;             /* full references the reference filter let through; NULL for none */
+  struct timespec created; /* the config's "created" (when stored, for a config without) */
+  int64_t size;
+} pier_image_summary;
+
+/* The images f selects (f NULL: all of them), newest first. */
+int pier_image_list (pier_store *st, const pier_image_filter *f, pier_image_summary **out, size_t *n,
+                     pier_error **err);
+void pier_image_summaries_free (pier_image_summary *s, size_t n);
 
 /* docker image inspect's object for one image. */
 int pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **err);
