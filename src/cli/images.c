@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "image/reference.h"
 #include "store/db.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -490,6 +492,29 @@ pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
   return rc;
 }
 
+/* oci-dir: the target may not exist yet (*mode 0), or be an empty
+ * directory (*mode its mode, which the layout keeps); nothing is ever
+ * written among other files. */
+static int
+check_layout_target (const char *path, mode_t *mode, pier_error **err)
+{
+  struct stat sb;
+  *mode = 0;
+  if (stat (path, &sb) < 0)
+    return errno == ENOENT ? 0 : pier_error_make (err, errno, "cannot save to `%s`", path);
+  if (!S_ISDIR (sb.st_mode))
+    return pier_error_makex (err, ENOTDIR, "cannot save to `%s`: it exists and is not a directory", path);
+  *mode = sb.st_mode & 07777;
+  cleanup_close int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || pier_dir_check_empty (fd, "the directory", err) < 0)
+    {
+      if (fd < 0)
+        pier_error_make (err, errno, "cannot open the directory");
+      return pier_error_wrap (err, "cannot save to `%s`", path);
+    }
+  return 0;
+}
+
 int
 pier_cmd_save (struct pier_globals *g, int argc, char **argv)
 {
@@ -497,41 +522,57 @@ pier_cmd_save (struct pier_globals *g, int argc, char **argv)
   int i = 1, rc = 0;
   pier_error *err = NULL;
   pier_opt opts[] = {
-    { "o|output", OPT_STRING, &output, "write to a file, instead of STDOUT", "FILE" },
-    { "format", OPT_STRING, &format, "docker-archive (default) or oci-archive", "FORMAT" },
+    { "o|output", OPT_STRING, &output, "write to a file (a directory for oci-dir), instead of STDOUT",
+      "FILE" },
+    { "format", OPT_STRING, &format,
+      "docker-archive (default), oci-archive, or oci-dir (an OCI image layout directory, with -o)",
+      "FORMAT" },
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
   if (pier_cli_parse ("save", "pier save [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1, &rc) < 0)
     return rc;
-  if (strcmp (format, "docker-archive") && strcmp (format, "oci-archive"))
-    return pier_cli_usage ("save", "--format must be docker-archive or oci-archive");
+  bool dir = strcmp (format, "oci-dir") == 0;
+  if (!dir && strcmp (format, "docker-archive") && strcmp (format, "oci-archive"))
+    return pier_cli_usage ("save", "--format must be docker-archive, oci-archive or oci-dir");
+  if (dir && output == NULL)
+    return pier_cli_usage ("save", "--format oci-dir writes a directory: name it with -o");
   if (output == NULL && isatty (1))
     return pier_cli_usage ("save", "cowardly refusing to save to a terminal. Use the -o flag or redirect");
+  mode_t mode = 0;
+  if (dir && check_layout_target (output, &mode, &err) < 0)
+    return pier_cli_fail (err, PIER_EXIT_ERROR);
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
     return PIER_EXIT_ERROR;
-  /* A file appears only complete: written beside, renamed into place. */
-  cleanup_free char *tmp = output ? xasprintf ("%s.pier-tmp-%d", output, (int) getpid ()) : NULL;
-  cleanup_close int fd = tmp ? open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : dup (1);
+  /* The output appears only complete: written beside, renamed into place
+   * (a directory replaces an empty one). */
+  size_t len = output ? strlen (output) : 0;
+  while (len > 1 && output[len - 1] == '/')
+    len--;
+  cleanup_free char *tmp = output ? xasprintf ("%.*s.pier-tmp-%d", (int) len, output, (int) getpid ()) : NULL;
+  cleanup_close int fd = -1;
+  if (dir)
+    fd = mkdir (tmp, mode ? mode : 0755) < 0 ? -1 : open (tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  else
+    fd = tmp ? open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : dup (1);
   if (fd < 0)
     {
-      pier_store_close (st);
       pier_error_make (&err, errno, "cannot create `%s`", output ? output : "stdout");
+      if (dir)
+        rmdir (tmp);
+      pier_store_close (st);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
   if (pier_image_save (st, argv + i, format, fd, &err) < 0)
-    {
-      if (tmp)
-        unlink (tmp);
-      rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-    }
-  else if (tmp && (fsync (fd) < 0 || rename (tmp, output) < 0))
+    rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+  else if (tmp && ((dir ? (mode ? fchmod (fd, mode) : 0) : fsync (fd)) < 0 || rename (tmp, output) < 0))
     {
       pier_error_make (&err, errno, "cannot write `%s`", output);
-      unlink (tmp);
       rc = pier_cli_fail (err, PIER_EXIT_ERROR);
     }
+  if (rc != 0 && tmp)
+    pier_rmtree_at (AT_FDCWD, tmp, NULL);
   pier_store_close (st);
   return rc;
 }
@@ -544,7 +585,8 @@ pier_cmd_load (struct pier_globals *g, int argc, char **argv)
   int i = 1, rc = 0;
   pier_error *err = NULL;
   pier_opt opts[] = {
-    { "i|input", OPT_STRING, &input, "read from a tar archive file, instead of STDIN", "FILE" },
+    { "i|input", OPT_STRING, &input,
+      "read from a tar archive file or an OCI image layout directory, instead of STDIN", "FILE" },
     { "q|quiet", OPT_BOOL, &quiet, "suppress progress output (pier shows none; the loaded images are listed)",
       NULL },
     HELP_OPT,

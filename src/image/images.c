@@ -457,25 +457,10 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
   pier_blob_writer *w = pier_blob_begin (st, err);
   if (w == NULL)
     return -1;
-  char buf[1 << 16];
-  for (;;)
+  if (pier_blob_write_fd (w, fd, "the tarball", err) < 0)
     {
-      ssize_t n = read (fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int e = errno;
-          pier_blob_abort (w);
-          return pier_error_make (err, e, "cannot read the tarball");
-        }
-      if (n == 0)
-        break;
-      if (pier_blob_write (w, buf, (size_t) n, err) < 0)
-        {
-          pier_blob_abort (w);
-          return -1;
-        }
+      pier_blob_abort (w);
+      return -1;
     }
   if (pier_blob_written (w) == 0)
     {

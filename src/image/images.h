@@ -64,9 +64,17 @@ void pier_image_drop_unused (pier_store *st, const char *const *chains, size_t n
 /* After a failed write: remove the blobs no recorded image uses. */
 void pier_image_drop_unreferenced (pier_store *st, const char *const *digests, size_t n);
 
-/* docker save / docker load.  format is "docker-archive" or "oci-archive". */
+/* docker save.  format "docker-archive" or "oci-archive": a tar written to
+ * fd; "oci-dir": an OCI image layout (oci-layout, index.json, blobs/sha256)
+ * written into fd, a directory that must be empty, and synced.  The layout
+ * holds the same files, byte for byte, as the oci-archive of the same
+ * images.  On failure the caller removes what was written. */
 int pier_image_save (pier_store *st, char *const *names, const char *format, int fd, pier_error **err);
-/* Lines "Loaded image: x" / "Loaded image ID: sha256:.." go to *report. */
+/* docker load from fd: a tar (plain, gzip or zstd) holding a docker-archive
+ * or an OCI layout, or an OCI layout directory (one with an oci-layout
+ * file), whose files are read as the index names them and verified as an
+ * archive's members are.  Lines "Loaded image: x" / "Loaded image ID:
+ * sha256:.." go to *report. */
 int pier_image_load (pier_store *st, int fd, char ***report, pier_error **err);
 
 /* A stored blob (an image config, a manifest) parsed as JSON. */
