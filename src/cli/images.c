@@ -464,7 +464,7 @@ pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
   bool header = false;
   for (size_t k = 0; k < n; k++)
     {
-      /* No containers exist yet, so every image is unused. */
+      /* Images containers were made from were not selected. */
       cleanup_strv char **report = NULL;
       if (pier_image_remove (st, imgs[k].id, true, &report, &err) < 0)
         {

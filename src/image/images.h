@@ -84,7 +84,7 @@ int pier_image_read_json (pier_store *st, const char *digest, json_t **out, pier
 typedef enum pier_image_filter_use
 {
   PIER_IMAGE_FILTER_LIST,  /* dangling, label, before, since, reference, until */
-  PIER_IMAGE_FILTER_PRUNE, /* dangling (default true), label, label!, until */
+  PIER_IMAGE_FILTER_PRUNE, /* dangling (default true), label, label!, until; never an image in use */
 } pier_image_filter_use;
 
 typedef struct pier_image_filter pier_image_filter;

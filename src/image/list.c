@@ -293,6 +293,15 @@ selects (pier_store *st, const pier_image_filter *f, const pier_db_image *img, s
     return 0;
   if (!labels_match (f->labels, labels) || (f->not_labels && labels_match (f->not_labels, labels)))
     return 0;
+  /* Pruning removes unused images only: none a container was made from. */
+  if (f->use == PIER_IMAGE_FILTER_PRUNE)
+    {
+      cleanup_strv char **users = NULL;
+      if (pier_db_containers_of_image (pier_store_db (st), img->id, &users, err) < 0)
+        return -1;
+      if (users && users[0])
+        return 0;
+    }
   *keep = true;
   return 0;
 }
