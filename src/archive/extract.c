@@ -655,30 +655,9 @@ finish_dirs (ctx *c, pier_error **err)
 }
 
 static int
-check_empty (int dirfd, pier_error **err)
-{
-  int fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return pier_error_make (err, errno, "cannot open the layer directory");
-  cleanup_dir DIR *d = fdopendir (fd);
-  if (d == NULL)
-    {
-      int e = errno;
-      close (fd);
-      return pier_error_make (err, e, "cannot read the layer directory");
-    }
-  struct dirent *de;
-  while ((de = readdir (d)))
-    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
-      return pier_error_makex (err, ENOTEMPTY, "the layer directory is not empty (it holds `%s`)",
-                               de->d_name);
-  return 0;
-}
-
-static int
 run (ctx *c, int fd, int dirfd, pier_extract_result *res, pier_error **err)
 {
-  if (check_empty (dirfd, err) < 0)
+  if (pier_dir_check_empty (dirfd, "the layer directory", err) < 0)
     return -1;
   c->root = openat (dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (c->root < 0)

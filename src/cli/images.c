@@ -1,10 +1,10 @@
 /* images.c - pier images / image ls|inspect|rm|tag|import, import, tag, rmi. */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +14,7 @@
 #include "image/reference.h"
 #include "store/db.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -45,18 +46,40 @@ split_ref (const char *full, char **repo, char **tag)
       *tag = xstrdup ("<none>");
       return;
     }
-  cleanup_free char *fam = pier_ref_familiar (r);
-  char *colon = r->tag ? strrchr (fam, ':') : NULL;
-  if (colon && strchr (colon, '/') == NULL)
-    {
-      *repo = xstrndup (fam, (size_t) (colon - fam));
-      *tag = xstrdup (colon + 1);
-    }
-  else
-    {
-      *repo = xstrdup (fam);
-      *tag = xstrdup ("<none>");
-    }
+  *repo = pier_ref_familiar_name (r);
+  *tag = xstrdup (r->tag ? r->tag : "<none>");
+}
+
+/* --filter values are name=value (docker checks this as it parses the flag). */
+static int
+check_filters (const char *verb, char *const *filters)
+{
+  for (size_t k = 0; filters && filters[k]; k++)
+    if (strchr (filters[k], '=') == NULL)
+      {
+        cleanup_free char *m = xasprintf (
+            "invalid argument \"%s\" for \"-f, --filter\" flag: bad format of filter (expected name=value)",
+            filters[k]);
+        return pier_cli_usage (verb, m);
+      }
+  return 0;
+}
+
+/* The images the filters select.  A bad filter is docker's usage error
+ * (125); a before= or since= image that does not exist is an error (1). */
+static int
+select_images (pier_store *st, pier_image_filter_use use, char *const *filters, pier_image_summary **imgs,
+               size_t *n)
+{
+  pier_error *err = NULL;
+  pier_image_filter *f = NULL;
+  int rc = 0;
+  if (pier_image_filter_parse (st, use, filters, &f, &err) < 0)
+    rc = pier_cli_fail (err, err && err->code == EINVAL ? PIER_EXIT_USAGE : PIER_EXIT_ERROR);
+  else if (pier_image_list (st, f, imgs, n, &err) < 0)
+    rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+  pier_image_filter_free (f);
+  return rc;
 }
 
 static int
@@ -71,50 +94,39 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
     { "q|quiet", OPT_BOOL, &quiet, "only show image IDs", NULL },
     { "no-trunc", OPT_BOOL, &no_trunc, "don't truncate output", NULL },
     { "digests", OPT_BOOL, &digests, "show digests", NULL },
-    { "f|filter", OPT_LIST, &filters, "filter output (dangling=true|false, reference=PATTERN)", "FILTER" },
+    { "f|filter", OPT_LIST, &filters,
+      "filter output (dangling=true|false, label=KEY[=VALUE], before=IMAGE, since=IMAGE, reference=PATTERN, "
+      "until=TIME)",
+      "FILTER" },
     { "format", OPT_STRING, &format, "format output with a template ({{.Repository}} ...)", "TEMPLATE" },
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
   if (pier_cli_parse (verb, "pier images [OPTIONS] [REPOSITORY[:TAG]]", opts, argc, argv, &i, 0, 1, &rc) < 0)
     return rc;
-  int dangling = -1;
-  cleanup_strv char **patterns = NULL;
+  if ((rc = check_filters (verb, filters)) != 0)
+    return rc;
+  /* As docker: the argument is one more reference filter. */
   if (argc - i == 1)
-    strv_push (&patterns, argv[i]);
-  for (size_t k = 0; filters && filters[k]; k++)
     {
-      if (strcmp (filters[k], "dangling=true") == 0 || strcmp (filters[k], "dangling=1") == 0)
-        dangling = 1;
-      else if (strcmp (filters[k], "dangling=false") == 0 || strcmp (filters[k], "dangling=0") == 0)
-        dangling = 0;
-      else if (strncmp (filters[k], "reference=", 10) == 0)
-        strv_push (&patterns, filters[k] + 10);
-      else
-        {
-          cleanup_free char *m
-              = xasprintf ("invalid filter '%s' (pier supports dangling= and reference=)", filters[k]);
-          return pier_cli_usage (verb, m);
-        }
+      cleanup_free char *r = xasprintf ("reference=%s", argv[i]);
+      strv_push (&filters, r);
     }
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
     return PIER_EXIT_ERROR;
-  pier_db_image *imgs = NULL;
+  pier_image_summary *imgs = NULL;
   size_t n = 0;
-  pier_error *err = NULL;
-  if (pier_db_list_images (pier_store_db (st), &imgs, &n, &err) < 0)
+  if ((rc = select_images (st, PIER_IMAGE_FILTER_LIST, filters, &imgs, &n)) != 0)
     {
       pier_store_close (st);
-      return pier_cli_fail (err, PIER_EXIT_ERROR);
+      return rc;
     }
   size_t nrows = 0, cap = 16;
   struct row *rows = xcalloc (cap, sizeof *rows);
   for (size_t k = 0; k < n; k++)
     {
       size_t ntags = strv_len (imgs[k].tags);
-      if ((dangling == 1 && ntags) || (dangling == 0 && !ntags))
-        continue;
       for (size_t t = 0; t < (ntags ? ntags : 1); t++)
         {
           struct row r = { 0 };
@@ -125,20 +137,9 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
               r.repo = xstrdup ("<none>");
               r.tag = xstrdup ("<none>");
             }
-          bool keep = patterns == NULL;
-          for (size_t p = 0; patterns && patterns[p]; p++)
-            {
-              cleanup_free char *rt = xasprintf ("%s:%s", r.repo, r.tag);
-              keep |= fnmatch (patterns[p], r.repo, 0) == 0 || fnmatch (patterns[p], rt, 0) == 0;
-            }
-          if (!keep)
-            {
-              row_free (&r);
-              continue;
-            }
           r.id = no_trunc ? xstrdup (imgs[k].id) : xstrndup (imgs[k].id + 7, 12);
           r.digest = xstrdup ("<none>");
-          r.created = pier_human_since (imgs[k].created);
+          r.created = pier_human_since ((int64_t) imgs[k].created.tv_sec);
           r.size = pier_human_size ((double) imgs[k].size);
           if (nrows == cap)
             rows = xrealloc (rows, (cap *= 2) * sizeof *rows);
@@ -197,7 +198,7 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
   for (size_t k = 0; k < nrows; k++)
     row_free (&rows[k]);
   free (rows);
-  pier_db_images_free (imgs, n);
+  pier_image_summaries_free (imgs, n);
   pier_store_close (st);
   return rc;
 }
@@ -419,45 +420,56 @@ int
 pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
 {
   bool all = false, force = false;
+  cleanup_strv char **filters = NULL;
   int i = 1, rc = 0;
   pier_error *err = NULL;
   pier_opt opts[] = {
     { "a|all", OPT_BOOL, &all, "remove all unused images, not just dangling ones", NULL },
+    { "filter", OPT_LIST, &filters,
+      "provide filter values (until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE])", "FILTER" },
     { "f|force", OPT_BOOL, &force, "do not prompt for confirmation", NULL },
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
   if (pier_cli_parse ("image prune", "pier image prune [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
     return rc;
+  if ((rc = check_filters ("image prune", filters)) != 0)
+    return rc;
+  /* As docker's CLI: -a is the filter dangling=false. */
+  strv_push (&filters, all ? "dangling=false" : "dangling=true");
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  /* A bad filter is refused before the question. */
+  pier_image_summary *imgs = NULL;
+  size_t n = 0;
+  if ((rc = select_images (st, PIER_IMAGE_FILTER_PRUNE, filters, &imgs, &n)) != 0)
+    {
+      pier_store_close (st);
+      return rc;
+    }
   if (!force)
     {
       fprintf (stderr, "WARNING! This will remove all %s.\nAre you sure you want to continue? [y/N] ",
                all ? "images without at least one container associated to them" : "dangling images");
       char answer[16] = "";
       if (fgets (answer, sizeof answer, stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y'))
-        return 0;
-    }
-  pier_store *st = pier_cli_store (g);
-  if (st == NULL)
-    return PIER_EXIT_ERROR;
-  pier_db_image *imgs = NULL;
-  size_t n = 0;
-  if (pier_db_list_images (pier_store_db (st), &imgs, &n, &err) < 0)
-    {
-      pier_store_close (st);
-      return pier_cli_fail (err, PIER_EXIT_ERROR);
+        {
+          pier_image_summaries_free (imgs, n);
+          pier_store_close (st);
+          return 0;
+        }
     }
   int64_t reclaimed = 0;
   bool header = false;
   for (size_t k = 0; k < n; k++)
     {
-      /* No containers exist yet, so every image is unused. */
-      if (!all && strv_len (imgs[k].tags) > 0)
-        continue;
+      /* Images containers were made from were not selected. */
       cleanup_strv char **report = NULL;
       if (pier_image_remove (st, imgs[k].id, true, &report, &err) < 0)
         {
           rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+          err = NULL;
           continue;
         }
       reclaimed += imgs[k].size;
@@ -475,9 +487,32 @@ pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv)
     }
   cleanup_free char *total = pier_human_size ((double) reclaimed);
   printf ("%sTotal reclaimed space: %s\n", header ? "\n" : "", total);
-  pier_db_images_free (imgs, n);
+  pier_image_summaries_free (imgs, n);
   pier_store_close (st);
   return rc;
+}
+
+/* oci-dir: the target may not exist yet (*mode 0), or be an empty
+ * directory (*mode its mode, which the layout keeps); nothing is ever
+ * written among other files. */
+static int
+check_layout_target (const char *path, mode_t *mode, pier_error **err)
+{
+  struct stat sb;
+  *mode = 0;
+  if (stat (path, &sb) < 0)
+    return errno == ENOENT ? 0 : pier_error_make (err, errno, "cannot save to `%s`", path);
+  if (!S_ISDIR (sb.st_mode))
+    return pier_error_makex (err, ENOTDIR, "cannot save to `%s`: it exists and is not a directory", path);
+  *mode = sb.st_mode & 07777;
+  cleanup_close int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || pier_dir_check_empty (fd, "the directory", err) < 0)
+    {
+      if (fd < 0)
+        pier_error_make (err, errno, "cannot open the directory");
+      return pier_error_wrap (err, "cannot save to `%s`", path);
+    }
+  return 0;
 }
 
 int
@@ -487,41 +522,57 @@ pier_cmd_save (struct pier_globals *g, int argc, char **argv)
   int i = 1, rc = 0;
   pier_error *err = NULL;
   pier_opt opts[] = {
-    { "o|output", OPT_STRING, &output, "write to a file, instead of STDOUT", "FILE" },
-    { "format", OPT_STRING, &format, "docker-archive (default) or oci-archive", "FORMAT" },
+    { "o|output", OPT_STRING, &output, "write to a file (a directory for oci-dir), instead of STDOUT",
+      "FILE" },
+    { "format", OPT_STRING, &format,
+      "docker-archive (default), oci-archive, or oci-dir (an OCI image layout directory, with -o)",
+      "FORMAT" },
     HELP_OPT,
     { NULL, 0, NULL, NULL, NULL },
   };
   if (pier_cli_parse ("save", "pier save [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i, 1, -1, &rc) < 0)
     return rc;
-  if (strcmp (format, "docker-archive") && strcmp (format, "oci-archive"))
-    return pier_cli_usage ("save", "--format must be docker-archive or oci-archive");
+  bool dir = strcmp (format, "oci-dir") == 0;
+  if (!dir && strcmp (format, "docker-archive") && strcmp (format, "oci-archive"))
+    return pier_cli_usage ("save", "--format must be docker-archive, oci-archive or oci-dir");
+  if (dir && output == NULL)
+    return pier_cli_usage ("save", "--format oci-dir writes a directory: name it with -o");
   if (output == NULL && isatty (1))
     return pier_cli_usage ("save", "cowardly refusing to save to a terminal. Use the -o flag or redirect");
+  mode_t mode = 0;
+  if (dir && check_layout_target (output, &mode, &err) < 0)
+    return pier_cli_fail (err, PIER_EXIT_ERROR);
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
     return PIER_EXIT_ERROR;
-  /* A file appears only complete: written beside, renamed into place. */
-  cleanup_free char *tmp = output ? xasprintf ("%s.pier-tmp-%d", output, (int) getpid ()) : NULL;
-  cleanup_close int fd = tmp ? open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : dup (1);
+  /* The output appears only complete: written beside, renamed into place
+   * (a directory replaces an empty one). */
+  size_t len = output ? strlen (output) : 0;
+  while (len > 1 && output[len - 1] == '/')
+    len--;
+  cleanup_free char *tmp = output ? xasprintf ("%.*s.pier-tmp-%d", (int) len, output, (int) getpid ()) : NULL;
+  cleanup_close int fd = -1;
+  if (dir)
+    fd = mkdir (tmp, mode ? mode : 0755) < 0 ? -1 : open (tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  else
+    fd = tmp ? open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : dup (1);
   if (fd < 0)
     {
-      pier_store_close (st);
       pier_error_make (&err, errno, "cannot create `%s`", output ? output : "stdout");
+      if (dir)
+        rmdir (tmp);
+      pier_store_close (st);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
   if (pier_image_save (st, argv + i, format, fd, &err) < 0)
-    {
-      if (tmp)
-        unlink (tmp);
-      rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-    }
-  else if (tmp && (fsync (fd) < 0 || rename (tmp, output) < 0))
+    rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+  else if (tmp && ((dir ? (mode ? fchmod (fd, mode) : 0) : fsync (fd)) < 0 || rename (tmp, output) < 0))
     {
       pier_error_make (&err, errno, "cannot write `%s`", output);
-      unlink (tmp);
       rc = pier_cli_fail (err, PIER_EXIT_ERROR);
     }
+  if (rc != 0 && tmp)
+    pier_rmtree_at (AT_FDCWD, tmp, NULL);
   pier_store_close (st);
   return rc;
 }
@@ -534,7 +585,8 @@ pier_cmd_load (struct pier_globals *g, int argc, char **argv)
   int i = 1, rc = 0;
   pier_error *err = NULL;
   pier_opt opts[] = {
-    { "i|input", OPT_STRING, &input, "read from a tar archive file, instead of STDIN", "FILE" },
+    { "i|input", OPT_STRING, &input,
+      "read from a tar archive file or an OCI image layout directory, instead of STDIN", "FILE" },
     { "q|quiet", OPT_BOOL, &quiet, "suppress progress output (pier shows none; the loaded images are listed)",
       NULL },
     HELP_OPT,

@@ -52,8 +52,8 @@ go_arch (void)
   return u.machine;
 }
 
-static int
-read_blob (pier_store *st, const char *digest, json_t **out, pier_error **err)
+int
+pier_image_read_json (pier_store *st, const char *digest, json_t **out, pier_error **err)
 {
   cleanup_close int fd = pier_blob_open (st, digest, err);
   if (fd < 0)
@@ -457,25 +457,10 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
   pier_blob_writer *w = pier_blob_begin (st, err);
   if (w == NULL)
     return -1;
-  char buf[1 << 16];
-  for (;;)
+  if (pier_blob_write_fd (w, fd, "the tarball", err) < 0)
     {
-      ssize_t n = read (fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int e = errno;
-          pier_blob_abort (w);
-          return pier_error_make (err, e, "cannot read the tarball");
-        }
-      if (n == 0)
-        break;
-      if (pier_blob_write (w, buf, (size_t) n, err) < 0)
-        {
-          pier_blob_abort (w);
-          return -1;
-        }
+      pier_blob_abort (w);
+      return -1;
     }
   if (pier_blob_written (w) == 0)
     {
@@ -567,7 +552,7 @@ pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **e
   cleanup_json json_t *config = NULL;
   if (pier_db_get_image (db, id, &img, err) < 0)
     return -1;
-  if (read_blob (st, img->config_digest, &config, err) < 0)
+  if (pier_image_read_json (st, img->config_digest, &config, err) < 0)
     {
       pier_db_image_free (img);
       return -1;
@@ -637,7 +622,7 @@ pier_image_history (pier_store *st, const char *id, json_t **out, pier_error **e
   cleanup_strv char **chains = NULL;
   if (pier_db_get_image (db, id, &img, err) < 0)
     return -1;
-  int rc = read_blob (st, img->config_digest, &config, err);
+  int rc = pier_image_read_json (st, img->config_digest, &config, err);
   pier_db_image_free (img);
   if (rc < 0)
     return -1;

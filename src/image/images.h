@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -63,10 +64,56 @@ void pier_image_drop_unused (pier_store *st, const char *const *chains, size_t n
 /* After a failed write: remove the blobs no recorded image uses. */
 void pier_image_drop_unreferenced (pier_store *st, const char *const *digests, size_t n);
 
-/* docker save / docker load.  format is "docker-archive" or "oci-archive". */
+/* docker save.  format "docker-archive" or "oci-archive": a tar written to
+ * fd; "oci-dir": an OCI image layout (oci-layout, index.json, blobs/sha256)
+ * written into fd, a directory that must be empty, and synced.  The layout
+ * holds the same files, byte for byte, as the oci-archive of the same
+ * images.  On failure the caller removes what was written. */
 int pier_image_save (pier_store *st, char *const *names, const char *format, int fd, pier_error **err);
-/* Lines "Loaded image: x" / "Loaded image ID: sha256:.." go to *report. */
+/* docker load from fd: a tar (plain, gzip or zstd) holding a docker-archive
+ * or an OCI layout, or an OCI layout directory (one with an oci-layout
+ * file), whose files are read as the index names them and verified as an
+ * archive's members are.  Lines "Loaded image: x" / "Loaded image ID:
+ * sha256:.." go to *report. */
 int pier_image_load (pier_store *st, int fd, char ***report, pier_error **err);
+
+/* A stored blob (an image config, a manifest) parsed as JSON. */
+int pier_image_read_json (pier_store *st, const char *digest, json_t **out, pier_error **err);
+
+/* What selects images: docker's filters of `images` and of `image prune`. */
+typedef enum pier_image_filter_use
+{
+  PIER_IMAGE_FILTER_LIST,  /* dangling, label, before, since, reference, until */
+  PIER_IMAGE_FILTER_PRUNE, /* dangling (default true), label, label!, until; never an image in use */
+} pier_image_filter_use;
+
+typedef struct pier_image_filter pier_image_filter;
+
+/* Parse "key=value" filters (NULL-terminated; NULL for none) for use.  As
+ * moby: the values of one key narrow together (`reference` matches any
+ * pattern; `label` and `label!` need all; of several `before`/`until` the
+ * earliest counts, of several `since` the latest); different keys must all
+ * hold.  Times are the images' config "created".  EINVAL with docker's
+ * message ("invalid filter 'x'", "invalid filter 'dangling=[maybe]'", a bad
+ * until= time) for a key use does not take or a bad value; ENOENT when
+ * before= or since= names no image. */
+int pier_image_filter_parse (pier_store *st, pier_image_filter_use use, char *const *args,
+                             pier_image_filter **out, pier_error **err);
+/* NULL is allowed. */
+void pier_image_filter_free (pier_image_filter *f);
+
+typedef struct pier_image_summary
+{
+  char *id;
+  char **tags;             /* full references the reference filter let through; NULL for none */
+  struct timespec created; /* the config's "created" (when stored, for a config without) */
+  int64_t size;
+} pier_image_summary;
+
+/* The images f selects (f NULL: all of them), newest first. */
+int pier_image_list (pier_store *st, const pier_image_filter *f, pier_image_summary **out, size_t *n,
+                     pier_error **err);
+void pier_image_summaries_free (pier_image_summary *s, size_t n);
 
 /* docker image inspect's object for one image. */
 int pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **err);

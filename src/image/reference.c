@@ -324,19 +324,23 @@ pier_ref_string (const pier_ref *r)
 }
 
 char *
-pier_ref_familiar (const pier_ref *r)
+pier_ref_familiar_name (const pier_ref *r)
 {
-  cleanup_free char *name = NULL;
   if (strcmp (r->domain, PIER_REF_DEFAULT_DOMAIN) == 0)
     {
       const char *p = r->path;
       size_t plen = strlen (OFFICIAL_REPO_PREFIX);
       if (strncmp (p, OFFICIAL_REPO_PREFIX, plen) == 0 && strchr (p + plen, '/') == NULL)
         p += plen;
-      name = xstrdup (p);
+      return xstrdup (p);
     }
-  else
-    name = pier_ref_name (r);
+  return pier_ref_name (r);
+}
+
+char *
+pier_ref_familiar (const pier_ref *r)
+{
+  cleanup_free char *name = pier_ref_familiar_name (r);
   return with_suffix (name, r);
 }
 

@@ -51,6 +51,10 @@ char *pier_ref_string (const pier_ref *r);
  * "localhost:5000/x:y".  Caller frees. */
 char *pier_ref_familiar (const pier_ref *r);
 
+/* FamiliarName: the familiar form without tag or digest ("busybox",
+ * "foo/bar", "localhost:5000/x").  Caller frees. */
+char *pier_ref_familiar_name (const pier_ref *r);
+
 /* "domain/path" without tag or digest.  Caller frees. */
 char *pier_ref_name (const pier_ref *r);
 

@@ -1,7 +1,8 @@
 /* transfer.c - docker save / docker load: docker-archive and oci-archive
- * tarballs, written deterministically (same image, same bytes) and read
- * as hostile input (every blob verified, every layer checked against the
- * config's diff ids, nothing recorded until all of it is in place). */
+ * tarballs and OCI layout directories, written deterministically (same
+ * image, same bytes) and read as hostile input (every blob verified, every
+ * layer checked against the config's diff ids, nothing recorded until all
+ * of it is in place). */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -30,9 +31,23 @@
 
 /* ---- save -------------------------------------------------------------- */
 
-static int
-tar_add_fd (struct archive *a, const char *name, int fd, int64_t size, pier_error **err)
+/* Where a save goes: a tar stream (docker-archive, oci-archive) or an OCI
+ * image layout directory (oci-dir).  Members are named as in the archive
+ * ("blobs/sha256/<hex>", "index.json"), so both forms hold the same bytes
+ * under the same names. */
+typedef struct save_sink save_sink;
+struct save_sink
 {
+  /* Add member name: size bytes read from fd, from its start. */
+  int (*add) (save_sink *s, const char *name, int fd, int64_t size, pier_error **err);
+  struct archive *a; /* the tar */
+  int dirfd;         /* the layout directory */
+};
+
+static int
+tar_add (save_sink *s, const char *name, int fd, int64_t size, pier_error **err)
+{
+  struct archive *a = s->a;
   struct archive_entry *e = archive_entry_new ();
   archive_entry_set_pathname (e, name);
   archive_entry_set_size (e, size);
@@ -64,13 +79,57 @@ tar_add_fd (struct archive *a, const char *name, int fd, int64_t size, pier_erro
   return 0;
 }
 
+/* A file of the layout, its directory made on first use.  copy_file_range
+ * lets the filesystem share or copy the blob's extents in the kernel. */
 static int
-tar_add_buf (struct archive *a, const char *name, const char *data, size_t len, pier_error **err)
+dir_add (save_sink *s, const char *name, int fd, int64_t size, pier_error **err)
+{
+  const char *slash = strrchr (name, '/');
+  cleanup_close int parent = -1;
+  if (slash)
+    {
+      cleanup_free char *dir = xstrndup (name, (size_t) (slash - name));
+      parent = pier_mkdir_in_root (s->dirfd, dir, 0755, err);
+      if (parent < 0)
+        return -1;
+    }
+  cleanup_close int out = openat (slash ? parent : s->dirfd, slash ? slash + 1 : name,
+                                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (out < 0)
+    return pier_error_make (err, errno, "cannot create `%s`", name);
+  int64_t done = 0;
+  bool plain = false;
+  char buf[1 << 16];
+  lseek (fd, 0, SEEK_SET);
+  while (done < size)
+    {
+      ssize_t n = plain ? read (fd, buf, sizeof buf)
+                        : copy_file_range (fd, NULL, out, NULL, (size_t) (size - done), 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && !plain && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
+        {
+          plain = true;
+          continue;
+        }
+      if (n < 0)
+        return pier_error_make (err, errno, "cannot write `%s`", name);
+      if (n == 0)
+        return pier_error_makex (err, EIO, "cannot write `%s`: its source ended early", name);
+      if (plain && pier_write_all (out, buf, (size_t) n) < 0)
+        return pier_error_make (err, errno, "cannot write `%s`", name);
+      done += n;
+    }
+  return 0;
+}
+
+static int
+sink_add_buf (save_sink *s, const char *name, const char *data, size_t len, pier_error **err)
 {
   cleanup_close int fd = (int) memfd_create ("pier-save", MFD_CLOEXEC);
   if (fd < 0 || pier_write_all (fd, data, len) < 0)
     return pier_error_make (err, errno, "memfd");
-  return tar_add_fd (a, name, fd, (int64_t) len, err);
+  return s->add (s, name, fd, (int64_t) len, err);
 }
 
 static ssize_t
@@ -121,22 +180,23 @@ layer_tar (pier_store *st, const char *blob, int64_t *size, pier_error **err)
 }
 
 static int
-add_blob (struct archive *a, pier_store *st, const char *name, const char *digest, pier_error **err)
+add_blob (save_sink *s, pier_store *st, const char *name, const char *digest, pier_error **err)
 {
   uint64_t size = 0;
   cleanup_close int fd = pier_blob_open (st, digest, err);
   if (fd < 0 || pier_blob_size (st, digest, &size, err) < 0)
     return -1;
-  return tar_add_fd (a, name, fd, (int64_t) size, err);
+  return s->add (s, name, fd, (int64_t) size, err);
 }
 
 int
 pier_image_save (pier_store *st, char *const *names, const char *format, int fd, pier_error **err)
 {
   pier_db *db = pier_store_db (st);
-  bool oci = strcmp (format, "oci-archive") == 0;
+  bool dir = strcmp (format, "oci-dir") == 0;
+  bool oci = dir || strcmp (format, "oci-archive") == 0;
   if (!oci && strcmp (format, "docker-archive") != 0)
-    return pier_error_makex (err, EINVAL, "unknown archive format `%s` (docker-archive or oci-archive)",
+    return pier_error_makex (err, EINVAL, "unknown format `%s` (docker-archive, oci-archive or oci-dir)",
                              format);
   /* Resolve everything first: a missing image writes nothing. */
   size_t n = strv_len (names);
@@ -158,20 +218,27 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
       strv_push (&tags, tag ? tag : "");
       free (tag);
     }
-  struct archive *a = archive_write_new ();
-  archive_write_set_format_pax_restricted (a);
-  archive_write_set_bytes_in_last_block (a, 1);
+  save_sink sink = { dir ? dir_add : tar_add, NULL, fd };
   int outfd = fd;
-  if (archive_write_open (a, &outfd, NULL, archive_fd_write, NULL) != ARCHIVE_OK)
+  /* A save never mixes with what is there. */
+  if (dir && pier_dir_check_empty (fd, "the output directory", err) < 0)
+    return -1;
+  if (!dir)
     {
-      archive_write_free (a);
-      return pier_error_makex (err, EIO, "cannot start the archive");
+      sink.a = archive_write_new ();
+      archive_write_set_format_pax_restricted (sink.a);
+      archive_write_set_bytes_in_last_block (sink.a, 1);
+      if (archive_write_open (sink.a, &outfd, NULL, archive_fd_write, NULL) != ARCHIVE_OK)
+        {
+          archive_write_free (sink.a);
+          return pier_error_makex (err, EIO, "cannot start the archive");
+        }
     }
   int rc = -1;
   json_t *top = json_array ();
   cleanup_strv char **written = NULL;
   cleanup_strv char **layer_names = NULL;
-  if (oci && (tar_add_buf (a, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err) < 0))
+  if (oci && (sink_add_buf (&sink, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err) < 0))
     goto out;
   for (size_t i = 0; i < n; i++)
     {
@@ -185,7 +252,7 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
         {
           cleanup_free char *mname = xasprintf ("blobs/sha256/%s", img->manifest_digest + 7);
           cleanup_free char *cname = xasprintf ("blobs/sha256/%s", img->config_digest + 7);
-          int r = dup ? 0 : add_blob (a, st, cname, img->config_digest, err);
+          int r = dup ? 0 : add_blob (&sink, st, cname, img->config_digest, err);
           for (size_t k = 0; r == 0 && !dup && k < img->n_layers; k++)
             {
               cleanup_free char *lname = xasprintf ("blobs/sha256/%s", img->layers[k].blob_digest + 7);
@@ -195,10 +262,10 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
               if (have)
                 continue;
               strv_push (&layer_names, lname);
-              r = add_blob (a, st, lname, img->layers[k].blob_digest, err);
+              r = add_blob (&sink, st, lname, img->layers[k].blob_digest, err);
             }
           if (r == 0 && !dup)
-            r = add_blob (a, st, mname, img->manifest_digest, err);
+            r = add_blob (&sink, st, mname, img->manifest_digest, err);
           uint64_t msize = 0;
           pier_blob_size (st, img->manifest_digest, &msize, NULL);
           json_t *d = json_pack ("{s:s, s:s, s:I}", "mediaType", PIER_MT_OCI_MANIFEST, "digest",
@@ -222,7 +289,7 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
         {
           cleanup_free char *cname = xasprintf ("%s.json", img->config_digest + 7);
           json_t *layers = json_array ();
-          int r = dup ? 0 : add_blob (a, st, cname, img->config_digest, err);
+          int r = dup ? 0 : add_blob (&sink, st, cname, img->config_digest, err);
           for (size_t k = 0; k < img->n_layers; k++)
             {
               cleanup_free char *lname = xasprintf ("%s.tar", img->layers[k].diff_id + 7);
@@ -236,7 +303,7 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
               strv_push (&layer_names, lname);
               int64_t size = 0;
               cleanup_close int tfd = layer_tar (st, img->layers[k].blob_digest, &size, err);
-              r = tfd < 0 ? -1 : tar_add_fd (a, lname, tfd, size, err);
+              r = tfd < 0 ? -1 : sink.add (&sink, lname, tfd, size, err);
             }
           /* One entry per image: a second name adds to its RepoTags. */
           json_t *entry = NULL, *e;
@@ -268,18 +335,25 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
                       : json_incref (top);
     cleanup_free char *text = json_dumps (doc, JSON_COMPACT);
     json_decref (doc);
-    if (tar_add_buf (a, oci ? "index.json" : "manifest.json", text, strlen (text), err) < 0)
+    if (sink_add_buf (&sink, oci ? "index.json" : "manifest.json", text, strlen (text), err) < 0)
       goto out;
   }
-  if (archive_write_close (a) != ARCHIVE_OK)
+  if (sink.a && archive_write_close (sink.a) != ARCHIVE_OK)
     {
-      pier_error_makex (err, EIO, "cannot finish the archive: %s", archive_error_string (a));
+      pier_error_makex (err, EIO, "cannot finish the archive: %s", archive_error_string (sink.a));
+      goto out;
+    }
+  /* The layout is durable before anyone renames it into place. */
+  if (dir && syncfs (fd) < 0)
+    {
+      pier_error_make (err, errno, "cannot flush the image layout");
       goto out;
     }
   rc = 0;
 out:
   json_decref (top);
-  archive_write_free (a);
+  if (sink.a)
+    archive_write_free (sink.a);
   return rc;
 }
 
@@ -292,6 +366,8 @@ struct loading
   char **blobs;    /* committed during this load (dropped on failure) */
   char **chains;   /* layers recorded during this load (dropped on failure) */
   char **report;
+  int dirfd;        /* an OCI layout directory: members are read from it when first named; else -1 */
+  const char *what; /* "archive" or "image layout", for messages */
 };
 
 /* "./a//b" and "a/b" name the same member. */
@@ -310,13 +386,65 @@ member_key (const char *name)
   return k;
 }
 
+/* The content of member key (its data from w) is in the blob store now. */
+static int
+member_commit (struct loading *l, const char *key, pier_blob_writer *w, pier_error **err)
+{
+  char *digest = NULL;
+  if (pier_blob_commit (w, NULL, &digest, err) < 0)
+    return -1;
+  strv_push (&l->blobs, digest);
+  json_object_set_new (l->members, key, json_string (digest));
+  free (digest);
+  return 0;
+}
+
+/* A file of a layout directory into the blob store, hashed as it is
+ * copied, as an archive member is; absent is not an error here. */
+static int
+read_layout_file (struct loading *l, const char *key, pier_error **err)
+{
+  pier_error *e = NULL;
+  /* O_NONBLOCK: a FIFO planted in the layout must not hang the load. */
+  cleanup_close int fd = pier_open_in_root (l->dirfd, key, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, &e);
+  if (fd < 0)
+    {
+      if (e && (e->code == ENOENT || e->code == ENOTDIR || e->code == ELOOP))
+        {
+          pier_error_free (&e);
+          return 0;
+        }
+      *err = e;
+      return pier_error_wrap (err, "image layout");
+    }
+  struct stat sb;
+  if (fstat (fd, &sb) < 0 || !S_ISREG (sb.st_mode))
+    return pier_error_makex (err, EINVAL, "`%s` in the image layout is not a regular file", key);
+  pier_blob_writer *w = pier_blob_begin (l->st, err);
+  if (w == NULL)
+    return -1;
+  cleanup_free char *what = xasprintf ("`%s` in the image layout", key);
+  if (pier_blob_write_fd (w, fd, what, err) < 0)
+    {
+      pier_blob_abort (w);
+      return -1;
+    }
+  return member_commit (l, key, w, err);
+}
+
 static const char *
 member_digest (struct loading *l, const char *name, pier_error **err)
 {
   cleanup_free char *key = member_key (name);
   const char *d = json_string_value (json_object_get (l->members, key));
+  if (d == NULL && l->dirfd >= 0)
+    {
+      if (read_layout_file (l, key, err) < 0)
+        return NULL;
+      d = json_string_value (json_object_get (l->members, key));
+    }
   if (d == NULL)
-    pier_error_makex (err, ENOENT, "`%s` is missing from the archive", name);
+    pier_error_makex (err, ENOENT, "`%s` is missing from the %s", name, l->what);
   return d;
 }
 
@@ -341,8 +469,8 @@ store_member (struct loading *l, const char *name, const char *want, char **dige
   if (d == NULL)
     return -1;
   if (want && strcmp (want, d) != 0)
-    return pier_error_makex (err, EBADMSG, "`%s` in the archive should have digest %s but has %s", name, want,
-                             d);
+    return pier_error_makex (err, EBADMSG, "`%s` in the %s should have digest %s but has %s", name, l->what,
+                             want, d);
   *digest = xstrdup (d);
   return 0;
 }
@@ -418,16 +546,12 @@ read_archive (struct loading *l, int fd, pier_error **err)
           pier_blob_abort (w);
           break;
         }
-      char *digest = NULL;
-      if (pier_blob_commit (w, NULL, &digest, err) < 0)
+      cleanup_free char *key = member_key (name);
+      if (member_commit (l, key, w, err) < 0)
         {
           rc = -1;
           break;
         }
-      strv_push (&l->blobs, digest);
-      cleanup_free char *key = member_key (name);
-      json_object_set_new (l->members, key, json_string (digest));
-      free (digest);
     }
   archive_read_free (a);
   return rc;
@@ -891,14 +1015,26 @@ load_oci_manifest (struct loading *l, const pier_descriptor *d, char **refs, pie
 int
 pier_image_load (pier_store *st, int fd, char ***report, pier_error **err)
 {
-  struct loading l = { st, json_object (), NULL, NULL, NULL };
+  struct loading l = { st, json_object (), NULL, NULL, NULL, -1, "archive" };
   int rc = -1;
-  if (read_archive (&l, fd, err) < 0)
+  struct stat sb;
+  if (fstat (fd, &sb) == 0 && S_ISDIR (sb.st_mode))
+    {
+      /* An OCI image layout: what the index names is read from it as
+       * needed, every file checked as an archive member is. */
+      l.dirfd = fd;
+      l.what = "image layout";
+      if (fstatat (fd, "oci-layout", &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (sb.st_mode))
+        rc = pier_error_makex (err, EINVAL, "not an OCI image layout: the directory has no oci-layout file");
+      else
+        rc = load_oci_index (&l, "index.json", PIER_MT_OCI_INDEX, NULL, 0, err);
+    }
+  else if (read_archive (&l, fd, err) < 0)
     {
       pier_error_wrap (err, "cannot read the archive");
       goto out;
     }
-  if (json_object_get (l.members, "manifest.json"))
+  else if (json_object_get (l.members, "manifest.json"))
     rc = load_docker (&l, err);
   else if (json_object_get (l.members, "index.json"))
     rc = load_oci_index (&l, "index.json", PIER_MT_OCI_INDEX, NULL, 0, err);

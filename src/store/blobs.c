@@ -109,6 +109,24 @@ pier_blob_write (pier_blob_writer *w, const void *buf, size_t len, pier_error **
   return 0;
 }
 
+int
+pier_blob_write_fd (pier_blob_writer *w, int fd, const char *what, pier_error **err)
+{
+  char buf[1 << 16];
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return pier_error_make (err, errno, "cannot read %s", what);
+      if (n == 0)
+        return 0;
+      if (pier_blob_write (w, buf, (size_t) n, err) < 0)
+        return -1;
+    }
+}
+
 uint64_t
 pier_blob_written (const pier_blob_writer *w)
 {

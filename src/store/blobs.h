@@ -31,6 +31,9 @@ pier_blob_writer *pier_blob_begin (pier_store *st, pier_error **err);
  * commit, which fails). */
 int pier_blob_write (pier_blob_writer *w, const void *buf, size_t len, pier_error **err);
 
+/* Append what is left of fd (what names it in a read error). */
+int pier_blob_write_fd (pier_blob_writer *w, int fd, const char *what, pier_error **err);
+
 /* Bytes written so far. */
 uint64_t pier_blob_written (const pier_blob_writer *w);
 

@@ -331,6 +331,28 @@ pier_write_file_at (int dirfd, const char *path, const char *data, size_t len, p
 }
 
 int
+pier_dir_check_empty (int dirfd, const char *what, pier_error **err)
+{
+  int fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return pier_error_make (err, errno, "cannot open %s", what);
+  DIR *d = fdopendir (fd);
+  if (d == NULL)
+    {
+      int e = errno;
+      close (fd);
+      return pier_error_make (err, e, "cannot read %s", what);
+    }
+  struct dirent *de;
+  int rc = 0;
+  while (rc == 0 && (de = readdir (d)))
+    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+      rc = pier_error_makex (err, ENOTEMPTY, "%s is not empty (it holds `%s`)", what, de->d_name);
+  closedir (d);
+  return rc;
+}
+
+int
 pier_rmtree_at (int parent, const char *name, pier_error **err)
 {
   if (unlinkat (parent, name, 0) == 0 || errno == ENOENT)

@@ -43,6 +43,10 @@ int pier_read_file_at (int dirfd, const char *path, char **out, size_t *len, pie
 /* Write a small value to an existing file (sysfs, procfs, cgroupfs). */
 int pier_write_file_at (int dirfd, const char *path, const char *data, size_t len, pier_error **err);
 
+/* 0 when the directory dirfd holds nothing; ENOTEMPTY "<what> is not
+ * empty (it holds `x`)" otherwise (what: "the layer directory"). */
+int pier_dir_check_empty (int dirfd, const char *what, pier_error **err);
+
 /* rm -rf of name inside dirfd; missing is not an error. */
 int pier_rmtree_at (int dirfd, const char *name, pier_error **err);
 

@@ -171,8 +171,8 @@ def test_errors(pier, rootfs_tar):
     assert r.rc == 1 and "lowercase" in r.err, r
     r = pier("import", "-c", "FROBNICATE x", tar)
     assert r.rc == 1 and "FROBNICATE" in r.err, r
-    r = pier("images", "--filter", "label=x")
-    assert r.rc == 125 and "filter" in r.err
+    r = pier("images", "--filter", "frob=x")
+    assert r.rc == 125 and "invalid filter 'frob'" in r.err, r
     r = pier("import")
     assert r.rc == 125
     assert pier("images", "-q").out == ""
@@ -260,3 +260,178 @@ def test_system_df(pier, rootfs_tar):
     assert rows["Images"][1] == "2"
     # Two images, one shared layer: the size counts it once.
     assert rows["Images"][3].endswith("MB"), r.out
+
+
+# ---------------------------------------------------------------- filters
+
+
+@pytest.fixture
+def tiny_tar(tmp_path):
+    """A one-file layer: images differ by their configs, not their content."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        i = tarfile.TarInfo("hello")
+        i.size = 3
+        i.mtime = 1700000000
+        t.addfile(i, io.BytesIO(b"hi\n"))
+    p = tmp_path / "tiny.tar"
+    p.write_bytes(buf.getvalue())
+    return p
+
+
+@pytest.fixture
+def labelled(pier, tiny_tar):
+    """Four images, oldest first: a (labels a=1 b=2), b (a=2), c (none) and an
+    untagged d (a=1).  Returns {name: image id}."""
+    ids = {}
+    for name, changes in (("a", ["LABEL a=1 b=2"]), ("b", ["LABEL a=2"]), ("c", []), ("d", ["LABEL a=1"])):
+        args = ["import", "-m", name]
+        for c in changes:
+            args += ["-c", c]
+        args += [tiny_tar] + ([f"{name}:1"] if name != "d" else [])
+        r = pier(*args)
+        assert r.rc == 0, r
+        ids[name] = r.out.strip()
+    return ids
+
+
+def listed(pier, *filters, fmt="{{.ID}}"):
+    """What `pier images` shows for those filters: ids (or fmt), in order."""
+    args = ["images", "--no-trunc", "--format", fmt]
+    for f in filters:
+        args += ["--filter", f]
+    r = pier(*args)
+    assert r.rc == 0, r
+    return r.out.split()
+
+
+def test_images_filter_label_before_since(pier, labelled):
+    ids = labelled
+    by_id = {v: k for k, v in ids.items()}
+
+    def names(*filters):
+        return [by_id[i] for i in listed(pier, *filters)]
+
+    # Newest first, as docker sorts by the config's created time.
+    assert names() == ["d", "c", "b", "a"]
+    # label=key, label=key=value; several labels must all match (moby's MatchKVList).
+    assert names("label=a") == ["d", "b", "a"]
+    assert names("label=a=1") == ["d", "a"]
+    assert names("label=a=1", "label=b") == ["a"]
+    assert names("label=a=1", "label=b=3") == []
+    assert names("label=nothere") == []
+    # before/since take an image (name, id or id prefix) and compare created times.
+    assert names("before=b:1") == ["a"]
+    assert names("before=" + ids["c"]) == ["b", "a"]
+    assert names("since=a:1") == ["d", "c", "b"]
+    assert names("since=" + ids["c"][7:19]) == ["d"]
+    # Several before values: the earliest wins; several since: the latest.
+    assert names("before=c:1", "before=b:1") == ["a"]
+    assert names("since=a:1", "since=b:1") == ["d", "c"]
+    # Different keys: all must hold, with dangling and reference too.
+    assert names("since=a:1", "before=" + ids["d"]) == ["c", "b"]
+    assert names("label=a", "dangling=false") == ["b", "a"]
+    assert names("label=a", "dangling=true") == ["d"]
+    assert names("label=a", "reference=b*") == ["b"]
+    assert names("since=a:1", "reference=*:1") == ["c", "b"]
+    # reference matches the familiar name with and without the tag; a
+    # reference filter leaves untagged images out.
+    assert names("reference=*") == ["c", "b", "a"]
+    assert names("reference=c") == ["c"]
+    # The positional argument is one more reference filter.
+    r = pier("images", "-q", "--no-trunc", "--filter", "label=a", "a")
+    assert r.rc == 0 and r.out.split() == [ids["a"]], r
+    # Keys are case-insensitive and trimmed, as docker's flag parsing does.
+    assert names(" Label =a=1") == ["d", "a"]
+    # -q lists what the filters select too.
+    r = pier("images", "-q", "--filter", "before=c:1")
+    assert r.out.split() == [ids["b"][7:19], ids["a"][7:19]], r
+
+
+def test_images_filter_until(pier, labelled):
+    ids = labelled
+    created = {k: inspect_created(pier, v) for k, v in ids.items()}
+    # until= is a bound on created time: strictly before it, as docker's list.
+    assert listed(pier, "until=" + created["b"]) == [ids["a"]]
+    assert listed(pier, "until=" + created["d"]) == [ids["c"], ids["b"], ids["a"]]
+    # A duration before now, a date, unix seconds.
+    assert listed(pier, "until=1h") == []
+    assert listed(pier, "until=2000-01-01") == []
+    assert listed(pier, "until=4102444800") == [ids[k] for k in "dcba"]
+    assert listed(pier, "until=2099-01-01T00:00:00Z", "label=a=1") == [ids["d"], ids["a"]]
+
+
+def inspect_created(pier, ref):
+    r = pier("image", "inspect", "--format", "{{.Created}}", ref)
+    assert r.rc == 0, r
+    return r.out.strip()
+
+
+@pytest.mark.parametrize("flt,code,msg", [
+    ("frob=1", 125, "invalid filter 'frob'"),
+    ("label!=a", 125, "invalid filter 'label!'"),
+    ("dangling=maybe", 125, "invalid filter 'dangling=[maybe]'"),
+    ("until=yesterday", 125, 'failed to parse value as time or duration: "yesterday"'),
+    ("before=nothere:1", 1, "No such image: nothere:1"),
+    ("since=nothere", 1, "No such image: nothere"),
+    ("label", 125, "bad format of filter (expected name=value)"),
+])
+def test_images_filter_errors(pier, labelled, flt, code, msg):
+    r = pier("images", "--filter", flt)
+    assert r.rc == code, r
+    assert msg in r.err, r
+    assert r.out == "", r
+
+
+def test_images_filter_dangling_conflict(pier, labelled):
+    r = pier("images", "--filter", "dangling=true", "--filter", "dangling=0")
+    assert r.rc == 125 and "invalid filter 'dangling=[true 0]'" in r.err, r
+    # The same value twice, or true and 1, is one value.
+    assert pier("images", "-q", "-f", "dangling=true", "-f", "dangling=1").out.split() == \
+        [labelled["d"][7:19]]
+
+
+def test_image_prune_filters(pier, labelled):
+    ids = labelled
+
+    def present():
+        return set(pier("images", "-q", "--no-trunc").out.split())
+
+    everything = set(ids.values())
+    # Unsupported keys are refused before anything is asked or removed.
+    for flt, msg in (("before=a:1", "invalid filter 'before'"), ("since=a:1", "invalid filter 'since'"),
+                     ("reference=a", "invalid filter 'reference'"), ("frob=1", "invalid filter 'frob'"),
+                     ("until=junk", "failed to parse value as time or duration"),
+                     ("label", "bad format of filter")):
+        r = pier("image", "prune", "-a", "-f", "--filter", flt)
+        assert r.rc == 125 and msg in r.err, (flt, r)
+        assert r.out == "", r
+    r = pier("image", "prune", "-a", "-f", "--filter", "until=1h", "--filter", "until=2h")
+    assert r.rc == 125 and "more than one until filter specified" in r.err, r
+    # -a is dangling=false: a filter saying otherwise conflicts, as in docker.
+    r = pier("image", "prune", "-a", "-f", "--filter", "dangling=true")
+    assert r.rc == 125 and "invalid filter 'dangling=" in r.err, r
+    r = pier("image", "prune", "--filter", "label=a")
+    assert present() == everything
+
+    # until: created at or before the time (inclusive, as docker's prune).
+    r = pier("image", "prune", "-a", "-f", "--filter", "until=" + inspect_created(pier, "b:1"),
+             "--filter", "label=a")
+    assert r.rc == 0, r
+    assert f"deleted: {ids['a']}" in r.out and f"deleted: {ids['b']}" in r.out, r
+    assert "untagged: a:1" in r.out and "untagged: b:1" in r.out, r
+    assert present() == {ids["c"], ids["d"]}
+    # Without -a only dangling images go; the label filter narrows them.
+    r = pier("image", "prune", "-f", "--filter", "label=a=2")
+    assert r.rc == 0 and "Deleted Images" not in r.out and "Total reclaimed space: 0B" in r.out, r
+    assert present() == {ids["c"], ids["d"]}
+    # label!: an image with the label (and value) is kept.
+    r = pier("image", "prune", "-a", "-f", "--filter", "label!=a=1")
+    assert r.rc == 0, r
+    assert f"deleted: {ids['c']}" in r.out and ids["d"] not in r.out, r
+    assert present() == {ids["d"]}
+    r = pier("image", "prune", "-f", "--filter", "label=a=1", "--filter", "until=1h")
+    assert r.rc == 0 and present() == {ids["d"]}, r
+    r = pier("image", "prune", "-f", "--filter", "label=a=1", "--filter", "until=" + inspect_created(pier, ids["d"]))
+    assert r.rc == 0 and f"deleted: {ids['d']}" in r.out, r
+    assert present() == set()

@@ -318,6 +318,21 @@ def need(tool):
         pytest.skip(f"{tool} not installed")
 
 
+@pytest.fixture
+def skopeo_and_umoci():
+    need(SKOPEO)
+    need(UMOCI)
+
+
+def umoci_unpack(image, bundle):
+    """umoci unpacks image (layout:ref) into bundle: the busybox rootfs."""
+    rc, o, e = run_bytes([UMOCI, "unpack", "--image", image, str(bundle)])
+    assert rc == 0, e
+    bb = bundle / "rootfs" / "bin" / "busybox"
+    assert bb.is_file() and bb.read_bytes() == open("/bin/busybox", "rb").read()
+    return bundle
+
+
 # ---------------------------------------------------------------- save
 
 
@@ -551,9 +566,7 @@ def test_load_stdin_and_compressed(pier, pier2, image, tmp_path, fmt, how):
 # ---------------------------------------------------------------- interop
 
 
-def test_skopeo_and_umoci_read_what_pier_saves(pier, image, tmp_path):
-    need(SKOPEO)
-    need(UMOCI)
+def test_skopeo_and_umoci_read_what_pier_saves(pier, image, tmp_path, skopeo_and_umoci):
     image_id, diff_id = image
     out = tmp_path / "busybox.tar"
     assert pier("save", "-o", out, "busybox:1").rc == 0
@@ -577,11 +590,7 @@ def test_skopeo_and_umoci_read_what_pier_saves(pier, image, tmp_path):
     refs = check_oci_archive({str(p.relative_to(layout)): p.read_bytes()
                               for p in layout.rglob("*") if p.is_file()})
     assert "bb" in refs
-    bundle = tmp_path / "bundle"
-    rc, o, e = run_bytes([UMOCI, "unpack", "--image", f"{layout}:bb", str(bundle)])
-    assert rc == 0, e
-    bb = bundle / "rootfs" / "bin" / "busybox"
-    assert bb.is_file() and bb.read_bytes() == open("/bin/busybox", "rb").read()
+    bundle = umoci_unpack(f"{layout}:bb", tmp_path / "bundle")
     assert (bundle / "rootfs" / "bin" / "sh").is_symlink()
     # umoci also reads the oci-archive format once untarred.
     oci_out = tmp_path / "busybox.oci.tar"
@@ -649,6 +658,28 @@ def _oci_names(files):
             "blobs/sha256/" + m["config"]["digest"].split(":")[1])
 
 
+def store_with_its_own_image(p, tmp_path):
+    """Give p an image of its own (one sharing nothing with busybox, so no
+    damaged part can be skipped as known); returns the store's state."""
+    keep = tmp_path / "keep.tar"
+    keep.write_bytes(small_tar({"keep/file": b"keep me\n"}))
+    kept = p("import", keep, "keep:1")
+    assert kept.rc == 0, kept
+    return store_state(p)
+
+
+def assert_load_fails(p, source, want, before, damage):
+    """Loading source fails with an error matching want, and p's store is
+    as it was."""
+    r = p("load", "-i", source)
+    assert r.rc == 1, r
+    assert r.err.startswith("Error: "), r
+    assert re.search(want, r.err, re.I), f"unclear error for {damage}: {r.err!r}"
+    assert loaded_lines(r.out) == [], r
+    assert store_state(p) == before
+    assert_clean(p)
+
+
 BAD = [
     # (format, damage, what the error must mention: a regex, case-insensitive)
     ("docker-archive", "truncated", r"truncat|unexpected end|premature|short|eof|incomplete|missing"),
@@ -667,13 +698,7 @@ BAD = [
 
 @pytest.mark.parametrize("fmt,damage,want", BAD, ids=[f"{f}-{d}" for f, d, _ in BAD])
 def test_bad_archive_leaves_store_unchanged(pier, pier2, image, tmp_path, fmt, damage, want):
-    # The target store already holds an image of its own (one sharing
-    # nothing with the archive, so no damaged part can be skipped as known).
-    keep = tmp_path / "keep.tar"
-    keep.write_bytes(small_tar({"keep/file": b"keep me\n"}))
-    kept = pier2("import", keep, "keep:1")
-    assert kept.rc == 0, kept
-    before = store_state(pier2)
+    before = store_with_its_own_image(pier2, tmp_path)
 
     data = b""
     if fmt != "-":
@@ -703,13 +728,7 @@ def test_bad_archive_leaves_store_unchanged(pier, pier2, image, tmp_path, fmt, d
     # empty: b""
     bad = tmp_path / "bad.tar"
     bad.write_bytes(data)
-    r = pier2("load", "-i", bad)
-    assert r.rc == 1, r
-    assert r.err.startswith("Error: "), r
-    assert re.search(want, r.err, re.I), f"unclear error for {damage}: {r.err!r}"
-    assert loaded_lines(r.out) == [], r
-    assert store_state(pier2) == before
-    assert_clean(pier2)
+    assert_load_fails(pier2, bad, want, before, damage)
     # The same through stdin.
     r = pier2("load", input=data)
     assert r.rc == 1 and r.err.startswith("Error: "), r
@@ -722,4 +741,258 @@ def test_load_errors(pier, tmp_path):
     assert r.rc == 1 and "nothere.tar" in r.err, r
     r = pier("load", "extra-arg")
     assert r.rc == 125, r
+    assert pier("images", "-q").out == ""
+
+
+# ---------------------------------------------------------------- OCI layout directories
+
+
+def dir_files(d):
+    """Regular files under d: {relative path: bytes}."""
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def leftovers(parent, stem):
+    """What a save named stem left in parent besides stem itself."""
+    return [p for p in os.listdir(parent) if p.startswith(stem) and p != stem]
+
+
+def test_save_oci_dir(pier, image, rootfs_tar, tmp_path):
+    image_id, diff_id = image
+    out = tmp_path / "layout"
+    r = pier("save", "--format", "oci-dir", "-o", out, "busybox:1")
+    assert r.rc == 0, r
+    assert r.out == "", r
+    files = dir_files(out)
+    assert sorted(p for p in files if not p.startswith("blobs/")) == ["index.json", "oci-layout"]
+    refs = check_oci_archive(files)
+    ((ref, (manifest, cfg)),) = refs.items()
+    assert ref == "1" and sha(cfg) == image_id
+    desc = json.loads(files["index.json"])["manifests"][0]
+    assert desc["annotations"]["io.containerd.image.name"] == "docker.io/library/busybox:1"
+    # The same files, byte for byte, as the oci-archive of the image.
+    rc, archive, err = pier.raw("save", "--format", "oci-archive", "busybox:1")
+    assert rc == 0, err
+    assert members(archive) == files
+    assert leftovers(tmp_path, "layout") == []
+    # Into an existing empty directory (given with a trailing slash): it
+    # keeps its mode.
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o700)
+    os.chmod(empty, 0o700)
+    tar, _ = rootfs_tar
+    other = pier("import", "-m", "other", tar, "other:2").out.strip()
+    r = pier("save", "--format", "oci-dir", "-o", f"{empty}/", "busybox:1", "other:2")
+    assert r.rc == 0, r
+    assert os.stat(empty).st_mode & 0o7777 == 0o700
+    refs = check_oci_archive(dir_files(empty))
+    assert sorted(sha(c) for _, c in refs.values()) == sorted([image_id, other])
+    # The shared layer is stored once.
+    assert len([p for p in dir_files(empty) if p.startswith("blobs/")]) == 2 + 2 + 1
+    assert leftovers(tmp_path, "empty") == []
+
+
+def test_save_oci_dir_refusals_leave_nothing(pier, image, tmp_path):
+    # No -o: a directory cannot go to stdout.
+    r = pier("save", "--format", "oci-dir", "busybox:1")
+    assert r.rc == 125 and "-o" in r.err, r
+    r = pier("save", "--format", "oci-frob", "-o", tmp_path / "x", "busybox:1")
+    assert r.rc == 125 and "oci-dir" in r.err, r
+    # A directory with something in it is never written into.
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "mine").write_text("keep")
+    r = pier("save", "--format", "oci-dir", "-o", full, "busybox:1")
+    assert r.rc == 1, r
+    assert r.err.startswith("Error: ") and "not empty" in r.err and str(full) in r.err, r
+    assert os.listdir(full) == ["mine"] and (full / "mine").read_text() == "keep"
+    # Nor a file.
+    f = tmp_path / "afile"
+    f.write_text("x")
+    r = pier("save", "--format", "oci-dir", "-o", f, "busybox:1")
+    assert r.rc == 1 and "not a directory" in r.err, r
+    assert f.read_text() == "x"
+    # A missing image: no directory appears, an empty one stays empty.
+    new = tmp_path / "new"
+    r = pier("save", "--format", "oci-dir", "-o", new, "busybox:1", "nothere")
+    assert r.rc == 1 and "No such image: nothere" in r.err, r
+    assert not new.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = pier("save", "--format", "oci-dir", "-o", empty, "nothere")
+    assert r.rc == 1, r
+    assert os.listdir(empty) == []
+    # A failure while writing (a blob of the store gone): nothing of it stays.
+    (info,) = json.loads(pier("image", "inspect", "busybox:1").out)
+    layout = tmp_path / "layout"
+    assert pier("save", "--format", "oci-dir", "-o", layout, "busybox:1").rc == 0
+    m = json.loads((layout / "index.json").read_text())["manifests"][0]
+    layer = json.loads((layout / "blobs" / "sha256" / m["digest"].split(":")[1]).read_bytes())["layers"][0]
+    blob = pier.root / "blobs" / "sha256" / layer["digest"].split(":")[1]
+    saved = blob.read_bytes()
+    blob.unlink()
+    try:
+        broken = tmp_path / "broken"
+        r = pier("save", "--format", "oci-dir", "-o", broken, "busybox:1")
+        assert r.rc == 1 and r.err.startswith("Error: "), r
+        assert not broken.exists()
+    finally:
+        blob.write_bytes(saved)
+        os.chmod(blob, 0o444)
+    for stem in ("new", "empty", "full", "afile", "broken", "layout"):
+        assert leftovers(tmp_path, stem) == [], os.listdir(tmp_path)
+    assert_clean(pier)
+
+
+def test_load_oci_dir(pier, pier2, image, rootfs_tar, tmp_path, pier_exe):
+    image_id, diff_id = image
+    tar, _ = rootfs_tar
+    other = pier("import", "-m", "other", tar, "other:2").out.strip()
+    layout = tmp_path / "layout"
+    assert pier("save", "--format", "oci-dir", "-o", layout, "busybox:1", "other:2").rc == 0
+    before = dir_files(layout)
+    r = pier2("load", "-i", layout)
+    assert r.rc == 0, r
+    assert sorted(loaded_lines(r.out)) == ["Loaded image: busybox:1", "Loaded image: other:2"], r
+    assert dir_files(layout) == before, "load changed the layout it read"
+    for ref, want in (("busybox:1", image_id), ("other:2", other)):
+        info = inspect(pier2, ref)
+        assert info["Id"] == want and info["RootFS"]["Layers"] == [diff_id]
+        assert info["Config"] == inspect(pier, ref)["Config"]
+    assert_clean(pier2)
+    # The same digests as the archive forms: a third store loading the
+    # oci-archive holds the same blobs and images.
+    pier3 = make_pier(pier_exe, tmp_path / "store3")
+    archive = tmp_path / "both.oci.tar"
+    assert pier("save", "--format", "oci-archive", "-o", archive, "busybox:1", "other:2").rc == 0
+    assert pier3("load", "-i", archive).rc == 0
+    assert store_state(pier3) == store_state(pier2)
+    # Loading it again changes nothing.
+    state = store_state(pier2)
+    r = pier2("load", "-q", "-i", layout)
+    assert r.rc == 0 and sorted(loaded_lines(r.out)) == ["Loaded image: busybox:1", "Loaded image: other:2"]
+    assert store_state(pier2) == state
+    assert_clean(pier2)
+
+
+def test_oci_dir_round_trip_is_stable(pier, pier2, image, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert pier("save", "--format", "oci-dir", "-o", first, "busybox:1").rc == 0
+    assert pier2("load", "-i", first).rc == 0
+    assert pier2("save", "--format", "oci-dir", "-o", second, "busybox:1").rc == 0
+    a, b = dir_files(first), dir_files(second)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name] == b[name], f"{name} differs after save -> load -> save"
+
+
+LAYOUT_BAD = [
+    ("corrupt-layer", r"digest|mismatch|sha256"),
+    ("corrupt-config", r"digest|mismatch|sha256"),
+    ("missing-layer", r"missing from the image layout"),
+    ("no-index", r"index.json.*missing"),
+    ("no-oci-layout", r"oci-layout"),
+    ("layer-is-a-fifo", r"not a regular file"),
+    ("layer-links-outside", r"missing from the image layout"),
+    ("bad-index", r"index|json"),
+]
+
+
+@pytest.mark.parametrize("damage,want", LAYOUT_BAD, ids=[d for d, _ in LAYOUT_BAD])
+def test_bad_oci_dir_leaves_store_unchanged(pier, pier2, image, tmp_path, damage, want):
+    before = store_with_its_own_image(pier2, tmp_path)
+    layout = tmp_path / "layout"
+    assert pier("save", "--format", "oci-dir", "-o", layout, "busybox:1").rc == 0
+    layer, config = (layout / p for p in _oci_names(dir_files(layout)))
+    if damage == "corrupt-layer":
+        layer.write_bytes(flip_byte(layer.read_bytes()))
+    elif damage == "corrupt-config":
+        config.write_bytes(config.read_bytes().replace(b'"saved"', b'"SAVED"'))
+    elif damage == "missing-layer":
+        layer.unlink()
+    elif damage == "no-index":
+        (layout / "index.json").unlink()
+    elif damage == "no-oci-layout":
+        (layout / "oci-layout").unlink()
+    elif damage == "layer-is-a-fifo":
+        layer.unlink()
+        os.mkfifo(layer)
+    elif damage == "layer-links-outside":
+        # Resolved inside the layout: the host file is not what it names.
+        outside = tmp_path / "outside"
+        outside.write_bytes(layer.read_bytes())
+        layer.unlink()
+        os.symlink(outside, layer)
+    elif damage == "bad-index":
+        (layout / "index.json").write_text("{not json")
+    assert_load_fails(pier2, layout, want, before, damage)
+
+
+def test_skopeo_and_umoci_read_pier_oci_dir(pier, image, tmp_path, skopeo_and_umoci):
+    image_id, diff_id = image
+    layout = tmp_path / "layout"
+    assert pier("save", "--format", "oci-dir", "-o", layout, "busybox:1").rc == 0
+    rc, o, e = run_bytes([SKOPEO, "inspect", "--config", "--raw", f"oci:{layout}:1"])
+    assert rc == 0 and sha(o) == image_id, e
+    # skopeo copies it into a docker-archive that pier loads back, same image.
+    da = tmp_path / "from-dir.tar"
+    rc, o, e = run_bytes([SKOPEO, "copy", "-q", f"oci:{layout}:1", f"docker-archive:{da}:busybox:sk"])
+    assert rc == 0, e
+    rc, o, e = run_bytes([SKOPEO, "inspect", "--config", "--raw", f"docker-archive:{da}"])
+    assert rc == 0 and sha(o) == image_id, e
+    r = pier("load", "-i", da)
+    assert r.rc == 0 and loaded_lines(r.out) == ["Loaded image: busybox:sk"], r
+    assert inspect(pier, "busybox:sk")["Id"] == image_id
+    # umoci unpacks it.
+    umoci_unpack(f"{layout}:1", tmp_path / "bundle")
+
+
+def test_load_oci_dir_skopeo_writes(pier, pier_exe, rootfs_tar, tmp_path):
+    need(SKOPEO)
+    tar, _ = rootfs_tar
+    handmade = tmp_path / "handmade"
+    config_digest, diff_ids = write_oci_layout(handmade, tar, tag="sk")
+    # skopeo writes an OCI layout directory: named, and by a bare tag.
+    named = tmp_path / "named"
+    rc, o, e = run_bytes([SKOPEO, "copy", "-q", f"oci:{handmade}:sk", f"oci:{named}:busybox:sk"])
+    assert rc == 0, e
+    r = pier("load", "-i", named)
+    assert r.rc == 0, r
+    assert loaded_lines(r.out) == ["Loaded image: busybox:sk"], r
+    info = inspect(pier, "busybox:sk")
+    assert info["Id"] == config_digest and info["RootFS"]["Layers"] == diff_ids
+    bare = tmp_path / "bare"
+    rc, o, e = run_bytes([SKOPEO, "copy", "-q", f"oci:{handmade}:sk", f"oci:{bare}:sk"])
+    assert rc == 0, e
+    r = pier("load", "-i", bare)
+    assert r.rc == 0 and loaded_lines(r.out) == [f"Loaded image ID: {config_digest}"], r
+    # The same digests as skopeo's archive forms loaded into another store.
+    other = make_pier(pier_exe, tmp_path / "other")
+    oa = tmp_path / "sk.oci.tar"
+    rc, o, e = run_bytes([SKOPEO, "copy", "-q", f"oci:{handmade}:sk", f"oci-archive:{oa}:busybox:sk"])
+    assert rc == 0, e
+    assert other("load", "-i", oa).rc == 0
+    assert store_state(other) == store_state(pier)
+    # The image keeps its config's created time (2024): listed as old, and
+    # before an image imported now.
+    assert "ago" in pier("images", "--format", "{{.CreatedSince}}", "busybox:sk").out
+    assert "second" not in pier("images", "--format", "{{.CreatedSince}}", "busybox:sk").out
+    new = pier("import", tar, "new:1").out.strip()
+    r = pier("images", "-q", "--no-trunc", "--filter", "before=new:1")
+    assert r.out.split() == [config_digest], r
+    r = pier("images", "-q", "--no-trunc", "--filter", "since=busybox:sk")
+    assert r.out.split() == [new], r
+    r = pier("images", "-q", "--no-trunc", "--filter", "until=2024-06-01")
+    assert r.out.split() == [config_digest], r
+    assert_clean(pier)
+
+
+def test_load_dir_errors(pier, tmp_path):
+    r = pier("load", "-i", tmp_path / "nothere")
+    assert r.rc == 1 and "nothere" in r.err, r
+    d = tmp_path / "plain"
+    d.mkdir()
+    (d / "index.json").write_text("{}")
+    r = pier("load", "-i", d)
+    assert r.rc == 1 and "oci-layout" in r.err, r
     assert pier("images", "-q").out == ""

@@ -1,0 +1,27 @@
+/* timestamp.h - times as image configs carry them and as docker takes them
+ * on its command line (`--filter until=`, `before`/`since` values). */
+#ifndef PIER_UTIL_TIMESTAMP_H
+#define PIER_UTIL_TIMESTAMP_H
+
+#include <time.h>
+
+#include "util/error.h"
+
+/* An RFC 3339 time with its zone, as image configs and history entries
+ * hold it ("2024-01-02T03:04:05Z", "2024-01-02T03:04:05.123456789+02:00").
+ * 0, or -1 when s is not one (s may be NULL). */
+int pier_time_parse_rfc3339 (const char *s, struct timespec *out);
+
+/* A time given to docker's `until=` filter (moby's GetTimestamp), in order:
+ * a Go duration before now ("10m", "1h30m", "1.5h"; not "0"), an RFC 3339
+ * date or time, whole or cut short ("2024-01-02", "2024-01-02T15:04",
+ * "2024-01-02T15:04:05.5Z"), in the local zone when it names none, or unix
+ * seconds with an optional fraction ("1700000000.5").  EINVAL with docker's
+ * message for anything else. */
+int pier_time_parse_user (const char *value, const struct timespec *now, struct timespec *out,
+                          pier_error **err);
+
+/* Negative, 0 or positive as a is before, at or after b. */
+int pier_time_cmp (const struct timespec *a, const struct timespec *b);
+
+#endif
