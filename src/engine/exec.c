@@ -83,7 +83,7 @@ pier_engine_exec (pier_engine *e, const char *id, const pier_engine_exec_opts *o
         return pier_error_make (err, errno, "cannot open the root of container %s", id);
       json_t *user = json_object ();
       json_object_set_new (proc, "user", user);
-      if (pier_engine_resolve_user (rootfd, o->user, NULL, user, err) < 0)
+      if (pier_engine_resolve_user (rootfd, o->user, NULL, user, NULL, err) < 0)
         return -1;
     }
   if (o->privileged)

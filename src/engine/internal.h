@@ -49,7 +49,7 @@ int pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **
 
 /* docker's user resolution ("user[:group]" plus --group-add names) in
  * the container's /etc/passwd and /etc/group; fills an OCI user object. */
-int pier_engine_resolve_user (int rootfd, const char *spec, json_t *groups_add, json_t *user_out,
+int pier_engine_resolve_user (int rootfd, const char *spec, json_t *groups_add, json_t *user_out, char **home,
                               pier_error **err);
 
 /* Run the monitor of container id (never returns).  client is a

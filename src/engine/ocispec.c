@@ -193,7 +193,7 @@ member_of (const char *list, const char *user)
 /* docker's user resolution: "user[:group]", names looked up in the
  * container's /etc/passwd and /etc/group, numbers taken as they are. */
 int
-pier_engine_resolve_user (int rootfd, const char *spec, json_t *groups_add, json_t *user_out,
+pier_engine_resolve_user (int rootfd, const char *spec, json_t *groups_add, json_t *user_out, char **home,
                           pier_error **err)
 {
   cleanup_free char *copy = xstrdup (spec && *spec ? spec : "0");
@@ -203,6 +203,8 @@ pier_engine_resolve_user (int rootfd, const char *spec, json_t *groups_add, json
   const char *user = *copy ? copy : "0";
   long uid, gid = 0;
   cleanup_strv char **pw = find_entry (rootfd, "/etc/passwd", user, all_digits (user));
+  if (home)
+    *home = xstrdup (pw && strv_len (pw) > 5 && *pw[5] ? pw[5] : "/");
   if (pw)
     {
       uid = strtol (pw[2], NULL, 10);
@@ -538,10 +540,19 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
   cleanup_json json_t *spec = json_pack (
       "{s:s, s:o, s:{s:s, s:b}, s:s}", "ociVersion", "1.2.0", "process", process, "root", "path", "rootfs",
       "readonly", json_is_true (json_object_get (hc, "ReadonlyRootfs")), "hostname", hostname);
+  cleanup_free char *home = NULL;
   if (pier_engine_resolve_user (rootfd, json_string_value (json_object_get (cfg, "User")),
-                                json_object_get (hc, "GroupAdd"), user, err)
+                                json_object_get (hc, "GroupAdd"), user, &home, err)
       < 0)
     return -1;
+  /* As docker: HOME from the user's passwd entry unless the env has one. */
+  bool has_home = false;
+  json_array_foreach (env, i, v) has_home |= strncmp (json_string_value (v) ?: "", "HOME=", 5) == 0;
+  if (!has_home)
+    {
+      cleanup_free char *h = xasprintf ("HOME=%s", home);
+      json_array_append_new (env, json_string (h));
+    }
   bool nnp = false;
   json_t *seccomp = NULL;
   bool unconfined = privileged;

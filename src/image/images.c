@@ -736,6 +736,45 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
       rc = 0;
       goto out;
     }
+  /* A container's image stays while the container does: without -f it
+   * is refused, with -f only its names go (it shows as <none>). */
+  cleanup_strv char **users = NULL;
+  if (pier_db_containers_of_image (db, id, &users, err) < 0)
+    goto out;
+  if (users[0] && !force)
+    {
+      if (by_tag)
+        pier_error_makex (
+            err, EBUSY,
+            "conflict: unable to remove repository reference \"%s\" (must force) - container %.12s "
+            "is using its referenced image %.12s",
+            name, users[0], id + 7);
+      else
+        pier_error_makex (
+            err, EBUSY,
+            "conflict: unable to delete %.12s (must be forced) - image is being used by container "
+            "%.12s",
+            id + 7, users[0]);
+      goto out;
+    }
+  if (users[0])
+    {
+      for (size_t i = 0; i < ntags; i++)
+        {
+          cleanup_ref pier_ref *t = NULL;
+          if (pier_db_untag (db, img->tags[i], err) < 0)
+            goto out;
+          if (pier_ref_parse (img->tags[i], &t, NULL) == 0)
+            {
+              cleanup_free char *fam = pier_ref_familiar (t);
+              char *line = xasprintf ("Untagged: %s", fam);
+              strv_push (report, line);
+              free (line);
+            }
+        }
+      rc = 0;
+      goto out;
+    }
   if (!by_tag && ntags > 1 && !force)
     {
       pier_error_makex (err, EBUSY,

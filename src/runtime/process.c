@@ -318,6 +318,11 @@ pier_process_exec (const pier_process *p, const char *path, const pier_exec_opts
   if (syscall (SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
     for (int fd = (int) first; fd < 1024; fd++)
       fcntl (fd, F_SETFD, FD_CLOEXEC);
+  /* The signal mask crosses exec: a caller that blocks signals for a
+   * signalfd (a monitor, an attached CLI) must not hand that on. */
+  sigset_t none;
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
   static char *const empty_env[] = { NULL };
   execve (path, p->args, p->env ? p->env : empty_env);
   return pier_error_make (err, errno, "exec `%s`", path);
