@@ -43,6 +43,7 @@ cleanup() {
   for id in demo-run demo-bg; do
     "$runtime" --root "$state" delete --force "$id" >/dev/null 2>&1 || true
   done
+  "$pier_bin" --root "$work/store" --runroot "$work/runroot" rm -f demo-web demo-fail >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -50,7 +51,7 @@ trap cleanup EXIT
 # Show each pier command before running it (its store lives in $work).
 pier() {
   printf '%s$ pier %s%s\n' "$cyan" "$*" "$plain"
-  "$pier_bin" --root "$work/store" "$@"
+  "$pier_bin" --root "$work/store" --runroot "$work/runroot" "$@"
 }
 
 # Show each pier-runtime command before running it.
@@ -137,6 +138,20 @@ pier import -m "busybox from Debian's busybox-static" -c 'CMD ["sh"]' -c 'ENV DE
 pier tag localhost/busybox:demo busybox
 pier images
 pier image inspect --format 'id {{.Id}}, layers {{json .RootFS.Layers}}, cmd {{json .Config.Cmd}}' busybox
+
+step "containers from the image: pier run, ps, logs, exec, stop, rm"
+pier run --rm busybox sh -c 'echo "hello from $(hostname), $(id)"; cat /etc/os-release 2>/dev/null || echo "no os-release: a busybox image"'
+pier run --name demo-web -d -e GREETING=hi busybox sh -c \
+  'trap "echo demo-web: stopping; exit 0" TERM; echo "demo-web: $GREETING, pid $$"; while true; do sleep 0.2; done'
+sleep 0.5
+pier ps
+pier logs demo-web
+pier exec demo-web sh -c 'echo "exec: $(ps | wc -l) lines of ps in $(hostname)"'
+pier stop demo-web
+pier ps -a
+pier inspect -f 'demo-web: {{.State.Status}}, exit code {{.State.ExitCode}}' demo-web
+pier run --name demo-fail busybox sh -c 'exit 3' || echo "exit code: $?"
+pier rm demo-web demo-fail
 pier rmi busybox
 pier images
 

@@ -701,6 +701,8 @@ used_elsewhere (pier_db_image *all, size_t n, const char *except, const char *ch
 int
 pier_image_remove (pier_store *st, const char *name, bool force, char ***report, pier_error **err)
 {
+  /* Before any goto: the cleanup runs at out. */
+  char **users = NULL;
   pier_db *db = pier_store_db (st);
   cleanup_free char *id = NULL;
   cleanup_ref pier_ref *ref = NULL;
@@ -738,7 +740,6 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
     }
   /* A container's image stays while the container does: without -f it
    * is refused, with -f only its names go (it shows as <none>). */
-  cleanup_strv char **users = NULL;
   if (pier_db_containers_of_image (db, id, &users, err) < 0)
     goto out;
   if (users[0] && !force)
@@ -823,6 +824,7 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
   free (line);
   rc = 0;
 out:
+  strv_free (users);
   pier_db_images_free (all, n_all);
   pier_db_image_free (img);
   pier_store_unlock (st, NULL);
