@@ -366,6 +366,8 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   cleanup_free char *image_id = NULL;
   cleanup_free char *gen_name = NULL;
   cleanup_json json_t *img = NULL;
+  bool generated = false;
+  int draws = 0;
   (void) warnings;
 
   if (name && *name == '/')
@@ -389,6 +391,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
             free (n);
         }
       name = gen_name;
+      generated = true;
     }
 
   const char *image = json_string_value (json_object_get (body, "Image"));
@@ -468,7 +471,26 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   clock_gettime (CLOCK_REALTIME, &now);
   pier_db_container c = { id,       (char *) name, image_id, (int64_t) now.tv_sec * 1000000000 + now.tv_nsec,
                           rec_text, state_text };
-  if (pier_db_container_add (db, &c, err) < 0)
+  int r;
+  /* A generated name another pier took meanwhile: draw again. */
+  while ((r = pier_db_container_add (db, &c, err)) < 0 && (*err)->code == EEXIST && generated && ++draws < 50)
+    {
+      pier_error_free (err);
+      free (gen_name);
+      gen_name = pier_engine_random_name ();
+      if (draws > 20)
+        {
+          char *n = xasprintf ("%s_%.6s", gen_name, id);
+          free (gen_name);
+          gen_name = n;
+        }
+      name = c.name = gen_name;
+      cleanup_free char *dn = xasprintf ("/%s", name);
+      json_object_set_new (rec, "Name", json_string (dn));
+      free (rec_text);
+      rec_text = c.config = pier_json_dump (rec, 0);
+    }
+  if (r < 0)
     {
       pier_rmtree_at (AT_FDCWD, dir, NULL);
       if ((*err)->code == EEXIST)

@@ -397,3 +397,15 @@ def test_container_prune(pier):
     out = pier.ok("container", "prune", "-f")
     assert out.startswith("Deleted Containers:\n") and "Total reclaimed space" in out
     assert pier.ok("ps", "-a", "--format", "{{.Names}}") == "live\n"
+
+
+def test_fifty_concurrent_runs(pier):
+    procs = [subprocess.Popen(pier.argv("run", "-d", "busybox", "sleep", "1000"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(50)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs if o[1]]
+    ids = {o[0].strip() for o in outs}
+    assert len(ids) == 50
+    names = pier.ok("ps", "--format", "{{.Names}}").split()
+    assert len(names) == 50 and len(set(names)) == 50
+    assert pier.ok("system", "check").strip().endswith("no problems found")
