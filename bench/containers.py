@@ -8,7 +8,8 @@
      pier's monitor against podman's conmon (mean VmRSS, and PSS);
   3. `ps -a` with those 50 containers: pier against podman (median of 20).
 
-Podman 4.3 and crun 1.8 refuse this host's hybrid cgroups, so they run in
+Podman runs with --ulimit nofile=1024:1024 (root here lacks CAP_SYS_RESOURCE,
+so podman's default of 1048576 cannot be set).  Podman 4.3 and crun 1.8 refuse this host's hybrid cgroups, so they run in
 a private mount namespace where /sys/fs/cgroup/unified is unmounted (the
 script calls itself there); pier runs on the host as it is.  Every store
 is a temporary directory, removed at the end.
@@ -28,6 +29,8 @@ import tempfile
 import time
 
 N_DETACHED = 50
+# the hard limits root has here (no CAP_SYS_RESOURCE): podman must not ask for more
+NPROC = __import__("resource").getrlimit(__import__("resource").RLIMIT_NPROC)[1]
 
 
 def busybox_tar(path):
@@ -96,6 +99,10 @@ def pids_named(comm, needle=None):
     return out
 
 
+def show(res):
+    print(json.dumps(res))
+
+
 def bench_pier(pier, work, runs):
     root, runroot = os.path.join(work, "pier-store"), os.path.join(work, "pier-run")
     base = [pier, "--root", root, "--runroot", runroot]
@@ -120,9 +127,9 @@ def inner_peers(work, runs):
               "--events-backend", "none"]
     subprocess.run(podman + ["import", "-c", 'CMD ["sh"]', os.path.join(work, "busybox.tar"), "localhost/busybox"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    res["podman_run"] = timed(podman + ["run", "--rm", "--network", "none", "localhost/busybox", "true"], runs)
+    res["podman_run"] = timed(podman + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "localhost/busybox", "true"], runs)
     for _ in range(N_DETACHED):
-        subprocess.run(podman + ["run", "-d", "--network", "none", "localhost/busybox", "sleep", "1000"],
+        subprocess.run(podman + ["run", "-d", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "localhost/busybox", "sleep", "1000"],
                        check=True, stdout=subprocess.DEVNULL)
     time.sleep(0.5)
     res["conmon_rss"], res["conmon_pss"] = rss_of(pids_named("conmon", prun))
@@ -168,7 +175,9 @@ def main():
         p = bench_pier(os.path.abspath(a.pier), work, a.runs)
         inner = ("umount /sys/fs/cgroup/unified 2>/dev/null; exec /usr/bin/python3 %s --inner %s --runs %d"
                  % (os.path.abspath(__file__), work, a.runs))
-        out = subprocess.run(["unshare", "-m", "sh", "-c", inner], check=True, capture_output=True, text=True)
+        out = subprocess.run(["unshare", "-m", "sh", "-c", inner], capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit("peers failed:\n" + out.stdout + out.stderr)
         q = json.loads(out.stdout.strip().splitlines()[-1])
         print("run --rm busybox true, no network (median of %d):" % a.runs)
         print("  pier   %7.1f ms" % p["run"])
