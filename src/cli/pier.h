@@ -87,6 +87,9 @@ int64_t pier_cli_parse_time (const char *s);
 void pier_cli_env_push (json_t *env, const char *kv);
 int pier_cli_env_file (const char *verb, const char *path, json_t *env);
 
+/* Bytes of the files under path (a container's writable layer). */
+int64_t pier_cli_dir_size (const char *path);
+
 int pier_cmd_images (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_image (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_import (struct pier_globals *g, int argc, char **argv);

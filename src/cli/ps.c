@@ -92,8 +92,8 @@ labels_text (json_t *labels)
 }
 
 /* The writable layer's size in bytes (du of upper/). */
-static int64_t
-dir_size (const char *path)
+int64_t
+pier_cli_dir_size (const char *path)
 {
   cleanup_free char *out = NULL;
   int64_t total = 0;
@@ -111,7 +111,7 @@ dir_size (const char *path)
       if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
         continue;
       cleanup_free char *p = xasprintf ("%s/%s", path, de->d_name);
-      total += dir_size (p);
+      total += pier_cli_dir_size (p);
     }
   closedir (d);
   return total;
@@ -439,7 +439,7 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
     if (size)
       {
         cleanup_free char *upper = xasprintf ("%s/containers/%s/upper", g->root, id);
-        cleanup_free char *h = pier_human_size ((double) dir_size (upper));
+        cleanup_free char *h = pier_human_size ((double) pier_cli_dir_size (upper));
         sz = xasprintf ("%s (virtual %s)", h, h);
       }
     if (tmpl)

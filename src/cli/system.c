@@ -1,4 +1,5 @@
 /* system.c - pier system check | df | prune. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +83,66 @@ cmd_df (struct pier_globals *g, int argc, char **argv)
   for (size_t k = 0; k < n_layers; k++)
     total += (double) layers[k].size;
   cleanup_free char *size = pier_human_size (total);
-  /* No container uses an image yet: all of it is reclaimable. */
-  cleanup_free char *recl = xasprintf ("%s (100%%)", size);
+  /* Containers: the images they use are active (their layers are not
+   * reclaimable); their writable layers count as their size. */
+  pier_db_container *cs = NULL;
+  size_t n_cs = 0;
+  if (pier_db_container_list (pier_store_db (st), &cs, &n_cs, &err) < 0)
+    {
+      pier_db_images_free (imgs, n_imgs);
+      pier_db_layers_free (layers, n_layers);
+      pier_store_close (st);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  size_t active_imgs = 0, active_cs = 0;
+  double used = 0, cs_size = 0, cs_reclaim = 0;
+  char **counted = NULL;
+  for (size_t k = 0; k < n_imgs; k++)
+    {
+      bool in_use = false;
+      for (size_t c = 0; c < n_cs && !in_use; c++)
+        in_use = strcmp (cs[c].image_id, imgs[k].id) == 0;
+      if (!in_use)
+        continue;
+      active_imgs++;
+      for (size_t l = 0; l < imgs[k].n_layers; l++)
+        {
+          bool seen = false;
+          for (size_t j = 0; counted && counted[j] && !seen; j++)
+            seen = strcmp (counted[j], imgs[k].layers[l].chain_id) == 0;
+          if (seen)
+            continue;
+          strv_push (&counted, imgs[k].layers[l].chain_id);
+          for (size_t j = 0; j < n_layers; j++)
+            if (strcmp (layers[j].chain_id, imgs[k].layers[l].chain_id) == 0)
+              used += (double) layers[j].size;
+        }
+    }
+  strv_free (counted);
+  for (size_t c = 0; c < n_cs; c++)
+    {
+      cleanup_free char *upper = xasprintf ("%s/containers/%s/upper", g->root, cs[c].id);
+      double sz = (double) pier_cli_dir_size (upper);
+      bool live = strstr (cs[c].state, "\"Status\":\"running\"")
+                  || strstr (cs[c].state, "\"Status\":\"paused\"")
+                  || strstr (cs[c].state, "\"Status\":\"restarting\"");
+      cs_size += sz;
+      if (live)
+        active_cs++;
+      else
+        cs_reclaim += sz;
+    }
+  pier_db_containers_free (cs, n_cs);
+  cleanup_free char *irecl_s = pier_human_size (total - used);
+  cleanup_free char *recl
+      = total > 0 ? xasprintf ("%s (%d%%)", irecl_s, (int) ((total - used) * 100 / total)) : xstrdup ("0B");
+  cleanup_free char *csize = pier_human_size (cs_size);
+  cleanup_free char *crecl_s = pier_human_size (cs_reclaim);
+  cleanup_free char *crecl
+      = cs_size > 0 ? xasprintf ("%s (%d%%)", crecl_s, (int) (cs_reclaim * 100 / cs_size)) : xstrdup ("0B");
   printf ("%-15s %-7s %-7s %-10s %s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
-  printf ("%-15s %-7zu %-7d %-10s %s\n", "Images", n_imgs, 0, size, n_imgs ? recl : "0B");
-  printf ("%-15s %-7d %-7d %-10s %s\n", "Containers", 0, 0, "0B", "0B");
+  printf ("%-15s %-7zu %-7zu %-10s %s\n", "Images", n_imgs, active_imgs, size, recl);
+  printf ("%-15s %-7zu %-7zu %-10s %s\n", "Containers", n_cs, active_cs, csize, crecl);
   printf ("%-15s %-7d %-7d %-10s %s\n", "Local Volumes", 0, 0, "0B", "0B");
   printf ("%-15s %-7d %-7d %-10s %s\n", "Build Cache", 0, 0, "0B", "0B");
   pier_db_images_free (imgs, n_imgs);

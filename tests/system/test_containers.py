@@ -409,3 +409,5 @@ def test_fifty_concurrent_runs(pier):
     names = pier.ok("ps", "--format", "{{.Names}}").split()
     assert len(names) == 50 and len(set(names)) == 50
     assert pier.ok("system", "check").strip().endswith("no problems found")
+    df = {line.split()[0]: line.split()[1:3] for line in pier.ok("system", "df").splitlines()[1:]}
+    assert df["Containers"] == ["50", "50"] and df["Images"] == ["1", "1"]
