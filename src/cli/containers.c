@@ -27,6 +27,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/timestamp.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -85,6 +86,14 @@ struct stop_args
   const char *signal;
 };
 
+/* stop's and restart's flags */
+#define STOP_OPTS(a)                                                                                         \
+  { "t|time|timeout", OPT_INT, &(a)->timeout, "seconds to wait before killing the container", "int" },       \
+      { "s|signal", OPT_STRING, &(a)->signal, "signal to send to the container", "string" }, HELP_OPT,       \
+  {                                                                                                          \
+    NULL, 0, NULL, NULL, NULL                                                                                \
+  }
+
 static int
 do_stop (pier_engine *e, const char *id, void *data, pier_error **err)
 {
@@ -97,12 +106,7 @@ pier_cmd_stop (struct pier_globals *g, int argc, char **argv)
 {
   struct stop_args a = { -1, NULL };
   int i = 1, rc = 0;
-  pier_opt opts[] = {
-    { "t|time|timeout", OPT_INT, &a.timeout, "seconds to wait before killing the container", "int" },
-    { "s|signal", OPT_STRING, &a.signal, "signal to send to the container", "string" },
-    HELP_OPT,
-    { NULL, 0, NULL, NULL, NULL },
-  };
+  pier_opt opts[] = { STOP_OPTS (&a) };
   if (pier_cli_parse ("stop", "pier stop [OPTIONS] CONTAINER [CONTAINER...]", opts, argc, argv, &i, 1, -1,
                       &rc)
       < 0)
@@ -127,12 +131,7 @@ pier_cmd_restart (struct pier_globals *g, int argc, char **argv)
 {
   struct stop_args a = { -1, NULL };
   int i = 1, rc = 0;
-  pier_opt opts[] = {
-    { "t|time|timeout", OPT_INT, &a.timeout, "seconds to wait before killing the container", "int" },
-    { "s|signal", OPT_STRING, &a.signal, "signal to send to the container", "string" },
-    HELP_OPT,
-    { NULL, 0, NULL, NULL, NULL },
-  };
+  pier_opt opts[] = { STOP_OPTS (&a) };
   if (pier_cli_parse ("restart", "pier restart [OPTIONS] CONTAINER [CONTAINER...]", opts, argc, argv, &i, 1,
                       -1, &rc)
       < 0)
@@ -393,45 +392,6 @@ pier_cmd_inspect (struct pier_globals *g, int argc, char **argv)
 
 /* ---------------------------------------------------------------- logs */
 
-int64_t
-pier_cli_parse_time (const char *s)
-{
-  if (s == NULL || *s == '\0')
-    return -1;
-  int64_t t = pier_parse_rfc3339 (s);
-  if (t >= 0)
-    return t;
-  char *end;
-  double v = strtod (s, &end);
-  if (end != s && *end == '\0')
-    return (int64_t) (v * 1e9);
-  /* A Go duration: 1h30m, 10m, 45s, 500ms. */
-  double total = 0;
-  const char *p = s;
-  while (*p)
-    {
-      double n = strtod (p, &end);
-      if (end == p)
-        return -1;
-      p = end;
-      double mul;
-      if (strncmp (p, "ms", 2) == 0)
-        mul = 1e-3, p += 2;
-      else if (*p == 'h')
-        mul = 3600, p++;
-      else if (*p == 'm')
-        mul = 60, p++;
-      else if (*p == 's')
-        mul = 1, p++;
-      else
-        return -1;
-      total += n * mul;
-    }
-  struct timespec now;
-  clock_gettime (CLOCK_REALTIME, &now);
-  return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec - (int64_t) (total * 1e9);
-}
-
 static void
 print_entries (pier_log_entry *es, size_t n, size_t from, bool ts, int64_t since, int64_t until)
 {
@@ -465,11 +425,19 @@ pier_cmd_logs (struct pier_globals *g, int argc, char **argv)
   };
   if (pier_cli_parse ("logs", "pier logs [OPTIONS] CONTAINER", opts, argc, argv, &i, 1, 1, &rc) < 0)
     return rc;
-  int64_t since = since_s ? pier_cli_parse_time (since_s) : 0;
-  int64_t until = until_s ? pier_cli_parse_time (until_s) : 0;
-  if (since < 0 || until < 0)
-    return pier_cli_usage ("logs",
-                           "invalid value for --since or --until (a timestamp, unix seconds or a duration)");
+  int64_t since = 0, until = 0;
+  struct timespec now, t;
+  clock_gettime (CLOCK_REALTIME, &now);
+  const char *tv[2] = { since_s, until_s };
+  int64_t *tout[2] = { &since, &until };
+  for (int k = 0; k < 2; k++)
+    if (tv[k])
+      {
+        pier_error *terr = NULL;
+        if (pier_time_parse_user (tv[k], &now, &t, &terr) < 0)
+          return pier_cli_fail (terr, PIER_EXIT_USAGE);
+        *tout[k] = pier_time_ns (&t);
+      }
   long ntail = -1;
   if (strcmp (tail, "all") != 0)
     {
@@ -514,7 +482,7 @@ pier_cmd_logs (struct pier_globals *g, int argc, char **argv)
           || strcmp (status, "paused") == 0))
     {
       /* Until the container stops: its monitor closes our connection. */
-      pier_attach a = { false, false, false, false, 0, 0 };
+      pier_attach a = { false, false, false, 0, 0 };
       int mon = -1;
       if (pier_engine_attach (e, id, &a, &mon, &err) < 0)
         pier_error_free (&err);
@@ -543,9 +511,8 @@ pier_cmd_logs (struct pier_globals *g, int argc, char **argv)
             break;
           if (until > 0)
             {
-              struct timespec now;
               clock_gettime (CLOCK_REALTIME, &now);
-              if ((int64_t) now.tv_sec * 1000000000 > until)
+              if (pier_time_ns (&now) > until)
                 break;
             }
         }
@@ -845,10 +812,11 @@ pier_cmd_exec (struct pier_globals *g, int argc, char **argv)
     {
       if (sv[0] >= 0)
         close (sv[0]);
-      int code = strstr (err->msg, "executable file not found") || strstr (err->msg, "No such file") ? 127
-                 : strstr (err->msg, "ermission denied") || strstr (err->msg, "is a directory")      ? 126
-                 : err->code == EINVAL ? PIER_EXIT_ERROR
-                                       : 126;
+      /* Not running: 1; the command missing or not executable: 127 or
+       * 126, as for run; any other exec failure: 126, as docker's. */
+      int code = err->code == EINVAL ? PIER_EXIT_ERROR : pier_engine_start_code (err);
+      if (code == PIER_EXIT_USAGE)
+        code = 126;
       return pier_cli_fail (err, code);
     }
   if (detach)

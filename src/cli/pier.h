@@ -78,9 +78,6 @@ int pier_cmd_exec (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_port (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_container (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_container_prune (struct pier_globals *g, int argc, char **argv);
-/* Time values of --since/--until: RFC 3339, unix seconds, or a duration
- * ("10m", "1h30m") before now.  Unix nanoseconds, or -1 when bad. */
-int64_t pier_cli_parse_time (const char *s);
 
 /* -e values: "K=V" as is, a bare "K" from our environment (dropped when
  * unset); --env-file lines the same, # comments skipped. */

@@ -14,17 +14,20 @@
 #include "image/images.h"
 #include "util/cleanup.h"
 #include "util/json.h"
+#include "util/timestamp.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
 
+/* Seconds since an RFC 3339 time of a record (0 when it is not one). */
 static double
 seconds_since (const char *rfc3339)
 {
-  int64_t t = pier_parse_rfc3339 (rfc3339);
-  struct timespec now;
+  struct timespec t, now;
+  if (pier_time_parse_rfc3339 (rfc3339, &t) < 0)
+    return 0;
   clock_gettime (CLOCK_REALTIME, &now);
-  return ((double) now.tv_sec * 1e9 + (double) now.tv_nsec - (double) t) / 1e9;
+  return (double) (pier_time_ns (&now) - pier_time_ns (&t)) / 1e9;
 }
 
 /* docker's State.String(). */
@@ -95,13 +98,12 @@ labels_text (json_t *labels)
 int64_t
 pier_cli_dir_size (const char *path)
 {
-  cleanup_free char *out = NULL;
   int64_t total = 0;
   struct stat st;
   if (lstat (path, &st) < 0)
     return 0;
   if (!S_ISDIR (st.st_mode))
-    return st.st_blocks * 512 > st.st_size ? st.st_size : st.st_size;
+    return st.st_size;
   DIR *d = opendir (path);
   if (d == NULL)
     return 0;
@@ -432,7 +434,9 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
     else
       image_col = no_trunc ? xstrdup (img_id) : xstrndup (img_id + 7, 12);
     cleanup_free char *cmd = command_text (c, no_trunc);
-    cleanup_free char *since = pier_human_since (pier_parse_rfc3339 (created) / 1000000000);
+    struct timespec ct = { 0, 0 };
+    pier_time_parse_rfc3339 (created, &ct);
+    cleanup_free char *since = pier_human_since (ct.tv_sec);
     cleanup_free char *stat = status_text (state);
     const char *name = json_string_value (json_object_get (c, "Name")) + 1;
     cleanup_free char *sz = NULL;
@@ -446,9 +450,8 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
       {
         cleanup_free char *labels = labels_text (json_object_get (cfg, "Labels"));
         char created_at[64];
-        time_t ct = (time_t) (pier_parse_rfc3339 (created) / 1000000000);
         struct tm tm;
-        localtime_r (&ct, &tm);
+        localtime_r (&ct.tv_sec, &tm);
         strftime (created_at, sizeof created_at, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
         json_t *row = json_pack (
             "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", short_id, "Image",

@@ -24,42 +24,14 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
 
-/* docker's RAMInBytes: a number with an optional b/k/m/g/t/p unit (and
- * an optional trailing b), binary multiples. */
-static int
-parse_ram (const char *s, int64_t *out)
-{
-  char *end;
-  errno = 0;
-  double v = strtod (s, &end);
-  if (end == s || errno || v < 0)
-    return -1;
-  int64_t mul = 1;
-  if (*end)
-    {
-      const char *units = "bkmgtp";
-      const char *u = strchr (units, tolower ((unsigned char) *end));
-      if (u == NULL)
-        return -1;
-      for (const char *k = units; k < u; k++)
-        mul *= 1024;
-      end++;
-      if (*end == 'b' || *end == 'B')
-        end++;
-      if (*end)
-        return -1;
-    }
-  *out = (int64_t) (v * (double) mul);
-  return 0;
-}
-
 struct run_flags
 {
-  bool detach, interactive, tty, rm, privileged, read_only, oom_kill_disable, no_sig_proxy_set;
+  bool detach, interactive, tty, rm, privileged, read_only, oom_kill_disable;
   bool sig_proxy;
   const char *name, *workdir, *user, *entrypoint, *hostname, *domainname, *restart, *stop_signal, *shm_size;
   const char *pid, *ipc, *uts, *userns, *memory, *memory_swap, *memory_reservation, *cpus, *cpuset_cpus;
@@ -195,9 +167,14 @@ build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t
   json_object_set_new (body, "Image", json_string (argv[0]));
   if (f->platform)
     {
-      const char *arch = sizeof (void *) == 8 ? "linux/amd64" : "linux/386";
-#if defined(__aarch64__)
-      arch = "linux/arm64";
+#if defined(__x86_64__)
+      const char *arch = "linux/amd64";
+#elif defined(__aarch64__)
+      const char *arch = "linux/arm64";
+#elif defined(__i386__)
+      const char *arch = "linux/386";
+#else
+      const char *arch = "linux";
 #endif
       if (strcmp (f->platform, arch) != 0 && strcmp (f->platform, "linux") != 0)
         return bad (verb, "platform %s is not supported here (this machine runs images for its own platform)",
@@ -333,20 +310,11 @@ build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t
             verb,
             "invalid --security-opt: %s (pier supports seccomp=<file|unconfined> and no-new-privileges)", o);
     }
-  static const struct
-  {
-    const char **v;
-    const char *key;
-  } * sp, modes[] = { { NULL, "PidMode" },
-                      { NULL, "IpcMode" },
-                      { NULL, "UTSMode" },
-                      { NULL, "UsernsMode" },
-                      { NULL, "NetworkMode" } };
-  const char *mv[] = { f->pid, f->ipc, f->uts, f->userns, f->network };
-  (void) sp;
-  for (size_t k = 0; k < sizeof modes / sizeof *modes; k++)
-    if (mv[k])
-      json_object_set_new (hc, modes[k].key, json_string (mv[k]));
+  const char *const mode_keys[] = { "PidMode", "IpcMode", "UTSMode", "UsernsMode", "NetworkMode" };
+  const char *mode_vals[] = { f->pid, f->ipc, f->uts, f->userns, f->network };
+  for (size_t k = 0; k < sizeof mode_keys / sizeof *mode_keys; k++)
+    if (mode_vals[k])
+      json_object_set_new (hc, mode_keys[k], json_string (mode_vals[k]));
   const struct
   {
     const char *v;
@@ -362,7 +330,7 @@ build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t
       int64_t b;
       if (strcmp (sizes[k].v, "-1") == 0 && strcmp (sizes[k].key, "MemorySwap") == 0)
         b = -1;
-      else if (parse_ram (sizes[k].v, &b) < 0)
+      else if (pier_parse_ram (sizes[k].v, &b) < 0 || b < 0)
         {
           char m[256];
           snprintf (m, sizeof m, "invalid argument \"%s\" for \"%s\" flag: invalid size: '%s'", sizes[k].v,
@@ -470,7 +438,7 @@ build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t
           cleanup_free char *s = xstrdup (bps[k].v[j]);
           char *colon = strrchr (s, ':');
           int64_t rate;
-          if (colon == NULL || (*colon = '\0', parse_ram (colon + 1, &rate) < 0))
+          if (colon == NULL || (*colon = '\0', pier_parse_ram (colon + 1, &rate) < 0) || rate < 0)
             return bad (verb, "invalid device rate: %s (use /dev/<device>:<rate>[kmg])", bps[k].v[j]);
           json_array_append_new (a, json_pack ("{s:s, s:I}", "Path", s, "Rate", (json_int_t) rate));
         }
@@ -520,15 +488,39 @@ restore_terminal (void)
   tio_saved = false;
 }
 
+/* Our terminal's size (stdout's, else stdin's) into a; 0 x 0 without one. */
 static void
-send_size (int fd)
+term_size (pier_attach *a)
 {
   struct winsize ws;
   if (ioctl (1, TIOCGWINSZ, &ws) == 0 || ioctl (0, TIOCGWINSZ, &ws) == 0)
+    a->rows = ws.ws_row, a->cols = ws.ws_col;
+}
+
+static void
+send_size (int fd)
+{
+  pier_attach a = { false, false, false, 0, 0 };
+  term_size (&a);
+  if (a.rows || a.cols)
     {
-      uint16_t rc[2] = { ws.ws_row, ws.ws_col };
+      uint16_t rc[2] = { a.rows, a.cols };
       pier_msg_send (fd, PIER_MSG_RESIZE, rc, sizeof rc);
     }
+}
+
+/* The container name refers to, and whether it has a terminal and an
+ * open stdin (start -a/-i and attach stream by them). */
+static int
+stream_target (pier_engine *e, const char *name, char **id, bool *tty, bool *open_stdin, pier_error **err)
+{
+  cleanup_json json_t *obj = NULL;
+  if (pier_engine_find (e, name, id, err) < 0 || pier_engine_inspect (e, *id, &obj, err) < 0)
+    return -1;
+  json_t *cfg = json_object_get (obj, "Config");
+  *tty = json_is_true (json_object_get (cfg, "Tty"));
+  *open_stdin = json_is_true (json_object_get (cfg, "OpenStdin"));
+  return 0;
 }
 
 /* "ctrl-p,ctrl-q" -> bytes. */
@@ -814,10 +806,9 @@ pier_cmd_run (struct pier_globals *g, int argc, char **argv)
           attach_err |= strcasecmp (f.attach[k], "stderr") == 0;
         }
     }
-  pier_attach a = { attach_in, attach_out, attach_err, false, 0, 0 };
-  struct winsize ws;
-  if (f.tty && (ioctl (1, TIOCGWINSZ, &ws) == 0 || ioctl (0, TIOCGWINSZ, &ws) == 0))
-    a.rows = ws.ws_row, a.cols = ws.ws_col;
+  pier_attach a = { attach_in, attach_out, attach_err, 0, 0 };
+  if (f.tty)
+    term_size (&a);
   if (pier_engine_start (e, id, &a, f.detach ? NULL : &client, &code, &err) < 0)
     {
       rc = pier_cli_fail (err, code);
@@ -872,24 +863,16 @@ pier_cmd_start (struct pier_globals *g, int argc, char **argv)
       pier_error *err = NULL;
       cleanup_free char *id = NULL;
       int code = PIER_EXIT_ERROR, client = -1;
-      if (pier_engine_find (e, argv[i], &id, &err) < 0)
+      bool tty, open_stdin;
+      if (stream_target (e, argv[i], &id, &tty, &open_stdin, &err) < 0)
         {
           rc = pier_cli_fail (err, PIER_EXIT_ERROR);
           continue;
         }
-      cleanup_json json_t *obj = NULL;
-      if (pier_engine_inspect (e, id, &obj, &err) < 0)
-        {
-          rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-          continue;
-        }
-      json_t *cfg = json_object_get (obj, "Config");
-      bool tty = json_is_true (json_object_get (cfg, "Tty"));
-      bool in = interactive && json_is_true (json_object_get (cfg, "OpenStdin"));
-      pier_attach a = { in, attach || interactive, attach || interactive, false, 0, 0 };
-      struct winsize ws;
-      if (tty && (ioctl (1, TIOCGWINSZ, &ws) == 0 || ioctl (0, TIOCGWINSZ, &ws) == 0))
-        a.rows = ws.ws_row, a.cols = ws.ws_col;
+      bool in = interactive && open_stdin;
+      pier_attach a = { in, attach || interactive, attach || interactive, 0, 0 };
+      if (tty)
+        term_size (&a);
       if (pier_engine_start (e, id, &a, attach || interactive ? &client : NULL, &code, &err) < 0)
         {
           rc = pier_cli_fail (err, attach || interactive ? code : PIER_EXIT_ERROR);
@@ -933,16 +916,14 @@ pier_cmd_attach (struct pier_globals *g, int argc, char **argv)
   pier_engine *e = pier_engine_new (st, g->runroot);
   pier_error *err = NULL;
   cleanup_free char *id = NULL;
-  cleanup_json json_t *obj = NULL;
   int client = -1;
-  if (pier_engine_find (e, argv[i], &id, &err) < 0 || pier_engine_inspect (e, id, &obj, &err) < 0)
+  bool tty, open_stdin;
+  if (stream_target (e, argv[i], &id, &tty, &open_stdin, &err) < 0)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
   else
     {
-      json_t *cfg = json_object_get (obj, "Config");
-      bool tty = json_is_true (json_object_get (cfg, "Tty"));
-      bool in = !no_stdin && json_is_true (json_object_get (cfg, "OpenStdin"));
-      pier_attach a = { in, true, true, false, 0, 0 };
+      bool in = !no_stdin && open_stdin;
+      pier_attach a = { in, true, true, 0, 0 };
       if (pier_engine_attach (e, id, &a, &client, &err) < 0)
         rc = pier_cli_fail (err, PIER_EXIT_ERROR);
       else

@@ -27,6 +27,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -519,48 +520,6 @@ cmd_ps (int argc, char **argv)
   return 0;
 }
 
-/* "10m", "1g", "-1" -> bytes (runc's RAMInBytes). */
-static int
-parse_bytes (const char *s, int64_t *out)
-{
-  char *end;
-  errno = 0;
-  double v = strtod (s, &end);
-  if (errno || end == s)
-    return -1;
-  int64_t mult = 1;
-  switch (*end)
-    {
-    case 'k':
-    case 'K':
-      mult = 1024;
-      end++;
-      break;
-    case 'm':
-    case 'M':
-      mult = 1024 * 1024;
-      end++;
-      break;
-    case 'g':
-    case 'G':
-      mult = 1024LL * 1024 * 1024;
-      end++;
-      break;
-    case 't':
-    case 'T':
-      mult = 1024LL * 1024 * 1024 * 1024;
-      end++;
-      break;
-    default: break;
-    }
-  if (*end == 'b' || *end == 'B')
-    end++;
-  if (*end)
-    return -1;
-  *out = (int64_t) (v * (double) mult);
-  return 0;
-}
-
 static int
 cmd_update (int argc, char **argv)
 {
@@ -631,7 +590,7 @@ cmd_update (int argc, char **argv)
       int64_t v;
       if (nums[k].val == NULL)
         continue;
-      if (parse_bytes (nums[k].val, &v) < 0)
+      if (pier_parse_ram (nums[k].val, &v) < 0)
         {
           pier_resources_free (r);
           char m[160];

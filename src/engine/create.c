@@ -18,6 +18,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/timestamp.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -52,17 +53,6 @@ char *
 pier_engine_container_dir (const pier_engine *e, const char *id)
 {
   return xasprintf ("%s/containers/%s", e->root, id);
-}
-
-void
-pier_engine_timestamp (char *buf, size_t n)
-{
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  gmtime_r (&ts.tv_sec, &tm);
-  size_t l = strftime (buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (buf + l, n - l, ".%09ldZ", ts.tv_nsec);
 }
 
 bool
@@ -334,10 +324,7 @@ make_container_dir (pier_engine *e, const char *id, json_t *cfg, json_t *hc, pie
     if (mkdirat (d, subdirs[i], i == 0 ? 0755 : 0700) < 0)
       return pier_error_make (err, errno, "cannot create %s/%s", dir, subdirs[i]);
   const char *hostname = json_string_value (json_object_get (cfg, "Hostname"));
-  const char *domain = json_string_value (json_object_get (cfg, "Domainname"));
   cleanup_free char *hn = xasprintf ("%s\n", hostname);
-  cleanup_free char *fqdn
-      = domain && *domain ? xasprintf ("%s.%s %s", hostname, domain, hostname) : xstrdup (hostname);
   const char *net = json_string_value (json_object_get (hc, "NetworkMode"));
   cleanup_free char *hosts = NULL;
   if (strcmp (net, "host") == 0)
@@ -351,7 +338,6 @@ make_container_dir (pier_engine *e, const char *id, json_t *cfg, json_t *hc, pie
                        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
                        "ff02::2\tip6-allrouters\n");
   cleanup_free char *resolv = resolv_conf ();
-  (void) fqdn;
   if (write_file (d, "hostname", hn, err) < 0 || write_file (d, "hosts", hosts, err) < 0
       || write_file (d, "resolv.conf", resolv, err) < 0)
     return -1;
@@ -431,7 +417,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   cleanup_json json_t *argvref = argv;
 
   char created[64];
-  pier_engine_timestamp (created, sizeof created);
+  pier_time_now_rfc3339 (created, sizeof created);
   cleanup_free char *dir = pier_engine_container_dir (e, id);
   cleanup_free char *logpath = xasprintf ("%s/%s-json.log", dir, id);
   cleanup_free char *upper = xasprintf ("%s/upper", dir);
@@ -441,7 +427,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   cleanup_free char *hostnamep = xasprintf ("%s/hostname", dir);
   cleanup_free char *resolvp = xasprintf ("%s/resolv.conf", dir);
   cleanup_free char *dname = xasprintf ("/%s", name);
-  json_t *args = json_array_size (argv) > 1 ? json_array () : json_array ();
+  json_t *args = json_array ();
   for (size_t i = 1; i < json_array_size (argv); i++)
     json_array_append (args, json_array_get (argv, i));
   cleanup_json json_t *rec = json_pack (

@@ -63,7 +63,6 @@ int pier_engine_list (pier_engine *e, json_t **out, pier_error **err);
 typedef struct pier_attach
 {
   bool in, out, err;         /* which streams */
-  bool logs;                 /* unused */
   unsigned short rows, cols; /* the client's terminal size, 0 when none */
 } pier_attach;
 
@@ -118,10 +117,15 @@ int pier_engine_exec (pier_engine *e, const char *id, const pier_engine_exec_opt
                       pier_error **err);
 
 /* The monitor is pier's own binary re-executed with this first argument
- * (then root, runroot, id, client fd, attach flags): main() hands such
+ * (then root, runroot, id, client fd, and the attach flags with the
+ * terminal size packed in one number): main() hands such
  * an argv to pier_engine_monitor_exec. */
 #define PIER_MONITOR_ARG "__monitor"
 int pier_engine_monitor_exec (int argc, char **argv);
+
+/* docker's exit code for a start failure, from the runtime's message:
+ * 127 command not found, 126 cannot execute, 125 otherwise. */
+int pier_engine_start_code (const pier_error *err);
 
 /* Whether name is a valid container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+). */
 bool pier_engine_name_valid (const char *name);

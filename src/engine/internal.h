@@ -15,9 +15,6 @@
 /* <root>/containers/<id>. Caller frees. */
 char *pier_engine_container_dir (const pier_engine *e, const char *id);
 
-/* RFC 3339 with nanoseconds, UTC, now. */
-void pier_engine_timestamp (char *buf, size_t n);
-
 /* A fresh State object with the given Status. */
 json_t *pier_engine_state_new (const char *status);
 
@@ -56,9 +53,5 @@ int pier_engine_resolve_user (int rootfd, const char *spec, json_t *groups_add, 
  * connected socket that gets STARTED and then the streams in flags. */
 void pier_monitor_main (const char *root, const char *runroot, const char *id, int client,
                         unsigned long long packed) __attribute__ ((noreturn));
-
-/* docker's exit code for a start failure, from the runtime's message:
- * 127 command not found, 126 cannot execute, 125 otherwise. */
-int pier_engine_start_code (const pier_error *err);
 
 #endif

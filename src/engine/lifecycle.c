@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,6 +23,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/timestamp.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -79,20 +79,16 @@ live_status (json_t *state)
   return status_is (state, "running") || status_is (state, "paused") || status_is (state, "restarting");
 }
 
-int
-pier_engine_load (pier_engine *e, const char *id, json_t **rec_out, json_t **state_out, pier_error **err)
+/* pier_engine_load for a row already read. */
+static int
+load_row (pier_engine *e, const pier_db_container *c, json_t **rec_out, json_t **state_out, pier_error **err)
 {
   pier_db *db = pier_store_db (e->st);
-  pier_db_container *c = NULL;
-  if (pier_db_container_get (db, id, &c, err) < 0)
-    return -1;
+  const char *id = c->id;
   cleanup_json json_t *rec = NULL;
   cleanup_json json_t *state = NULL;
-  int r = pier_json_load_buf (c->config, strlen (c->config), "container record", &rec, err);
-  if (r == 0)
-    r = pier_json_load_buf (c->state, strlen (c->state), "container state", &state, err);
-  pier_db_container_free (c);
-  if (r < 0)
+  if (pier_json_load_buf (c->config, strlen (c->config), "container record", &rec, err) < 0
+      || pier_json_load_buf (c->state, strlen (c->state), "container state", &state, err) < 0)
     return -1;
   if (live_status (state) && !pier_engine_monitor_alive (state))
     {
@@ -102,7 +98,7 @@ pier_engine_load (pier_engine *e, const char *id, json_t **rec_out, json_t **sta
       pier_container_kill (rt, id, SIGKILL, true, NULL);
       pier_container_delete (rt, id, true, NULL);
       char now[64];
-      pier_engine_timestamp (now, sizeof now);
+      pier_time_now_rfc3339 (now, sizeof now);
       json_object_set_new (state, "Status", json_string ("exited"));
       json_object_set_new (state, "Running", json_false ());
       json_object_set_new (state, "Paused", json_false ());
@@ -129,6 +125,17 @@ pier_engine_load (pier_engine *e, const char *id, json_t **rec_out, json_t **sta
   if (state_out)
     *state_out = steal_pointer (&state);
   return 0;
+}
+
+int
+pier_engine_load (pier_engine *e, const char *id, json_t **rec_out, json_t **state_out, pier_error **err)
+{
+  pier_db_container *c = NULL;
+  if (pier_db_container_get (pier_store_db (e->st), id, &c, err) < 0)
+    return -1;
+  int r = load_row (e, c, rec_out, state_out, err);
+  pier_db_container_free (c);
+  return r;
 }
 
 char *
@@ -256,15 +263,13 @@ pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *cl
         _exit (m < 0 ? 1 : 0);
       /* A fresh image: state of the libraries in this process (sqlite's
        * open-file table above all) must not leak into the monitor. */
-      char fd[16], flags[2];
+      char fd[16], packed_s[32];
       snprintf (fd, sizeof fd, "%d", sv[1]);
       /* flags, and the terminal size for the pty's first size */
       unsigned long long packed = attach_flags (a);
       if (a)
         packed |= (unsigned long long) a->rows << 8 | (unsigned long long) a->cols << 24;
-      char packed_s[32];
       snprintf (packed_s, sizeof packed_s, "%llu", packed);
-      snprintf (flags, sizeof flags, "%s", "");
       fcntl (sv[1], F_SETFD, 0);
       char *args[] = { (char *) "pier-monitor",
                        (char *) PIER_MONITOR_ARG,
@@ -273,7 +278,6 @@ pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *cl
                        (char *) id,
                        fd,
                        packed_s,
-                       flags,
                        NULL };
       execv ("/proc/self/exe", args);
       _exit (127);
@@ -506,8 +510,6 @@ pier_engine_remove (pier_engine *e, const char *id, bool force, bool volumes, pi
   cleanup_free char *rt = pier_engine_runtime_root (e);
   pier_container_delete (rt, id, true, NULL);
   cleanup_free char *dir = pier_engine_container_dir (e, id);
-  cleanup_free char *rootfs = pier_path_join (dir, "rootfs");
-  umount2 (rootfs, MNT_DETACH); /* only mounted here by an older layout; harmless otherwise */
   if (pier_rmtree_at (AT_FDCWD, dir, err) < 0)
     return pier_error_wrap (err, "cannot remove container %s", id);
   return pier_db_container_delete (pier_store_db (e->st), id, err);
@@ -585,15 +587,16 @@ pier_engine_list (pier_engine *e, json_t **out, pier_error **err)
   json_t *arr = json_array ();
   for (size_t i = 0; i < n; i++)
     {
-      json_t *obj = NULL;
-      pier_error *ierr = NULL;
-      if (pier_engine_inspect (e, cs[i].id, &obj, &ierr) < 0)
+      json_t *rec = NULL, *state = NULL;
+      if (load_row (e, &cs[i], &rec, &state, err) < 0)
         {
-          /* Removed meanwhile by its monitor (--rm): not listed. */
-          pier_error_free (&ierr);
-          continue;
+          pier_db_containers_free (cs, n);
+          json_decref (arr);
+          return -1;
         }
-      json_array_append_new (arr, obj);
+      json_array_append_new (arr, inspect_object (rec, state));
+      json_decref (rec);
+      json_decref (state);
     }
   pier_db_containers_free (cs, n);
   *out = arr;

@@ -16,6 +16,8 @@
 
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/timestamp.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -37,33 +39,6 @@ struct pier_logfile
   struct partial out, err;
 };
 
-int64_t
-pier_logfile_parse_size (const char *s)
-{
-  if (s == NULL || !isdigit ((unsigned char) *s))
-    return -1;
-  char *end;
-  double v = strtod (s, &end);
-  int64_t mul = 1;
-  if (*end)
-    {
-      switch (tolower ((unsigned char) *end))
-        {
-        case 'b': mul = 1; break;
-        case 'k': mul = 1024; break;
-        case 'm': mul = 1024 * 1024; break;
-        case 'g': mul = 1024LL * 1024 * 1024; break;
-        default: return -1;
-        }
-      end++;
-      if (*end == 'b' || *end == 'B')
-        end++;
-      if (*end)
-        return -1;
-    }
-  return (int64_t) (v * (double) mul);
-}
-
 int
 pier_logfile_open (const char *path, const char *max_size, const char *max_file, pier_logfile **out,
                    pier_error **err)
@@ -71,7 +46,7 @@ pier_logfile_open (const char *path, const char *max_size, const char *max_file,
   pier_logfile *l = xzalloc (sizeof *l);
   l->max_size = -1;
   l->max_file = 1;
-  if (max_size && (l->max_size = pier_logfile_parse_size (max_size)) <= 0)
+  if (max_size && (pier_parse_ram (max_size, &l->max_size) < 0 || l->max_size <= 0))
     {
       free (l);
       return pier_error_makex (err, EINVAL, "invalid max-size for the json-file log: %s", max_size);
@@ -174,13 +149,8 @@ escape (const unsigned char *s, size_t n, char **out, size_t *olen, size_t *ocap
 static void
 emit (pier_logfile *l, const char *stream, const char *text, size_t n)
 {
-  struct timespec ts;
-  struct tm tm;
   char when[64];
-  clock_gettime (CLOCK_REALTIME, &ts);
-  gmtime_r (&ts.tv_sec, &tm);
-  size_t wl = strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (when + wl, sizeof when - wl, ".%09ldZ", ts.tv_nsec);
+  pier_time_now_rfc3339 (when, sizeof when);
   size_t cap = n * 2 + 128, len = 0;
   char *line = xmalloc (cap);
   memcpy (line, "{\"log\":\"", 8);
@@ -235,40 +205,6 @@ pier_logfile_close (pier_logfile *l)
   free (l);
 }
 
-int64_t
-pier_parse_rfc3339 (const char *s)
-{
-  struct tm tm = { 0 };
-  const char *p = strptime (s, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (p == NULL)
-    return -1;
-  int64_t ns = 0;
-  if (*p == '.')
-    {
-      p++;
-      int digits = 0;
-      while (isdigit ((unsigned char) *p))
-        {
-          if (digits < 9)
-            ns = ns * 10 + (*p - '0'), digits++;
-          p++;
-        }
-      while (digits++ < 9)
-        ns *= 10;
-    }
-  int64_t off = 0;
-  if (*p == '+' || *p == '-')
-    {
-      int h = 0, mi = 0;
-      if (sscanf (p + 1, "%d:%d", &h, &mi) < 1)
-        return -1;
-      off = (h * 3600 + mi * 60) * (*p == '-' ? -1 : 1);
-    }
-  else if (*p != 'Z' && *p != '\0')
-    return -1;
-  return ((int64_t) timegm (&tm) - off) * 1000000000 + ns;
-}
-
 static int
 read_one (const char *path, int64_t start, int64_t *end, pier_log_entry **out, size_t *n, size_t *cap,
           pier_error **err)
@@ -310,7 +246,8 @@ read_one (const char *path, int64_t start, int64_t *end, pier_log_entry **out, s
       e->text = lg ? xstrndup (lg, ll) : xstrdup ("");
       e->stream = xstrdup (json_string_value (json_object_get (j, "stream")) ?: "stdout");
       e->time = xstrdup (json_string_value (json_object_get (j, "time")) ?: "");
-      e->time_ns = pier_parse_rfc3339 (e->time);
+      struct timespec ts;
+      e->time_ns = pier_time_parse_rfc3339 (e->time, &ts) == 0 ? pier_time_ns (&ts) : -1;
       json_decref (j);
     }
   if (end)

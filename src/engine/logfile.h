@@ -21,9 +21,6 @@ void pier_logfile_write (pier_logfile *l, const char *stream, const char *buf, s
 /* Flush partial lines and close; NULL is allowed. */
 void pier_logfile_close (pier_logfile *l);
 
-/* Parse "10m"-style sizes (b, k, m, g; case-insensitive). -1 if bad. */
-int64_t pier_logfile_parse_size (const char *s);
-
 /* One log entry as read back. */
 typedef struct pier_log_entry
 {
@@ -40,8 +37,5 @@ typedef struct pier_log_entry
 int pier_logfile_read (const char *path, bool rotated, int64_t *offset, pier_log_entry **out, size_t *n,
                        pier_error **err);
 void pier_log_entries_free (pier_log_entry *e, size_t n);
-
-/* Parse an RFC 3339 timestamp into unix nanoseconds; -1 when bad. */
-int64_t pier_parse_rfc3339 (const char *s);
 
 #endif

@@ -44,6 +44,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/timestamp.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -332,7 +333,7 @@ start_once (struct mon *m, int *code, pier_error **err)
   m->exited = false;
   json_t *st = load_state (m);
   char now[64];
-  pier_engine_timestamp (now, sizeof now);
+  pier_time_now_rfc3339 (now, sizeof now);
   json_object_set_new (st, "Status", json_string ("running"));
   json_object_set_new (st, "Running", json_true ());
   json_object_set_new (st, "Paused", json_false ());
@@ -556,7 +557,7 @@ finish (struct mon *m, int64_t started_ms, int64_t *delay)
   pier_container_delete (m->rtroot, m->id, true, NULL);
   json_t *st = load_state (m);
   char now[64];
-  pier_engine_timestamp (now, sizeof now);
+  pier_time_now_rfc3339 (now, sizeof now);
   json_object_set_new (st, "Status", json_string ("exited"));
   json_object_set_new (st, "Running", json_false ());
   json_object_set_new (st, "Paused", json_false ());
@@ -815,7 +816,7 @@ fail:
 int
 pier_engine_monitor_exec (int argc, char **argv)
 {
-  if (argc != 8)
+  if (argc != 7)
     return 125;
   pier_monitor_main (argv[2], argv[3], argv[4], atoi (argv[5]), strtoull (argv[6], NULL, 10));
 }

@@ -632,8 +632,11 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
   add_ns (nss, "mount", NULL, NULL);
   add_ns (nss, "cgroup", NULL, NULL);
   const char *uts = json_string_value (json_object_get (hc, "UTSMode"));
+  const char *domain = json_string_value (json_object_get (cfg, "Domainname"));
   if (uts && strcmp (uts, "host") == 0)
     json_object_del (spec, "hostname");
+  else if (domain && *domain)
+    json_object_set_new (spec, "domainname", json_string (domain));
   json_t *rules = json_array ();
   json_t *devices = json_array ();
   json_array_append_new (rules, dev_rule (false, NULL, -1, -1, "rwm"));

@@ -19,21 +19,13 @@
 #include "util/digest.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/timestamp.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
 #endif
-
-static void
-rfc3339 (time_t t, long nsec, char *buf, size_t n)
-{
-  struct tm tm;
-  gmtime_r (&t, &tm);
-  size_t l = strftime (buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (buf + l, n - l, ".%09ldZ", nsec);
-}
 
 static const char *
 go_arch (void)
@@ -479,7 +471,7 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
 
   /* 3. config */
   clock_gettime (CLOCK_REALTIME, &now);
-  rfc3339 (now.tv_sec, now.tv_nsec, created, sizeof created);
+  pier_time_format_rfc3339 (&now, created, sizeof created);
   json_t *cfg = json_object ();
   for (size_t i = 0; o->changes && o->changes[i]; i++)
     if (pier_image_apply_change (cfg, o->changes[i], err) < 0)

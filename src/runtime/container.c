@@ -29,6 +29,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/timestamp.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -39,17 +40,6 @@
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif
-
-static void
-now_rfc3339 (char *buf, size_t n)
-{
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  gmtime_r (&ts.tv_sec, &tm);
-  size_t l = strftime (buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (buf + l, n - l, ".%09ldZ", ts.tv_nsec);
-}
 
 static char *
 state_json_text (const char *id, const char *status, pid_t pid, const char *bundle, json_t *annotations)
@@ -737,7 +727,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   pier_state st = { 0 };
   char created[64];
   owner = user_name (geteuid ());
-  now_rfc3339 (created, sizeof created);
+  pier_time_now_rfc3339 (created, sizeof created);
   st.id = (char *) id;
   st.pid = g;
   st.start_time = pier_proc_start_time (g);

@@ -1096,7 +1096,12 @@ pier_db_container_rename (pier_db *db, const char *id, const char *name, pier_er
 int
 pier_db_container_delete (pier_db *db, const char *id, pier_error **err)
 {
-  return container_change (db, "DELETE FROM containers WHERE id = ?1 AND ?2 IS NULL", id, NULL, err);
+  int n = run_change (db, "DELETE FROM containers WHERE id = ?1", id, NULL, NULL, err);
+  if (n < 0)
+    return pier_error_wrap (err, "cannot remove container %s", id);
+  if (n == 0)
+    return pier_error_makex (err, ENOENT, "No such container: %s", id);
+  return 0;
 }
 
 int

@@ -1,4 +1,5 @@
 #include "util/log.h"
+#include "util/timestamp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,13 +104,7 @@ pier_log (enum pier_log_level level, const char *fmt, ...)
   if (log_fd >= 0)
     {
       char ts[64];
-      struct timespec now;
-      struct tm tm;
-      clock_gettime (CLOCK_REALTIME, &now);
-      gmtime_r (&now.tv_sec, &tm);
-      strftime (ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-      size_t l = strlen (ts);
-      snprintf (ts + l, sizeof ts - l, ".%09ldZ", now.tv_nsec);
+      pier_time_now_rfc3339 (ts, sizeof ts);
       if (log_json)
         {
           /* JSON strings must be UTF-8: anything else becomes '?'. */

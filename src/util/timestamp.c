@@ -3,6 +3,7 @@
 #include "util/timestamp.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -235,4 +236,21 @@ pier_time_cmp (const struct timespec *a, const struct timespec *b)
   if (a->tv_sec != b->tv_sec)
     return a->tv_sec < b->tv_sec ? -1 : 1;
   return a->tv_nsec < b->tv_nsec ? -1 : a->tv_nsec > b->tv_nsec;
+}
+
+void
+pier_time_format_rfc3339 (const struct timespec *t, char *buf, size_t n)
+{
+  struct tm tm;
+  gmtime_r (&t->tv_sec, &tm);
+  size_t l = strftime (buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf (buf + l, n - l, ".%09ldZ", t->tv_nsec);
+}
+
+void
+pier_time_now_rfc3339 (char *buf, size_t n)
+{
+  struct timespec now;
+  clock_gettime (CLOCK_REALTIME, &now);
+  pier_time_format_rfc3339 (&now, buf, n);
 }

@@ -21,6 +21,19 @@ int pier_time_parse_rfc3339 (const char *s, struct timespec *out);
 int pier_time_parse_user (const char *value, const struct timespec *now, struct timespec *out,
                           pier_error **err);
 
+/* t as RFC 3339 in UTC with nanoseconds ("2024-01-02T03:04:05.000000001Z"),
+ * the form docker writes in inspect, logs and image configs; buf holds at
+ * least 40 bytes.  The _now form formats CLOCK_REALTIME. */
+void pier_time_format_rfc3339 (const struct timespec *t, char *buf, size_t n);
+void pier_time_now_rfc3339 (char *buf, size_t n);
+
+/* Unix nanoseconds of t. */
+static inline long long
+pier_time_ns (const struct timespec *t)
+{
+  return (long long) t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
 /* Negative, 0 or positive as a is before, at or after b. */
 int pier_time_cmp (const struct timespec *a, const struct timespec *b);
 

@@ -193,6 +193,8 @@ def test_user_workdir_env_hostname_labels(pier, image_tar, tmp_path):
     assert r.rc != 0 and "unable to find user nobody-here" in r.err, r
     out = pier.ok("run", "--rm", "-h", "box1", "busybox", "sh", "-c", "hostname; cat /etc/hostname; echo $HOSTNAME")
     assert out == "box1\nbox1\nbox1\n"
+    assert pier.ok("run", "--rm", "--domainname", "example.org", "busybox", "cat",
+                   "/proc/sys/kernel/domainname") == "example.org\n"
     pier.ok("create", "--name", "labelled", "-l", "tier=web", "-l", "flag", "busybox")
     assert pier.inspect("labelled")["Config"]["Labels"] == {"tier": "web", "flag": ""}
     assert pier.ok("ps", "-a", "--filter", "label=tier=web", "--format", "{{.Names}}") == "labelled\n"
@@ -360,6 +362,8 @@ def test_logs_tail_since_follow(pier):
     assert pier.ok("logs", "--tail", "2", "lines") == "4\n5\n"
     assert pier.ok("logs", "--since", "1h", "lines") == "1\n2\n3\n4\n5\n"
     assert pier.ok("logs", "--until", "1h", "lines") == ""
+    r = pier("logs", "--since", "yesterday", "lines")
+    assert r.rc == 125 and "yesterday" in r.err, r
     pier.ok("run", "-d", "--name", "slow", "busybox", "sh", "-c", "echo a; sleep 0.5; echo b")
     t0 = time.monotonic()
     assert pier.ok("logs", "-f", "slow") == "a\nb\n"
