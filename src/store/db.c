@@ -1,4 +1,5 @@
 #include "store/db.h"
+#include "store/db_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -18,12 +19,6 @@
 
 /* How long a writer waits for another process's transaction (ms). */
 #define DB_BUSY_TIMEOUT_MS 30000
-
-struct pier_db
-{
-  sqlite3 *h;
-  char *path;
-};
 
 /* One string per schema version: migrations[i] takes version i to i + 1.
  * Append only; never edit a released one. */
@@ -69,16 +64,51 @@ static const char *const migrations[PIER_DB_SCHEMA_VERSION] = {
   "  config TEXT NOT NULL,"
   "  state TEXT NOT NULL);"
   "CREATE INDEX containers_image ON containers (image_id);",
+  /* 3: volumes, networks with their address leases, and the build cache.
+   * A build cache entry maps a step's key to its result (the image config
+   * after the step, JSON) and holds the layers it made, so that garbage
+   * collection keeps them until the entry goes. */
+  "CREATE TABLE volumes ("
+  "  name TEXT PRIMARY KEY,"
+  "  driver TEXT NOT NULL,"
+  "  created INTEGER NOT NULL,"
+  "  anonymous INTEGER NOT NULL DEFAULT 0,"
+  "  labels TEXT NOT NULL,"
+  "  options TEXT NOT NULL);"
+  "CREATE TABLE networks ("
+  "  id TEXT PRIMARY KEY,"
+  "  name TEXT NOT NULL UNIQUE,"
+  "  created INTEGER NOT NULL,"
+  "  config TEXT NOT NULL);"
+  "CREATE TABLE network_leases ("
+  "  network_id TEXT NOT NULL REFERENCES networks (id) ON DELETE CASCADE,"
+  "  address TEXT NOT NULL,"
+  "  container_id TEXT NOT NULL,"
+  "  PRIMARY KEY (network_id, address));"
+  "CREATE INDEX network_leases_container ON network_leases (container_id);"
+  "CREATE TABLE build_cache ("
+  "  key TEXT PRIMARY KEY,"
+  "  result TEXT NOT NULL,"
+  "  size INTEGER NOT NULL DEFAULT 0,"
+  "  created INTEGER NOT NULL,"
+  "  last_used INTEGER NOT NULL);"
+  "CREATE TABLE build_cache_layers ("
+  "  key TEXT NOT NULL REFERENCES build_cache (key) ON DELETE CASCADE,"
+  "  idx INTEGER NOT NULL,"
+  "  chain_id TEXT NOT NULL,"
+  "  blob_digest TEXT NOT NULL,"
+  "  PRIMARY KEY (key, idx));"
+  "CREATE INDEX build_cache_layers_chain ON build_cache_layers (chain_id);"
+  "CREATE INDEX build_cache_layers_blob ON build_cache_layers (blob_digest);",
 };
 
-static void
-stmt_finalize (sqlite3_stmt **s)
+void
+db_stmt_finalize (sqlite3_stmt **s)
 {
   if (*s)
     sqlite3_finalize (*s);
   *s = NULL;
 }
-#define cleanup_stmt __attribute__ ((cleanup (stmt_finalize)))
 
 static int
 rc_errno (int rc)
@@ -96,7 +126,7 @@ rc_errno (int rc)
 }
 
 /* "<what>: <sqlite's message>" with an errno-style code. */
-static int __attribute__ ((format (printf, 4, 5)))
+int __attribute__ ((format (printf, 4, 5)))
 db_fail (pier_db *db, int rc, pier_error **err, const char *fmt, ...)
 {
   va_list ap;
@@ -111,8 +141,8 @@ db_fail (pier_db *db, int rc, pier_error **err, const char *fmt, ...)
   return -1;
 }
 
-static int
-exec (pier_db *db, const char *sql, pier_error **err)
+int
+db_exec (pier_db *db, const char *sql, pier_error **err)
 {
   int rc = sqlite3_exec (db->h, sql, NULL, NULL, NULL);
   if (rc != SQLITE_OK)
@@ -120,8 +150,8 @@ exec (pier_db *db, const char *sql, pier_error **err)
   return 0;
 }
 
-static int
-prepare (pier_db *db, const char *sql, sqlite3_stmt **s, pier_error **err)
+int
+db_prepare (pier_db *db, const char *sql, sqlite3_stmt **s, pier_error **err)
 {
   int rc = sqlite3_prepare_v2 (db->h, sql, -1, s, NULL);
   if (rc != SQLITE_OK)
@@ -129,8 +159,8 @@ prepare (pier_db *db, const char *sql, sqlite3_stmt **s, pier_error **err)
   return 0;
 }
 
-static void
-bind_text (sqlite3_stmt *s, int i, const char *v)
+void
+db_bind_text (sqlite3_stmt *s, int i, const char *v)
 {
   if (v)
     sqlite3_bind_text (s, i, v, -1, SQLITE_STATIC);
@@ -138,45 +168,36 @@ bind_text (sqlite3_stmt *s, int i, const char *v)
     sqlite3_bind_null (s, i);
 }
 
-static char *
-col_text (sqlite3_stmt *s, int i)
+char *
+db_col_text (sqlite3_stmt *s, int i)
 {
   const unsigned char *t = sqlite3_column_text (s, i);
   return t ? xstrdup ((const char *) t) : NULL;
 }
 
-/* A unit of work: its own IMMEDIATE transaction, or a savepoint inside the
- * caller's. */
-typedef struct tx
-{
-  pier_db *db;
-  bool savepoint;
-  bool open;
-} tx;
-
-static int
-tx_begin (pier_db *db, tx *t, pier_error **err)
+int
+db_tx_begin (pier_db *db, tx *t, pier_error **err)
 {
   t->db = db;
   t->savepoint = !sqlite3_get_autocommit (db->h);
-  if (exec (db, t->savepoint ? "SAVEPOINT pier" : "BEGIN IMMEDIATE", err) < 0)
+  if (db_exec (db, t->savepoint ? "SAVEPOINT pier" : "BEGIN IMMEDIATE", err) < 0)
     return pier_error_wrap (err, "cannot begin a database transaction");
   t->open = true;
   return 0;
 }
 
-static int
-tx_commit (tx *t, pier_error **err)
+int
+db_tx_commit (tx *t, pier_error **err)
 {
-  if (exec (t->db, t->savepoint ? "RELEASE pier" : "COMMIT", err) < 0)
+  if (db_exec (t->db, t->savepoint ? "RELEASE pier" : "COMMIT", err) < 0)
     return pier_error_wrap (err, "cannot commit a database transaction");
   t->open = false;
   return 0;
 }
 
 /* Scope cleanup: undo the unit of work unless it was committed. */
-static void
-tx_cleanup (tx *t)
+void
+db_tx_cleanup (tx *t)
 {
   if (!t->open)
     return;
@@ -186,24 +207,23 @@ tx_cleanup (tx *t)
     sqlite3_exec (t->db->h, "ROLLBACK", NULL, NULL, NULL);
   t->open = false;
 }
-#define cleanup_tx __attribute__ ((cleanup (tx_cleanup)))
 
 /* A read snapshot (deferred transaction) unless the caller has one open. */
-static int
-read_begin (pier_db *db, tx *t, pier_error **err)
+int
+db_read_begin (pier_db *db, tx *t, pier_error **err)
 {
   t->db = db;
   t->savepoint = false;
   if (!sqlite3_get_autocommit (db->h))
     return 0;
-  if (exec (db, "BEGIN", err) < 0)
+  if (db_exec (db, "BEGIN", err) < 0)
     return -1;
   t->open = true;
   return 0;
 }
 
-static int
-check_digest (const char *what, const char *d, pier_error **err)
+int
+db_check_digest (const char *what, const char *d, pier_error **err)
 {
   if (!pier_digest_valid (d))
     return pier_error_makex (err, EINVAL, "%s `%s` is not a valid digest", what, d ? d : "(null)");
@@ -229,7 +249,7 @@ pier_db_open (const char *path, pier_db **out, pier_error **err)
   sqlite3_busy_timeout (db->h, DB_BUSY_TIMEOUT_MS);
   /* synchronous=FULL: a committed record survives a power cut, as the blob
    * it names does. */
-  if (exec (db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", err) < 0)
+  if (db_exec (db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", err) < 0)
     goto on_error;
   if (pier_db_journal_mode (db, &mode, err) < 0)
     goto on_error;
@@ -238,7 +258,7 @@ pier_db_open (const char *path, pier_db **out, pier_error **err)
       free (mode);
       mode = NULL;
       cleanup_stmt sqlite3_stmt *s = NULL;
-      if (prepare (db, "PRAGMA journal_mode = WAL", &s, err) < 0)
+      if (db_prepare (db, "PRAGMA journal_mode = WAL", &s, err) < 0)
         goto on_error;
       /* Switching needs the database to itself, and sqlite answers BUSY
        * at once instead of calling the busy handler when another process
@@ -255,7 +275,7 @@ pier_db_open (const char *path, pier_db **out, pier_error **err)
           db_fail (db, rc, err, "cannot switch the database to WAL mode");
           goto on_error;
         }
-      mode = col_text (s, 0);
+      mode = db_col_text (s, 0);
       if (mode == NULL || strcmp (mode, "wal") != 0)
         {
           pier_error_makex (err, EIO, "cannot switch the database `%s` to WAL mode: it stays in `%s` mode",
@@ -289,12 +309,12 @@ int
 pier_db_journal_mode (pier_db *db, char **mode, pier_error **err)
 {
   cleanup_stmt sqlite3_stmt *s = NULL;
-  if (prepare (db, "PRAGMA journal_mode", &s, err) < 0)
+  if (db_prepare (db, "PRAGMA journal_mode", &s, err) < 0)
     return -1;
   int rc = sqlite3_step (s);
   if (rc != SQLITE_ROW)
     return db_fail (db, rc, err, "cannot read the journal mode");
-  *mode = col_text (s, 0);
+  *mode = db_col_text (s, 0);
   return 0;
 }
 
@@ -303,7 +323,7 @@ read_version (pier_db *db, int *version, pier_error **err)
 {
   cleanup_stmt sqlite3_stmt *s = NULL;
   *version = 0;
-  if (prepare (db, "SELECT max(version) FROM schema_version", &s, err) < 0)
+  if (db_prepare (db, "SELECT max(version) FROM schema_version", &s, err) < 0)
     return -1;
   int rc = sqlite3_step (s);
   if (rc != SQLITE_ROW)
@@ -325,9 +345,9 @@ pier_db_migrate (pier_db *db, pier_error **err)
   int version;
 
   /* IMMEDIATE: two processes opening a new store at once migrate it once. */
-  if (tx_begin (db, &t, err) < 0)
+  if (db_tx_begin (db, &t, err) < 0)
     return -1;
-  if (exec (db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", err) < 0
+  if (db_exec (db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", err) < 0
       || read_version (db, &version, err) < 0)
     return pier_error_wrap (err, "cannot migrate the database");
   if (version > PIER_DB_SCHEMA_VERSION)
@@ -339,16 +359,16 @@ pier_db_migrate (pier_db *db, pier_error **err)
     {
       cleanup_free char *set
           = xasprintf ("DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)", v + 1);
-      if (exec (db, migrations[v], err) < 0 || exec (db, set, err) < 0)
+      if (db_exec (db, migrations[v], err) < 0 || db_exec (db, set, err) < 0)
         return pier_error_wrap (err, "cannot migrate the database from schema version %d to %d", v, v + 1);
     }
-  return tx_commit (&t, err);
+  return db_tx_commit (&t, err);
 }
 
 int
 pier_db_begin (pier_db *db, pier_error **err)
 {
-  if (exec (db, "BEGIN IMMEDIATE", err) < 0)
+  if (db_exec (db, "BEGIN IMMEDIATE", err) < 0)
     return pier_error_wrap (err, "cannot begin a database transaction");
   return 0;
 }
@@ -356,7 +376,7 @@ pier_db_begin (pier_db *db, pier_error **err)
 int
 pier_db_commit (pier_db *db, pier_error **err)
 {
-  if (exec (db, "COMMIT", err) < 0)
+  if (db_exec (db, "COMMIT", err) < 0)
     return pier_error_wrap (err, "cannot commit a database transaction");
   return 0;
 }
@@ -366,7 +386,7 @@ pier_db_rollback (pier_db *db, pier_error **err)
 {
   if (sqlite3_get_autocommit (db->h))
     return 0;
-  if (exec (db, "ROLLBACK", err) < 0)
+  if (db_exec (db, "ROLLBACK", err) < 0)
     return pier_error_wrap (err, "cannot roll back a database transaction");
   return 0;
 }
@@ -414,17 +434,17 @@ pier_db_images_free (pier_db_image *imgs, size_t n)
 static int
 check_image (const pier_db_image *img, pier_error **err)
 {
-  if (check_digest ("image id", img->id, err) < 0
-      || check_digest ("config digest", img->config_digest, err) < 0)
+  if (db_check_digest ("image id", img->id, err) < 0
+      || db_check_digest ("config digest", img->config_digest, err) < 0)
     return -1;
-  if (img->manifest_digest && check_digest ("manifest digest", img->manifest_digest, err) < 0)
+  if (img->manifest_digest && db_check_digest ("manifest digest", img->manifest_digest, err) < 0)
     return -1;
   for (size_t i = 0; i < img->n_layers; i++)
     {
       const pier_db_image_layer *l = &img->layers[i];
-      if (check_digest ("layer diff id", l->diff_id, err) < 0
-          || check_digest ("layer chain id", l->chain_id, err) < 0
-          || check_digest ("layer blob digest", l->blob_digest, err) < 0)
+      if (db_check_digest ("layer diff id", l->diff_id, err) < 0
+          || db_check_digest ("layer chain id", l->chain_id, err) < 0
+          || db_check_digest ("layer blob digest", l->blob_digest, err) < 0)
         return -1;
       if (l->media_type == NULL)
         return pier_error_makex (err, EINVAL, "layer %zu of image %s has no media type", i, img->id);
@@ -443,10 +463,10 @@ pier_db_put_image (pier_db *db, const pier_db_image *img, pier_error **err)
 
   if (check_image (img, err) < 0)
     return pier_error_wrap (err, "cannot record image");
-  if (tx_begin (db, &t, err) < 0)
+  if (db_tx_begin (db, &t, err) < 0)
     return pier_error_wrap (err, "cannot record image %s", img->id);
   /* An upsert, not REPLACE: the row keeps its identity and its tags. */
-  if (prepare (
+  if (db_prepare (
           db,
           "INSERT INTO images (id, created, size, config_digest, manifest_digest, manifest_media_type)"
           " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET"
@@ -454,24 +474,25 @@ pier_db_put_image (pier_db *db, const pier_db_image *img, pier_error **err)
           " manifest_digest = excluded.manifest_digest, manifest_media_type = excluded.manifest_media_type",
           &ins, err)
           < 0
-      || prepare (db, "DELETE FROM image_layers WHERE image_id = ?1", &del, err) < 0
-      || prepare (db,
-                  "INSERT INTO image_layers (image_id, idx, diff_id, chain_id, blob_digest, media_type, size)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                  &lay, err)
+      || db_prepare (db, "DELETE FROM image_layers WHERE image_id = ?1", &del, err) < 0
+      || db_prepare (
+             db,
+             "INSERT INTO image_layers (image_id, idx, diff_id, chain_id, blob_digest, media_type, size)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             &lay, err)
              < 0)
     return pier_error_wrap (err, "cannot record image %s", img->id);
 
-  bind_text (ins, 1, img->id);
+  db_bind_text (ins, 1, img->id);
   sqlite3_bind_int64 (ins, 2, img->created ? img->created : (int64_t) time (NULL));
   sqlite3_bind_int64 (ins, 3, img->size);
-  bind_text (ins, 4, img->config_digest);
-  bind_text (ins, 5, img->manifest_digest);
-  bind_text (ins, 6, img->manifest_media_type);
+  db_bind_text (ins, 4, img->config_digest);
+  db_bind_text (ins, 5, img->manifest_digest);
+  db_bind_text (ins, 6, img->manifest_media_type);
   if ((rc = sqlite3_step (ins)) != SQLITE_DONE)
     return db_fail (db, rc, err, "cannot record image %s", img->id);
 
-  bind_text (del, 1, img->id);
+  db_bind_text (del, 1, img->id);
   if ((rc = sqlite3_step (del)) != SQLITE_DONE)
     return db_fail (db, rc, err, "cannot record the layers of image %s", img->id);
 
@@ -479,17 +500,17 @@ pier_db_put_image (pier_db *db, const pier_db_image *img, pier_error **err)
     {
       const pier_db_image_layer *l = &img->layers[i];
       sqlite3_reset (lay);
-      bind_text (lay, 1, img->id);
+      db_bind_text (lay, 1, img->id);
       sqlite3_bind_int64 (lay, 2, (int64_t) i);
-      bind_text (lay, 3, l->diff_id);
-      bind_text (lay, 4, l->chain_id);
-      bind_text (lay, 5, l->blob_digest);
-      bind_text (lay, 6, l->media_type);
+      db_bind_text (lay, 3, l->diff_id);
+      db_bind_text (lay, 4, l->chain_id);
+      db_bind_text (lay, 5, l->blob_digest);
+      db_bind_text (lay, 6, l->media_type);
       sqlite3_bind_int64 (lay, 7, l->size);
       if ((rc = sqlite3_step (lay)) != SQLITE_DONE)
         return db_fail (db, rc, err, "cannot record layer %zu of image %s", i, img->id);
     }
-  if (tx_commit (&t, err) < 0)
+  if (db_tx_commit (&t, err) < 0)
     return pier_error_wrap (err, "cannot record image %s", img->id);
   return 0;
 }
@@ -503,13 +524,13 @@ load_image_rest (pier_db *db, pier_db_image *img, pier_error **err)
   size_t cap = 0;
   int rc;
 
-  if (prepare (db,
-               "SELECT diff_id, chain_id, blob_digest, media_type, size FROM image_layers"
-               " WHERE image_id = ?1 ORDER BY idx",
-               &s, err)
+  if (db_prepare (db,
+                  "SELECT diff_id, chain_id, blob_digest, media_type, size FROM image_layers"
+                  " WHERE image_id = ?1 ORDER BY idx",
+                  &s, err)
       < 0)
     return -1;
-  bind_text (s, 1, img->id);
+  db_bind_text (s, 1, img->id);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW)
     {
       if (img->n_layers == cap)
@@ -518,18 +539,18 @@ load_image_rest (pier_db *db, pier_db_image *img, pier_error **err)
           img->layers = xrealloc (img->layers, cap * sizeof *img->layers);
         }
       pier_db_image_layer *l = &img->layers[img->n_layers++];
-      l->diff_id = col_text (s, 0);
-      l->chain_id = col_text (s, 1);
-      l->blob_digest = col_text (s, 2);
-      l->media_type = col_text (s, 3);
+      l->diff_id = db_col_text (s, 0);
+      l->chain_id = db_col_text (s, 1);
+      l->blob_digest = db_col_text (s, 2);
+      l->media_type = db_col_text (s, 3);
       l->size = sqlite3_column_int64 (s, 4);
     }
   if (rc != SQLITE_DONE)
     return db_fail (db, rc, err, "cannot read the layers of image %s", img->id);
 
-  if (prepare (db, "SELECT reference FROM tags WHERE image_id = ?1 ORDER BY reference", &t, err) < 0)
+  if (db_prepare (db, "SELECT reference FROM tags WHERE image_id = ?1 ORDER BY reference", &t, err) < 0)
     return -1;
-  bind_text (t, 1, img->id);
+  db_bind_text (t, 1, img->id);
   img->tags = xzalloc (sizeof (char *));
   while ((rc = sqlite3_step (t)) == SQLITE_ROW)
     strv_push (&img->tags, (const char *) sqlite3_column_text (t, 0));
@@ -543,12 +564,12 @@ load_image_rest (pier_db *db, pier_db_image *img, pier_error **err)
 static void
 image_from_row (sqlite3_stmt *s, pier_db_image *img)
 {
-  img->id = col_text (s, 0);
+  img->id = db_col_text (s, 0);
   img->created = sqlite3_column_int64 (s, 1);
   img->size = sqlite3_column_int64 (s, 2);
-  img->config_digest = col_text (s, 3);
-  img->manifest_digest = col_text (s, 4);
-  img->manifest_media_type = col_text (s, 5);
+  img->config_digest = db_col_text (s, 3);
+  img->manifest_digest = db_col_text (s, 4);
+  img->manifest_media_type = db_col_text (s, 5);
 }
 
 int
@@ -558,14 +579,14 @@ pier_db_get_image (pier_db *db, const char *id, pier_db_image **out, pier_error 
   cleanup_stmt sqlite3_stmt *s = NULL;
   int rc;
 
-  if (check_digest ("image id", id, err) < 0)
+  if (db_check_digest ("image id", id, err) < 0)
     return -1;
   /* One snapshot for the row, its layers and its tags. */
-  if (read_begin (db, &t, err) < 0)
+  if (db_read_begin (db, &t, err) < 0)
     return pier_error_wrap (err, "cannot read image %s", id);
-  if (prepare (db, "SELECT " IMAGE_COLUMNS " FROM images WHERE id = ?1", &s, err) < 0)
+  if (db_prepare (db, "SELECT " IMAGE_COLUMNS " FROM images WHERE id = ?1", &s, err) < 0)
     return -1;
-  bind_text (s, 1, id);
+  db_bind_text (s, 1, id);
   rc = sqlite3_step (s);
   if (rc == SQLITE_DONE)
     return pier_error_makex (err, ENOENT, "no such image: %s", id);
@@ -591,9 +612,9 @@ pier_db_list_images (pier_db *db, pier_db_image **out, size_t *n, pier_error **e
   size_t cnt = 0, cap = 0;
   int rc;
 
-  if (read_begin (db, &t, err) < 0)
+  if (db_read_begin (db, &t, err) < 0)
     return pier_error_wrap (err, "cannot list images");
-  if (prepare (db, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY created DESC, id", &s, err) < 0)
+  if (db_prepare (db, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY created DESC, id", &s, err) < 0)
     return -1;
   while ((rc = sqlite3_step (s)) == SQLITE_ROW)
     {
@@ -631,13 +652,13 @@ run_change (pier_db *db, const char *sql, const char *a, const char *b, const ch
   cleanup_stmt sqlite3_stmt *s = NULL;
   int rc, changed;
 
-  if (tx_begin (db, &t, err) < 0 || prepare (db, sql, &s, err) < 0)
+  if (db_tx_begin (db, &t, err) < 0 || db_prepare (db, sql, &s, err) < 0)
     return -1;
-  bind_text (s, 1, a);
+  db_bind_text (s, 1, a);
   if (sqlite3_bind_parameter_count (s) >= 2)
-    bind_text (s, 2, b);
+    db_bind_text (s, 2, b);
   if (sqlite3_bind_parameter_count (s) >= 3)
-    bind_text (s, 3, c);
+    db_bind_text (s, 3, c);
   rc = sqlite3_step (s);
   if (rc != SQLITE_DONE)
     {
@@ -645,8 +666,8 @@ run_change (pier_db *db, const char *sql, const char *a, const char *b, const ch
       return (rc & 0xff) == SQLITE_CONSTRAINT ? -2 : -1;
     }
   changed = sqlite3_changes (db->h);
-  stmt_finalize (&s);
-  if (tx_commit (&t, err) < 0)
+  db_stmt_finalize (&s);
+  if (db_tx_commit (&t, err) < 0)
     return -1;
   return changed;
 }
@@ -654,7 +675,7 @@ run_change (pier_db *db, const char *sql, const char *a, const char *b, const ch
 int
 pier_db_delete_image (pier_db *db, const char *id, pier_error **err)
 {
-  if (check_digest ("image id", id, err) < 0)
+  if (db_check_digest ("image id", id, err) < 0)
     return -1;
   int n = run_change (db, "DELETE FROM images WHERE id = ?1", id, NULL, NULL, err);
   if (n < 0)
@@ -669,7 +690,7 @@ pier_db_tag (pier_db *db, const char *reference, const char *image_id, pier_erro
 {
   if (reference == NULL || reference[0] == '\0')
     return pier_error_makex (err, EINVAL, "cannot tag image: empty reference");
-  if (check_digest ("image id", image_id, err) < 0)
+  if (db_check_digest ("image id", image_id, err) < 0)
     return -1;
   int n = run_change (db,
                       "INSERT INTO tags (reference, image_id) VALUES (?1, ?2)"
@@ -699,15 +720,15 @@ int
 pier_db_resolve_reference (pier_db *db, const char *reference, char **image_id, pier_error **err)
 {
   cleanup_stmt sqlite3_stmt *s = NULL;
-  if (prepare (db, "SELECT image_id FROM tags WHERE reference = ?1", &s, err) < 0)
+  if (db_prepare (db, "SELECT image_id FROM tags WHERE reference = ?1", &s, err) < 0)
     return pier_error_wrap (err, "cannot resolve `%s`", reference);
-  bind_text (s, 1, reference);
+  db_bind_text (s, 1, reference);
   int rc = sqlite3_step (s);
   if (rc == SQLITE_DONE)
     return pier_error_makex (err, ENOENT, "no such image: %s", reference);
   if (rc != SQLITE_ROW)
     return db_fail (db, rc, err, "cannot resolve `%s`", reference);
-  *image_id = col_text (s, 0);
+  *image_id = db_col_text (s, 0);
   return 0;
 }
 
@@ -727,15 +748,15 @@ pier_db_resolve_id_prefix (pier_db *db, const char *prefix, char **image_id, pie
     return pier_error_makex (err, EINVAL, "`%s` is not an image id or a prefix of one", prefix ? prefix : "");
   /* Only hex digits reach the pattern: no GLOB wildcard can. */
   pattern = xasprintf ("sha256:%s*", hex);
-  if (prepare (db, "SELECT id FROM images WHERE id GLOB ?1 ORDER BY id LIMIT 2", &s, err) < 0)
+  if (db_prepare (db, "SELECT id FROM images WHERE id GLOB ?1 ORDER BY id LIMIT 2", &s, err) < 0)
     return pier_error_wrap (err, "cannot resolve image id `%s`", prefix);
-  bind_text (s, 1, pattern);
+  db_bind_text (s, 1, pattern);
   rc = sqlite3_step (s);
   if (rc == SQLITE_DONE)
     return pier_error_makex (err, ENOENT, "no such image: %s", prefix);
   if (rc != SQLITE_ROW)
     return db_fail (db, rc, err, "cannot resolve image id `%s`", prefix);
-  cleanup_free char *first = col_text (s, 0);
+  cleanup_free char *first = db_col_text (s, 0);
   rc = sqlite3_step (s);
   if (rc == SQLITE_ROW)
     return pier_error_makex (err, ENOTUNIQ,
@@ -780,8 +801,9 @@ int
 pier_db_layer_add (pier_db *db, const char *chain_id, const char *diff_id, const char *parent,
                    pier_error **err)
 {
-  if (check_digest ("layer chain id", chain_id, err) < 0 || check_digest ("layer diff id", diff_id, err) < 0
-      || (parent && check_digest ("parent chain id", parent, err) < 0))
+  if (db_check_digest ("layer chain id", chain_id, err) < 0
+      || db_check_digest ("layer diff id", diff_id, err) < 0
+      || (parent && db_check_digest ("parent chain id", parent, err) < 0))
     return -1;
   int n = run_change (db,
                       "INSERT INTO layers (chain_id, diff_id, parent, state, size, created)"
@@ -802,7 +824,7 @@ int
 pier_db_layer_set_state (pier_db *db, const char *chain_id, pier_layer_state state, int64_t size,
                          pier_error **err)
 {
-  if (check_digest ("layer chain id", chain_id, err) < 0)
+  if (db_check_digest ("layer chain id", chain_id, err) < 0)
     return -1;
   cleanup_free char *sz = size >= 0 ? xasprintf ("%lld", (long long) size) : NULL;
   int n = run_change (db,
@@ -821,9 +843,9 @@ pier_db_layer_set_state (pier_db *db, const char *chain_id, pier_layer_state sta
 static void
 layer_from_row (sqlite3_stmt *s, pier_db_layer *l)
 {
-  l->chain_id = col_text (s, 0);
-  l->diff_id = col_text (s, 1);
-  l->parent = col_text (s, 2);
+  l->chain_id = db_col_text (s, 0);
+  l->diff_id = db_col_text (s, 1);
+  l->parent = db_col_text (s, 2);
   l->state = strcmp ((const char *) sqlite3_column_text (s, 3), "complete") == 0 ? PIER_LAYER_COMPLETE
                                                                                  : PIER_LAYER_INCOMPLETE;
   l->size = sqlite3_column_int64 (s, 4);
@@ -834,11 +856,11 @@ int
 pier_db_layer_get (pier_db *db, const char *chain_id, pier_db_layer *out, pier_error **err)
 {
   cleanup_stmt sqlite3_stmt *s = NULL;
-  if (check_digest ("layer chain id", chain_id, err) < 0)
+  if (db_check_digest ("layer chain id", chain_id, err) < 0)
     return -1;
-  if (prepare (db, "SELECT " LAYER_COLUMNS " FROM layers WHERE chain_id = ?1", &s, err) < 0)
+  if (db_prepare (db, "SELECT " LAYER_COLUMNS " FROM layers WHERE chain_id = ?1", &s, err) < 0)
     return pier_error_wrap (err, "cannot read layer %s", chain_id);
-  bind_text (s, 1, chain_id);
+  db_bind_text (s, 1, chain_id);
   int rc = sqlite3_step (s);
   if (rc == SQLITE_DONE)
     return pier_error_makex (err, ENOENT, "no such layer: %s", chain_id);
@@ -856,7 +878,7 @@ pier_db_layer_list (pier_db *db, pier_db_layer **out, size_t *n, pier_error **er
   size_t cnt = 0, cap = 0;
   int rc;
 
-  if (prepare (db, "SELECT " LAYER_COLUMNS " FROM layers ORDER BY created, chain_id", &s, err) < 0)
+  if (db_prepare (db, "SELECT " LAYER_COLUMNS " FROM layers ORDER BY created, chain_id", &s, err) < 0)
     return pier_error_wrap (err, "cannot list layers");
   while ((rc = sqlite3_step (s)) == SQLITE_ROW)
     {
@@ -880,7 +902,7 @@ pier_db_layer_list (pier_db *db, pier_db_layer **out, size_t *n, pier_error **er
 int
 pier_db_layer_delete (pier_db *db, const char *chain_id, pier_error **err)
 {
-  if (check_digest ("layer chain id", chain_id, err) < 0)
+  if (db_check_digest ("layer chain id", chain_id, err) < 0)
     return -1;
   int n = run_change (db, "DELETE FROM layers WHERE chain_id = ?1", chain_id, NULL, NULL, err);
   if (n < 0)
@@ -929,12 +951,12 @@ pier_db_containers_free (pier_db_container *cs, size_t n)
 static void
 container_from_row (sqlite3_stmt *s, pier_db_container *c)
 {
-  c->id = col_text (s, 0);
-  c->name = col_text (s, 1);
-  c->image_id = col_text (s, 2);
+  c->id = db_col_text (s, 0);
+  c->name = db_col_text (s, 1);
+  c->image_id = db_col_text (s, 2);
   c->created = sqlite3_column_int64 (s, 3);
-  c->config = col_text (s, 4);
-  c->state = col_text (s, 5);
+  c->config = db_col_text (s, 4);
+  c->state = db_col_text (s, 5);
 }
 
 int
@@ -942,33 +964,33 @@ pier_db_container_add (pier_db *db, const pier_db_container *c, pier_error **err
 {
   cleanup_tx tx t = { 0 };
   cleanup_stmt sqlite3_stmt *s = NULL;
-  if (tx_begin (db, &t, err) < 0
-      || prepare (db, "INSERT INTO containers (" CONTAINER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s,
-                  err)
+  if (db_tx_begin (db, &t, err) < 0
+      || db_prepare (db, "INSERT INTO containers (" CONTAINER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s,
+                     err)
              < 0)
     return -1;
-  bind_text (s, 1, c->id);
-  bind_text (s, 2, c->name);
-  bind_text (s, 3, c->image_id);
+  db_bind_text (s, 1, c->id);
+  db_bind_text (s, 2, c->name);
+  db_bind_text (s, 3, c->image_id);
   sqlite3_bind_int64 (s, 4, c->created);
-  bind_text (s, 5, c->config);
-  bind_text (s, 6, c->state);
+  db_bind_text (s, 5, c->config);
+  db_bind_text (s, 6, c->state);
   int rc = sqlite3_step (s);
   if ((rc & 0xff) == SQLITE_CONSTRAINT)
     return pier_error_makex (err, EEXIST, "the container name \"/%s\" is already in use", c->name);
   if (rc != SQLITE_DONE)
     return db_fail (db, rc, err, "cannot record container %s", c->name);
-  stmt_finalize (&s);
-  return tx_commit (&t, err);
+  db_stmt_finalize (&s);
+  return db_tx_commit (&t, err);
 }
 
 int
 pier_db_container_get (pier_db *db, const char *id, pier_db_container **out, pier_error **err)
 {
   cleanup_stmt sqlite3_stmt *s = NULL;
-  if (prepare (db, "SELECT " CONTAINER_COLUMNS " FROM containers WHERE id = ?1", &s, err) < 0)
+  if (db_prepare (db, "SELECT " CONTAINER_COLUMNS " FROM containers WHERE id = ?1", &s, err) < 0)
     return -1;
-  bind_text (s, 1, id);
+  db_bind_text (s, 1, id);
   int rc = sqlite3_step (s);
   if (rc == SQLITE_DONE)
     return pier_error_makex (err, ENOENT, "No such container: %s", id);
@@ -986,15 +1008,15 @@ lookup_one (pier_db *db, const char *sql, const char *a, char **out, bool *ambig
 {
   cleanup_stmt sqlite3_stmt *s = NULL;
   *out = NULL;
-  if (prepare (db, sql, &s, err) < 0)
+  if (db_prepare (db, sql, &s, err) < 0)
     return -1;
-  bind_text (s, 1, a);
+  db_bind_text (s, 1, a);
   int rc = sqlite3_step (s);
   if (rc == SQLITE_DONE)
     return 0;
   if (rc != SQLITE_ROW)
     return db_fail (db, rc, err, "cannot look up `%s`", a);
-  *out = col_text (s, 0);
+  *out = db_col_text (s, 0);
   if (ambiguous)
     *ambiguous = sqlite3_step (s) == SQLITE_ROW;
   return 0;
@@ -1040,7 +1062,7 @@ pier_db_container_list (pier_db *db, pier_db_container **out, size_t *n, pier_er
   pier_db_container *cs = NULL;
   size_t cnt = 0, cap = 0;
   int rc;
-  if (prepare (db, "SELECT " CONTAINER_COLUMNS " FROM containers ORDER BY created DESC, id", &s, err) < 0)
+  if (db_prepare (db, "SELECT " CONTAINER_COLUMNS " FROM containers ORDER BY created DESC, id", &s, err) < 0)
     return -1;
   while ((rc = sqlite3_step (s)) == SQLITE_ROW)
     {
@@ -1110,9 +1132,9 @@ pier_db_containers_of_image (pier_db *db, const char *image_id, char ***ids, pie
   cleanup_stmt sqlite3_stmt *s = NULL;
   char **out = NULL;
   int rc;
-  if (prepare (db, "SELECT id FROM containers WHERE image_id = ?1 ORDER BY created", &s, err) < 0)
+  if (db_prepare (db, "SELECT id FROM containers WHERE image_id = ?1 ORDER BY created", &s, err) < 0)
     return -1;
-  bind_text (s, 1, image_id);
+  db_bind_text (s, 1, image_id);
   out = xcalloc (1, sizeof *out);
   while ((rc = sqlite3_step (s)) == SQLITE_ROW)
     strv_push (&out, (const char *) sqlite3_column_text (s, 0));

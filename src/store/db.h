@@ -31,7 +31,7 @@ typedef struct pier_db pier_db;
 
 /* The schema version this pier writes; pier_db_open migrates older
  * databases up to it and refuses newer ones. */
-#define PIER_DB_SCHEMA_VERSION 2
+#define PIER_DB_SCHEMA_VERSION 3
 
 /* Open (creating) the database at path, in WAL mode with foreign keys on
  * and a busy timeout, and migrate it.  *out is the caller's. */
