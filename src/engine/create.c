@@ -281,8 +281,8 @@ write_file (int dirfd, const char *name, const char *text, pier_error **err)
 
 /* resolv.conf as docker makes it for a container without a bridge: the
  * host's, without nameservers on loopback (they are the host's own). */
-static char *
-resolv_conf (void)
+char *
+pier_engine_resolv_conf (void)
 {
   cleanup_free char *host = NULL;
   size_t len;
@@ -337,7 +337,7 @@ make_container_dir (pier_engine *e, const char *id, json_t *cfg, json_t *hc, pie
     hosts = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
                        "ff02::2\tip6-allrouters\n");
-  cleanup_free char *resolv = resolv_conf ();
+  cleanup_free char *resolv = pier_engine_resolv_conf ();
   if (write_file (d, "hostname", hn, err) < 0 || write_file (d, "hosts", hosts, err) < 0
       || write_file (d, "resolv.conf", resolv, err) < 0)
     return -1;

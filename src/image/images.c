@@ -27,8 +27,8 @@
 #define RENAME_NOREPLACE (1 << 0)
 #endif
 
-static const char *
-go_arch (void)
+const char *
+pier_image_go_arch (void)
 {
   static struct utsname u;
   if (uname (&u) < 0)
@@ -483,9 +483,9 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
   json_t *hist = json_pack ("{s:s, s:s}", "created", created, "created_by", created_by);
   if (o->message && *o->message)
     json_object_set_new (hist, "comment", json_string (o->message));
-  config = json_pack ("{s:s, s:s, s:s, s:o, s:{s:s, s:[s]}, s:[o]}", "architecture", go_arch (), "os",
-                      "linux", "created", created, "config", cfg, "rootfs", "type", "layers", "diff_ids",
-                      res.diff_id, "history", hist);
+  config = json_pack ("{s:s, s:s, s:s, s:o, s:{s:s, s:[s]}, s:[o]}", "architecture", pier_image_go_arch (),
+                      "os", "linux", "created", created, "config", cfg, "rootfs", "type", "layers",
+                      "diff_ids", res.diff_id, "history", hist);
   if (put_json (st, config, &config_digest, &config_size, err) < 0)
     goto drop;
 
