@@ -98,5 +98,8 @@ int pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_system (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_save (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_load (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_build (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_builder (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_builder_prune (struct pier_globals *g, int argc, char **argv);
 
 #endif

@@ -158,6 +158,8 @@ static const struct
   { "rmi", pier_cmd_rmi, "remove one or more images" },
   { "save", pier_cmd_save, "save images to a tar archive (docker-archive or oci-archive)" },
   { "load", pier_cmd_load, "load images from a tar archive" },
+  { "build", pier_cmd_build, "build an image from a Dockerfile" },
+  { "builder", pier_cmd_builder, "manage builds (prune the build cache)" },
   { "system", pier_cmd_system, "check the store, show disk usage, prune" },
   { "info", cmd_info, "show where pier keeps its state and what the host offers" },
   { "version", cmd_version, "show the pier version" },

@@ -140,6 +140,11 @@ typedef int (*pier_engine_step_fn) (int rootfd, void *data, pier_error **err);
 int pier_engine_step_apply (pier_engine *e, const pier_engine_step *s, pier_engine_step_fn fn, void *data,
                             pier_error **err);
 
+/* In a step's child (fn of pier_engine_step_apply): mount the layers
+ * chains (bottom first) read-only on target, an existing directory. */
+int pier_engine_mount_layers (pier_engine *e, const char *const *chains, const char *target,
+                              pier_error **err);
+
 /* The monitor is pier's own binary re-executed with this first argument
  * (then root, runroot, id, client fd, and the attach flags with the
  * terminal size packed in one number): main() hands such

@@ -137,6 +137,7 @@ typedef struct pier_image_summary
   char **tags;             /* full references the reference filter let through; NULL for none */
   struct timespec created; /* the config's "created" (when stored, for a config without) */
   int64_t size;
+  bool intermediate; /* untagged, kept by the build cache: shown by `images -a` only */
 } pier_image_summary;
 
 /* The images f selects (f NULL: all of them), newest first. */
