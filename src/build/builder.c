@@ -1057,8 +1057,7 @@ do_copy (struct builder *b, size_t self, struct stage *s, const pier_df_instr *i
     }
   cleanup_free char *joined = json_words (strv_to_json (sources));
   cleanup_free char *created_by
-      = xasprintf ("%s %s%s%s %s # buildkit", add ? "ADD" : "COPY", from ? "--from=" : "", from ? from_x : "",
-                   from ? " " : "", in->original + strcspn (in->original, " "));
+      = xasprintf ("%s%s # buildkit", add ? "ADD" : "COPY", in->original + strcspn (in->original, " \t"));
   cleanup_free char *keytext
       = xasprintf ("%s|from=%s|sum=%s|dest=%s|chown=%s|chmod=%s|srcs=%s", add ? "ADD" : "COPY", srckey, sum,
                    dest, chown ? chown : "", chmod ? chmod : "", joined);
