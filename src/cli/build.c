@@ -304,9 +304,12 @@ pier_cmd_build (struct pier_globals *g, int argc, char **argv)
     }
   if (iidfile)
     {
-      cleanup_free char *text = xstrdup (id);
-      if (pier_write_file_at (AT_FDCWD, iidfile, text, strlen (text), &err) < 0)
-        goto fail;
+      cleanup_close int fd = open (iidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0 || pier_write_all (fd, id, strlen (id)) < 0)
+        {
+          pier_error_make (&err, errno, "cannot write the image id to %s", iidfile);
+          goto fail;
+        }
     }
   if (quiet)
     printf ("%s\n", id);

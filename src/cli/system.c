@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/opt.h"
+#include "build/cache.h"
 #include "cli/pier.h"
 #include "image/images.h"
 #include "store/db.h"
@@ -144,7 +145,12 @@ cmd_df (struct pier_globals *g, int argc, char **argv)
   printf ("%-15s %-7zu %-7zu %-10s %s\n", "Images", n_imgs, active_imgs, size, recl);
   printf ("%-15s %-7zu %-7zu %-10s %s\n", "Containers", n_cs, active_cs, csize, crecl);
   printf ("%-15s %-7d %-7d %-10s %s\n", "Local Volumes", 0, 0, "0B", "0B");
-  printf ("%-15s %-7d %-7d %-10s %s\n", "Build Cache", 0, 0, "0B", "0B");
+  size_t n_cache = 0;
+  int64_t cache_size = 0;
+  if (pier_build_cache_usage (st, &n_cache, &cache_size, &err) < 0)
+    pier_error_free (&err);
+  cleanup_free char *bsize = pier_human_size ((double) cache_size);
+  printf ("%-15s %-7zu %-7d %-10s %s\n", "Build Cache", n_cache, 0, bsize, bsize);
   pier_db_images_free (imgs, n_imgs);
   pier_db_layers_free (layers, n_layers);
   pier_store_close (st);

@@ -71,6 +71,46 @@ enter_and_mount (pier_engine *e, const pier_engine_step *s, pier_error **err)
   return pier_engine_mount_overlay (e->root, s->layers, s->dir, true, err);
 }
 
+/* The first missing component of path inside rootfd ("/run" for a
+ * missing /run/secrets/x), or NULL when path exists. */
+static char *
+first_missing (int rootfd, const char *path)
+{
+  cleanup_free char *p = xstrdup (path);
+  for (char *c = p + 1;; c++)
+    if (*c == '/' || *c == 0)
+      {
+        char saved = *c;
+        *c = 0;
+        struct stat st;
+        if (fstatat (rootfd, p + 1, &st, AT_SYMLINK_NOFOLLOW) < 0)
+          return xstrdup (p);
+        *c = saved;
+        if (saved == 0)
+          return NULL;
+      }
+}
+
+/* Remove what the runtime made for a mount: the mount point, then each
+ * parent up to top (the first missing one before the run) while empty. */
+static void
+remove_mount_point (int rootfd, const char *dst, const char *top)
+{
+  cleanup_free char *p = xstrdup (dst + 1);
+  size_t top_len = strlen (top + 1);
+  for (;;)
+    {
+      if (unlinkat (rootfd, p, 0) < 0 && unlinkat (rootfd, p, AT_REMOVEDIR) < 0)
+        return;
+      if (strlen (p) <= top_len)
+        return;
+      char *slash = strrchr (p, '/');
+      if (slash == NULL)
+        return;
+      *slash = 0;
+    }
+}
+
 static int
 run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_error **err)
 {
@@ -90,16 +130,28 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
   json_t *mounts = json_object_get (spec, "mounts");
   size_t i;
   json_t *m;
-  json_array_foreach (s->mounts, i, m) json_array_append (mounts, m);
+  json_t *made = json_array (); /* [dst, top] of mount points to remove after */
+  json_array_foreach (s->mounts, i, m)
+  {
+    json_array_append (mounts, m);
+    const char *dst = json_string_value (json_object_get (m, "destination"));
+    char *top = dst ? first_missing (rootfd, dst) : NULL;
+    if (top)
+      json_array_append_new (made, json_pack ("[s, s]", dst, top));
+    free (top);
+  }
   /* A build step's cgroup is its own, next to the containers'. */
   cleanup_free char *cg = xasprintf ("pier/build-%s", id);
   json_object_set_new (json_object_get (spec, "linux"), "cgroupsPath", json_string (cg));
   cleanup_free char *text = pier_json_dump (spec, 0);
   cleanup_close int dfd = open (s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return pier_error_make (err, errno, "cannot open %s", s->dir);
-  if (pier_atomic_write (dfd, "config.json", text, strlen (text), 0600, err) < 0)
-    return -1;
+  if (dfd < 0 || pier_atomic_write (dfd, "config.json", text, strlen (text), 0600, err) < 0)
+    {
+      if (dfd < 0)
+        pier_error_make (err, errno, "cannot open %s", s->dir);
+      json_decref (made);
+      return -1;
+    }
 
   cleanup_free char *rtroot = pier_engine_runtime_root (e);
   int devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
@@ -109,12 +161,16 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
   pier_create_opts o = { .root = rtroot, .bundle = s->dir, .console_fd = -1 };
   pid_t pid = -1;
   if (pier_container_create (id, &o, &pid, err) < 0)
-    return -1;
+    {
+      json_decref (made);
+      return -1;
+    }
   dup2 (devnull, 1);
   dup2 (devnull, 2);
   if (pier_container_start (rtroot, id, err) < 0)
     {
       pier_container_delete (rtroot, id, true, NULL);
+      json_decref (made);
       return -1;
     }
   int status = 0;
@@ -129,8 +185,12 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
           break;
         }
     }
-  /* What the process left behind (daemons it started) goes with it. */
+  /* What the process left behind (daemons it started) goes with it, and
+   * the mount points made for the step's mounts (never in a layer). */
   pier_container_delete (rtroot, id, true, NULL);
+  json_array_foreach (made, i, m) remove_mount_point (rootfd, json_string_value (json_array_get (m, 0)),
+                                                      json_string_value (json_array_get (m, 1)));
+  json_decref (made);
   while (waitpid (-1, NULL, WNOHANG) > 0)
     ;
   return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
