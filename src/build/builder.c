@@ -1357,6 +1357,8 @@ do_from (struct builder *b, size_t i, struct stage *s, pier_error **err)
   cleanup_free char *label = stage_label (b, i, 0);
   int vertex = ++b->vertex;
   long k = pier_df_stage_find (b->df, base);
+  if (k >= 0 && (size_t) k == i && b->df->stages[k].name)
+    return pier_error_makex (err, EINVAL, "circular dependency detected on stage: %s", b->df->stages[k].name);
   if (k >= 0 && (size_t) k < i && b->df->stages[k].name)
     {
       if (build_stage (b, (size_t) k, err) < 0)

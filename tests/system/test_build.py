@@ -262,6 +262,15 @@ def test_errors_are_clear_and_leave_nothing(pier, tmp_path):
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=ssh true\n")
     r = build(pier, ctx)
     assert r.returncode == 1 and "type=ssh is not supported" in r.stderr, r.stderr
+    for df, msg in (("FROM busybox AS a\nCOPY --from=a /x /x\n", "circular dependency detected on stage: a"),
+                    ("FROM a AS a\n", "circular dependency detected on stage: a"),
+                    ("FROM busybox\nCOPY --from=nostage /x /x\n", "No such image: nostage"),
+                    ("FROM busybox\nCOPY ../../etc/passwd /p\n", '"/etc/passwd": not found'),
+                    ("FROM busybox\nRUN [\"echo\", 1]\n", "Dockerfile:2")):
+        (ctx / "Dockerfile").write_text(df)
+        r = build(pier, ctx, "-t", "bad")
+        assert r.returncode == 1 and msg in r.stderr, (df, r.stderr)
+    assert pier("images", "-q", "bad").out == ""
     r = pier("build", "--output", "type=registry", ctx)
     assert r.rc == 125 and "type=local or type=tar" in r.err
 
