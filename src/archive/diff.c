@@ -38,6 +38,7 @@ struct diff
   struct link *links;
   size_t n_links, cap_links;
   uint64_t entries;
+  uint64_t file_bytes;
 };
 
 static la_ssize_t
@@ -107,16 +108,15 @@ list_names (int fd, const char *path, char ***out, pier_error **err)
   return 0;
 }
 
-/* Read an xattr of the file at fd (O_PATH not allowed: needs a real fd,
- * or the name through /proc for symlinks).  NULL when absent. */
+/* An xattr of the file open at fd, or NULL when absent. */
 static char *
-get_xattr (const char *procpath, const char *name, ssize_t *len)
+get_xattr (int fd, const char *name, ssize_t *len)
 {
-  ssize_t n = lgetxattr (procpath, name, NULL, 0);
+  ssize_t n = fgetxattr (fd, name, NULL, 0);
   if (n < 0)
     return NULL;
   char *v = xmalloc ((size_t) n + 1);
-  n = lgetxattr (procpath, name, v, (size_t) n);
+  n = fgetxattr (fd, name, v, (size_t) n);
   if (n < 0)
     {
       free (v);
@@ -128,17 +128,17 @@ get_xattr (const char *procpath, const char *name, ssize_t *len)
 }
 
 static int
-add_xattrs (struct archive_entry *e, const char *procpath, bool *opaque, bool *xwhiteout)
+add_xattrs (struct archive_entry *e, int fd, bool fix, bool *opaque, bool *xwhiteout)
 {
   char list[65536];
-  ssize_t n = llistxattr (procpath, list, sizeof list);
+  ssize_t n = flistxattr (fd, list, sizeof list);
   if (n < 0)
     return (errno == ENOTSUP || errno == ENODATA) ? 0 : -1;
   for (ssize_t off = 0; off < n; off += (ssize_t) strlen (list + off) + 1)
     {
       const char *name = list + off;
       ssize_t len = 0;
-      cleanup_free char *v = get_xattr (procpath, name, &len);
+      cleanup_free char *v = get_xattr (fd, name, &len);
       if (v == NULL)
         continue;
       if (strcmp (name, "trusted.overlay.opaque") == 0 || strcmp (name, "user.overlay.opaque") == 0)
@@ -147,6 +147,9 @@ add_xattrs (struct archive_entry *e, const char *procpath, bool *opaque, bool *x
         *xwhiteout = true;
       if (!overlay_xattr (name))
         archive_entry_xattr_add_entry (e, name, v, (size_t) len);
+      else if (fix && strcmp (name, "trusted.overlay.opaque") != 0
+               && strcmp (name, "user.overlay.opaque") != 0)
+        fremovexattr (fd, name);
     }
   return 0;
 }
@@ -199,14 +202,12 @@ write_entry (struct diff *d, int dirfd, const char *name, const char *path, pier
       if (fd < 0)
         return pier_error_make (err, errno, "cannot open `%s`", path);
     }
-  char procpath[64];
-  snprintf (procpath, sizeof procpath, "/proc/self/fd/%d", fd);
-
   struct archive_entry *e = archive_entry_new ();
   bool opaque = false, xwhiteout = false;
-  /* lgetxattr through a /proc/self/fd link of an O_PATH fd reads the
-   * symlink itself. */
-  if (!S_ISLNK (st.st_mode) && add_xattrs (e, procpath, &opaque, &xwhiteout) < 0)
+  /* xattrs of files and directories (an O_PATH fd of anything else has
+   * none to read). */
+  if ((S_ISREG (st.st_mode) || S_ISDIR (st.st_mode))
+      && add_xattrs (e, fd, d->o->fix_tree, &opaque, &xwhiteout) < 0)
     {
       archive_entry_free (e);
       return pier_error_make (err, errno, "cannot read the xattrs of `%s`", path);
@@ -233,6 +234,11 @@ write_entry (struct diff *d, int dirfd, const char *name, const char *path, pier
       mtime_ns = 0;
     }
   archive_entry_set_mtime (e, mtime, mtime_ns);
+  if (d->o->fix_tree && (mtime != st.st_mtim.tv_sec || mtime_ns != st.st_mtim.tv_nsec))
+    {
+      struct timespec ts[2] = { { mtime, mtime_ns }, { mtime, mtime_ns } };
+      utimensat (dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+    }
 
   bool data = false;
   if (S_ISREG (st.st_mode))
@@ -254,6 +260,7 @@ write_entry (struct diff *d, int dirfd, const char *name, const char *path, pier
         }
       archive_entry_set_filetype (e, AE_IFREG);
       archive_entry_set_size (e, st.st_size);
+      d->file_bytes += (uint64_t) st.st_size;
       data = true;
     }
   else if (S_ISDIR (st.st_mode))
@@ -340,7 +347,7 @@ walk (struct diff *d, int dirfd, const char *prefix, pier_error **err)
 }
 
 int
-pier_layer_diff (int dirfd, const pier_diff_opts *o, pier_diff_sink sink, void *data, uint64_t *entries,
+pier_layer_diff (int dirfd, const pier_diff_opts *o, pier_diff_sink sink, void *data, uint64_t *file_bytes,
                  pier_error **err)
 {
   struct diff d = { .o = o, .sink = sink, .data = data };
@@ -361,8 +368,8 @@ pier_layer_diff (int dirfd, const pier_diff_opts *o, pier_diff_sink sink, void *
       ar_fail (&d, ".", err);
       goto out;
     }
-  if (entries)
-    *entries = d.entries;
+  if (file_bytes)
+    *file_bytes = d.file_bytes;
   rc = 0;
 out:
   archive_write_free (d.a);

@@ -15,6 +15,7 @@
 #ifndef PIER_ARCHIVE_DIFF_H
 #define PIER_ARCHIVE_DIFF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,11 +27,15 @@ typedef int (*pier_diff_sink) (void *data, const void *buf, size_t len, pier_err
 typedef struct pier_diff_opts
 {
   int64_t clamp_mtime; /* -1: keep every mtime */
+  /* Make the tree itself what the tar says, so it can serve as the
+   * unpacked layer: overlay's private xattrs (all but opaque) removed,
+   * mtimes clamped as in the tar. */
+  bool fix_tree;
 } pier_diff_opts;
 
-/* Write the tree at dirfd (not closed) to sink.  *entries (when not NULL)
- * gets the number of entries written. */
-int pier_layer_diff (int dirfd, const pier_diff_opts *o, pier_diff_sink sink, void *data, uint64_t *entries,
-                     pier_error **err);
+/* Write the tree at dirfd (not closed) to sink.  *file_bytes (when not
+ * NULL) gets the sum of the regular files' sizes. */
+int pier_layer_diff (int dirfd, const pier_diff_opts *o, pier_diff_sink sink, void *data,
+                     uint64_t *file_bytes, pier_error **err);
 
 #endif

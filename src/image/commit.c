@@ -69,14 +69,18 @@ on_tar (void *data, const void *buf, size_t len, pier_error **err)
 }
 
 int
-pier_image_layer_from_dir (pier_store *st, int dirfd, const char *parent, int64_t clamp_mtime,
+pier_image_layer_from_dir (pier_store *st, const char *dir, const char *parent, int64_t clamp_mtime,
                            pier_new_layer *out, pier_error **err)
 {
   struct sink s = { 0 };
   char hex[PIER_SHA256_HEX_LEN + 1];
-  pier_diff_opts o = { .clamp_mtime = clamp_mtime };
+  pier_diff_opts o = { .clamp_mtime = clamp_mtime, .fix_tree = true };
   cleanup_free char *blob = NULL;
+  uint64_t bytes = 0;
   memset (out, 0, sizeof *out);
+  cleanup_close int dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0)
+    return pier_error_make (err, errno, "cannot open %s", dir);
   s.w = pier_blob_begin (st, err);
   if (s.w == NULL)
     return -1;
@@ -90,7 +94,7 @@ pier_image_layer_from_dir (pier_store *st, int dirfd, const char *parent, int64_
       pier_sha256_final (s.tar_hash, hex);
       return pier_error_makex (err, ENOMEM, "cannot start compressing a layer");
     }
-  int r = pier_layer_diff (dirfd, &o, on_tar, &s, NULL, err);
+  int r = pier_layer_diff (dirfd, &o, on_tar, &s, &bytes, err);
   if (r == 0)
     {
       s.z.next_in = NULL;
@@ -109,8 +113,25 @@ pier_image_layer_from_dir (pier_store *st, int dirfd, const char *parent, int64_
     return -1;
   snprintf (out->diff_id, sizeof out->diff_id, "sha256:%s", hex);
 
-  /* Unpacked from the blob, as a pulled layer is: the same secure path,
-   * and the layer directory is exactly what the blob says. */
+  /* The directory now is what the blob says (fix_tree): it becomes the
+   * unpacked layer as it is, with no second copy of every file.  On
+   * another filesystem the blob is unpacked instead. */
+  cleanup_close int layers = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_free char *tmp = pier_store_tmp_name (st);
+  if (layers >= 0 && syncfs (dirfd) == 0 && renameat (AT_FDCWD, dir, layers, tmp) == 0)
+    {
+      fsync (layers);
+      if (pier_image_place_layer (st, layers, tmp, out->diff_id, parent, (int64_t) bytes, &out->chain_id, err)
+          < 0)
+        {
+          pier_image_drop_unreferenced (st, (const char *[]){ blob }, 1);
+          return -1;
+        }
+      out->size = (int64_t) bytes;
+      out->blob = steal_pointer (&blob);
+      return 0;
+    }
+
   pier_extract_result res = { 0 };
   if (pier_image_unpack_layer (st, blob, parent, false, &out->chain_id, &res, err) < 0)
     {

@@ -795,15 +795,14 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
   if (pier_db_delete_image (db, id, err) < 0)
     goto out;
   layers = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  for (size_t k = 0; k < img->n_layers; k++)
+  /* Top layer first: a layer is a parent until the one above it goes;
+   * a directory goes only once its record did. */
+  for (size_t k = img->n_layers; k-- > 0;)
     {
       const pier_db_image_layer *l = &img->layers[k];
-      if (!used_elsewhere (all, n_all, id, l->chain_id, NULL))
-        {
-          if (layers >= 0)
-            pier_rmtree_at (layers, l->chain_id + 7, NULL);
-          pier_db_layer_delete (db, l->chain_id, NULL);
-        }
+      if (!used_elsewhere (all, n_all, id, l->chain_id, NULL)
+          && pier_db_layer_delete (db, l->chain_id, NULL) == 0 && layers >= 0)
+        pier_rmtree_at (layers, l->chain_id + 7, NULL);
       if (!used_elsewhere (all, n_all, id, NULL, l->blob_digest))
         pier_blob_delete (st, l->blob_digest, NULL);
     }

@@ -68,11 +68,11 @@ typedef struct pier_new_layer
 } pier_new_layer;
 void pier_new_layer_clear (pier_new_layer *l);
 
-/* The changes in the directory dirfd (an overlay upper directory: see
+/* The changes in the directory dir (an overlay upper directory: see
  * archive/diff.h) as a layer on top of parent (a chain id, or NULL): a
- * gzip blob, and the layer unpacked from it.  clamp_mtime as in
- * pier_diff_opts. */
-int pier_image_layer_from_dir (pier_store *st, int dirfd, const char *parent, int64_t clamp_mtime,
+ * gzip blob, and the unpacked layer, which is dir itself, moved into the
+ * store (dir is gone on success).  clamp_mtime as in pier_diff_opts. */
+int pier_image_layer_from_dir (pier_store *st, const char *dir, const char *parent, int64_t clamp_mtime,
                                pier_new_layer *out, pier_error **err);
 
 /* Record an image made here: config is the whole OCI image config (its

@@ -42,6 +42,8 @@ def pier(runtime_path, tmp_path, image_tar):  # noqa: F811
     if ids:
         p("rm", "-f", *ids)
     assert build_leftovers(p) == []
+    check = p("system", "check")
+    assert check.rc == 0 and "no problems found" in check.out, check
 
 
 def context(tmp_path, dockerfile, files=None, name="ctx"):
