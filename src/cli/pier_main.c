@@ -158,6 +158,7 @@ static const struct
   { "rmi", pier_cmd_rmi, "remove one or more images" },
   { "save", pier_cmd_save, "save images to a tar archive (docker-archive or oci-archive)" },
   { "load", pier_cmd_load, "load images from a tar archive" },
+  { "volume", pier_cmd_volume, "manage volumes (create, ls, inspect, rm, prune)" },
   { "system", pier_cmd_system, "check the store, show disk usage, prune" },
   { "info", cmd_info, "show where pier keeps its state and what the host offers" },
   { "version", cmd_version, "show the pier version" },
