@@ -182,10 +182,11 @@ parse_mount_flag (const char *verb, const char *arg, json_t **out)
         }
       else
         {
-          if (eq)
-            *eq = '=';
-          return mount_bad (verb, "invalid argument \"%s\" for \"--mount\" flag: unexpected key '%s'", arg,
-                            f);
+          char msg[1024];
+          snprintf (msg, sizeof msg,
+                    "invalid argument \"%s\" for \"--mount\" flag: unexpected key '%s' in '%s=%s'", arg, f, f,
+                    val);
+          return pier_cli_usage (verb, msg);
         }
     }
   *out = steal_pointer (&m);

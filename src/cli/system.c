@@ -175,7 +175,8 @@ cmd_df (struct pier_globals *g, int argc, char **argv)
   cleanup_free char *vrecl_s = pier_human_size (vreclaim);
   cleanup_free char *vrecl
       = vsize > 0 ? xasprintf ("%s (%d%%)", vrecl_s, (int) (vreclaim * 100 / vsize)) : xstrdup ("0B");
-  printf ("%-15s %-7zu %-7zu %-10s %s\n", "Local Volumes", json_array_size (vols), active_vols, vsize_s, vrecl);
+  printf ("%-15s %-7zu %-7zu %-10s %s\n", "Local Volumes", json_array_size (vols), active_vols, vsize_s,
+          vrecl);
   json_decref (vols);
   printf ("%-15s %-7d %-7d %-10s %s\n", "Build Cache", 0, 0, "0B", "0B");
   pier_db_images_free (imgs, n_imgs);
@@ -240,7 +241,8 @@ pier_cmd_system (struct pier_globals *g, int argc, char **argv)
     {
       printf ("Usage: pier system COMMAND\n\nCommands:\n"
               "  check     Verify the store (blobs, layers, images); --repair removes what is broken\n"
-              "  df        Show disk usage\n  prune     Remove unused data (images; --volumes: anonymous volumes too)\n"
+              "  df        Show disk usage\n  prune     Remove unused data (images; --volumes: anonymous "
+              "volumes too)\n"
               "  info      Show where pier keeps its state\n");
       return argc < 2 ? PIER_EXIT_USAGE : 0;
     }
