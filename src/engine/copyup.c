@@ -202,7 +202,9 @@ copy_entry (int from, int to, const char *name, struct links *links, int level, 
 static int
 copy_dir (int from, int to, struct links *links, int level, pier_error **err)
 {
-  int fd = fcntl (from, F_DUPFD_CLOEXEC, 3);
+  /* A file description of its own: a dup would share (and move) the
+   * caller's directory offset. */
+  int fd = openat (from, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
   if (d == NULL)
     {
