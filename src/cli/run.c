@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/opt.h"
@@ -777,6 +778,28 @@ pier_cmd_create (struct pier_globals *g, int argc, char **argv)
   return rc;
 }
 
+/* --rm in the foreground: as docker's client, return once the monitor has
+ * removed the container (and its anonymous volumes), unless it still runs
+ * (detached with the detach keys).  Bounded: a monitor that died leaves
+ * the record to the next command's reconciliation. */
+static void
+wait_removed (struct pier_globals *g, const char *id)
+{
+  for (int i = 0; i < 1000; i++)
+    {
+      pier_engine *e = NULL;
+      pier_store *st = NULL;
+      cleanup_json json_t *obj = NULL;
+      if (with_engine (g, &e, &st) < 0)
+        return;
+      int r = pier_engine_inspect (e, id, &obj, NULL);
+      engine_done (e, st);
+      if (r < 0 || json_is_true (json_object_get (json_object_get (obj, "State"), "Running")))
+        return;
+      nanosleep (&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+    }
+}
+
 int
 pier_cmd_run (struct pier_globals *g, int argc, char **argv)
 {
@@ -835,6 +858,8 @@ pier_cmd_run (struct pier_globals *g, int argc, char **argv)
   st = NULL;
   rc = pier_cli_stream (g, id, client, f.tty, attach_in, f.sig_proxy, f.detach_keys);
   close (client);
+  if (f.rm)
+    wait_removed (g, id);
 out:
   pier_engine_free (e);
   pier_store_close (st);

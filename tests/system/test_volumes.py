@@ -408,6 +408,15 @@ def test_tmpfs_volumes_and_tmpfs_mounts(pier):
     assert str(pier.root) not in Path("/proc/self/mountinfo").read_text()
     assert not data.exists()
 
+    # An anonymous tmpfs volume of a --rm container: the monitor removes it
+    # and unmounts it from the host's mount namespace, not only its own.
+    out = pier.ok("run", "--rm", "--mount",
+                  "type=volume,target=/x,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=1m",
+                  "busybox", "grep", " /x ", "/proc/mounts")
+    assert "tmpfs /x tmpfs" in out and "size=1024k" in out, out
+    assert pier.volumes() == []
+    assert str(pier.root) not in Path("/proc/self/mountinfo").read_text()
+
     # --mount type=tmpfs: the container's own, with size and mode.
     out = pier.ok("run", "--rm", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770", "busybox",
                   "sh", "-c", "grep ' /t ' /proc/mounts; stat -c %a /t")
