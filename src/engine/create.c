@@ -504,6 +504,14 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
         }
       return -1;
     }
+  /* A volume removed between its lookup and the record: not ours now. */
+  if (pier_engine_mounts_verify (e, rec, err) < 0)
+    {
+      pier_db_container_delete (db, id, NULL);
+      pier_rmtree_at (AT_FDCWD, dir, NULL);
+      pier_engine_mounts_undo (e, undo);
+      return -1;
+    }
   *id_out = steal_pointer (&id);
   return 0;
 }

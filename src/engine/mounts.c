@@ -106,6 +106,21 @@ check_target (const char *type, const char *target, pier_error **err)
         "invalid mount config for type \"%s\": invalid specification: destination can't be "
         "'/'",
         type);
+  /* /proc is the kernel's: only the files lxcfs-style tools replace may
+   * be mounted over (runc's rule). */
+  static const char *const proc_ok[]
+      = { "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo",  "/proc/stat",    "/proc/swaps",
+          "/proc/uptime",  "/proc/loadavg",   "/proc/slabinfo", "/proc/net/dev", NULL };
+  if (strcmp (c, "/proc") == 0 || strncmp (c, "/proc/", 6) == 0)
+    {
+      for (size_t i = 0; proc_ok[i]; i++)
+        if (strcmp (c, proc_ok[i]) == 0)
+          return 0;
+      return pier_error_makex (err, EINVAL,
+                               "invalid mount config for type \"%s\": %s cannot be mounted: it is in "
+                               "/proc",
+                               type, c);
+    }
   return 0;
 }
 
@@ -181,7 +196,6 @@ parse_bind (const char *spec, json_t **out, pier_error **err)
   json_t *m = mount_point (type, cdst);
   json_object_set_new (m, "RW", json_boolean (!ro));
   json_object_set_new (m, "Mode", json_string (*mode ? mode : (bind || !src ? "" : "z")));
-  json_object_set_new (m, "_Origin", json_string ("bind"));
   if (bind)
     {
       cleanup_free char *csrc = clean_path (src);
@@ -240,7 +254,6 @@ parse_mount (json_t *spec, json_t **out, pier_error **err)
   cleanup_free char *cdst = clean_path (dst);
   json_t *m = mount_point (type, cdst);
   json_object_set_new (m, "RW", json_boolean (!ro));
-  json_object_set_new (m, "_Origin", json_string ("mount"));
   if (strcmp (type, "bind") == 0)
     {
       if (src == NULL || *src == '\0')
@@ -395,7 +408,6 @@ volumes_from (pier_engine *e, const char *spec, json_t *list, pier_error **err)
       continue;
     json_t *copy = json_deep_copy (m);
     json_object_set_new (copy, "CopyData", json_false ());
-    json_object_set_new (copy, "_Origin", json_string ("volumes-from"));
     if (mode)
       {
         json_object_set_new (copy, "RW", json_boolean (strcmp (mode, "rw") == 0));
@@ -541,7 +553,6 @@ pier_engine_mounts_resolve (pier_engine *e, json_t *rec, char ***undo, pier_erro
     json_object_set_new (m, "Driver", json_string ("local"));
     json_object_set_new (m, "CopyData", json_true ());
     json_object_set_new (m, "Anonymous", json_true ());
-    json_object_set_new (m, "_Origin", json_string ("image"));
     json_array_append_new (list, m);
   }
 
@@ -627,6 +638,23 @@ pier_engine_mounts_undo (pier_engine *e, char **undo)
       else if (strncmp (u, "d:", 2) == 0)
         rmdir (u + 2);
     }
+}
+
+int
+pier_engine_mounts_verify (pier_engine *e, json_t *rec, pier_error **err)
+{
+  size_t i;
+  json_t *m;
+  json_array_foreach (json_object_get (rec, "MountPoints"), i, m)
+  {
+    if (strcmp (jstr (m, "Type"), "volume") != 0)
+      continue;
+    pier_db_volume *v = NULL;
+    if (pier_db_volume_get (pier_store_db (e->st), jstr (m, "Name"), &v, err) < 0)
+      return pier_error_wrap (err, "the volume of %s was removed meanwhile", jstr (m, "Destination"));
+    pier_db_volume_free (v);
+  }
+  return 0;
 }
 
 /* ---------------------------------------------------------------- start */

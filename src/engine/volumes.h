@@ -72,6 +72,10 @@ int64_t pier_engine_volume_size (pier_engine *e, const char *name);
  * pier_engine_mounts_undo when the create fails after). */
 int pier_engine_mounts_resolve (pier_engine *e, json_t *rec, char ***undo, pier_error **err);
 void pier_engine_mounts_undo (pier_engine *e, char **undo);
+/* Once the container's record is stored: every volume it names still
+ * exists (a `volume rm` checks for users and deletes in one transaction,
+ * so either it saw this container or this check sees the removal). */
+int pier_engine_mounts_verify (pier_engine *e, json_t *rec, pier_error **err);
 
 /* In the monitor, before it leaves the caller's mount namespace: mount the
  * volumes that have mount options (tmpfs, ...) on their _data. */

@@ -290,6 +290,8 @@ def test_bad_mount_specs_are_refused_and_leave_nothing(pier, tmp_path):
         (["-v", "vol:relative"], "mount path must be absolute"),
         (["-v", "vol:/"], "destination can't be '/'"),
         (["-v", "vol:/x:bogus"], "invalid mode: bogus"),
+        (["-v", "vol:/proc"], "/proc cannot be mounted: it is in /proc"),
+        (["--mount", "type=tmpfs,target=/proc/sys"], "/proc/sys cannot be mounted"),
         (["-v", "vol:/x:ro,rw"], "invalid mode: ro,rw"),
         (["-v", "bad@name:/x"], "includes invalid characters for a local volume name"),
         (["-v", "v1:/x", "-v", "v2:/x"], "Duplicate mount point: /x"),
