@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -680,6 +681,13 @@ pier_engine_mounts_populate (const char *root, pier_db *db, json_t *rec, pier_er
       continue;
     const char *dest = jstr (m, "Destination");
     const char *host = jstr (m, "HostPath");
+    /* Containers starting together fill a volume once: the first under
+     * the lock, the others then find it full.  (The lock goes with the
+     * fd, at the end of this iteration.) */
+    cleanup_free char *vdir = pier_volume_dir (root, jstr (m, "Name"));
+    cleanup_close int lock = open (vdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock < 0 || flock (lock, LOCK_EX) < 0)
+      return pier_error_make (err, errno, "cannot lock volume %s", jstr (m, "Name"));
     cleanup_close int dst = open (host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dst < 0)
       return pier_error_make (err, errno, "volume %s: cannot open its data %s", jstr (m, "Name"), host);

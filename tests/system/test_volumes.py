@@ -471,3 +471,23 @@ def test_prune_and_system_df(pier):
     out = pier.ok("system", "prune", "-f", "--volumes")
     assert anon2 in out
     assert sorted(pier.volumes()) == ["held", "named-keep"]
+
+
+def test_concurrent_containers_share_a_new_volume(pier):
+    """Eight containers started together on one new volume: it is made
+    once, filled once from the image, and all of them write to it; their
+    anonymous volumes go with them (--rm)."""
+    import subprocess
+    procs = [subprocess.Popen(pier.argv("run", "--rm", "-v", "together:/home/user", "-v", "/anon", "busybox",
+                                        "sh", "-c", f"echo {i} >> /home/user/log"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(8)]
+    results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert all(rc == 0 for rc, _ in results), results
+    data = pier.root / "volumes" / "together" / "_data"
+    assert sorted((data / "log").read_text().split()) == \
+        [str(i) for i in range(8)]
+    assert sorted(os.listdir(data)) == ["hard", "link", "log", "secret"]
+    assert pier.volumes() == ["together"]
