@@ -530,7 +530,8 @@ pier_engine_volume_size (pier_engine *e, const char *name)
   /* du: every file once (hard links), not crossing into other mounts
    * below the data. */
   cleanup_close int fd = open (data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
+  struct stat top;
+  if (fd < 0 || fstat (fd, &top) < 0)
     return 0;
   struct stack
   {
@@ -538,10 +539,11 @@ pier_engine_volume_size (pier_engine *e, const char *name)
     DIR *d;
   } st[64];
   size_t depth = 0;
-  st[0].fd = dup (fd);
-  st[0].d = fdopendir (st[0].fd);
+  st[0].fd = fd;
+  st[0].d = fdopendir (fd);
   if (st[0].d == NULL)
     return 0;
+  fd = -1; /* the DIR has it */
   depth = 1;
   while (depth)
     {
@@ -565,7 +567,9 @@ pier_engine_volume_size (pier_engine *e, const char *name)
             total += sb.st_size / (int64_t) sb.st_nlink; /* shared among its names */
           continue;
         }
-      if (depth == sizeof st / sizeof *st)
+      /* Another file system mounted below, or deeper than the count
+       * goes (64 levels): not counted. */
+      if (sb.st_dev != top.st_dev || depth == sizeof st / sizeof *st)
         continue;
       int sub = openat (dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (sub < 0)
