@@ -491,3 +491,34 @@ def test_concurrent_containers_share_a_new_volume(pier):
         [str(i) for i in range(8)]
     assert sorted(os.listdir(data)) == ["hard", "link", "log", "secret"]
     assert pier.volumes() == ["together"]
+
+
+def test_bind_options_reach_the_oci_config(pier, tmp_path):
+    """Propagation, recursion and read-only of binds, and the order of
+    mounts (a volume at /etc under the container's own /etc files)."""
+    host = tmp_path / "src"
+    host.mkdir()
+    cid = pier.ok("run", "-d", "--mount", f"type=bind,src={host},dst=/a,bind-propagation=rslave,"
+                  "bind-recursive=disabled,readonly", "-v", f"{host}:/b:shared", "-v", "etcv:/etc",
+                  "busybox", "sleep", "100").strip()
+    spec = json.loads((pier.root / "containers" / cid / "config.json").read_text())
+    by_dest = {m["destination"]: m for m in spec["mounts"]}
+    assert by_dest["/a"]["type"] == "bind" and by_dest["/a"]["source"] == str(host)
+    assert by_dest["/a"]["options"] == ["bind", "rslave", "ro"]
+    assert by_dest["/b"]["options"] == ["rbind", "shared"]
+    assert by_dest["/etc"]["source"] == str(pier.root / "volumes" / "etcv" / "_data")
+    dests = [m["destination"] for m in spec["mounts"]]
+    assert dests.index("/etc") < dests.index("/etc/hosts")
+    mounts = {m["Destination"]: m for m in pier.inspect(cid)["Mounts"]}
+    assert mounts["/a"]["Propagation"] == "rslave" and not mounts["/a"]["RW"]
+    assert mounts["/b"]["Propagation"] == "shared" and mounts["/b"]["Mode"] == "shared"
+    pier.ok("rm", "-f", cid)
+
+
+def test_relative_bind_source(pier, tmp_path):
+    """docker's CLI (23+) takes -v ./dir as relative to the current
+    directory."""
+    (tmp_path / "rel").mkdir()
+    (tmp_path / "rel" / "f").write_text("relative\n")
+    r = run_captured(pier.argv("run", "--rm", "-v", "./rel:/r", "busybox", "cat", "/r/f"), cwd=tmp_path)
+    assert r.rc == 0 and r.out == "relative\n", r
