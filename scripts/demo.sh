@@ -44,6 +44,7 @@ cleanup() {
     "$runtime" --root "$state" delete --force "$id" >/dev/null 2>&1 || true
   done
   "$pier_bin" --root "$work/store" --runroot "$work/runroot" rm -f demo-web demo-fail >/dev/null 2>&1 || true
+  "$pier_bin" --root "$work/store" --runroot "$work/runroot" volume rm -f demo-data >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -152,6 +153,13 @@ pier ps -a
 pier inspect -f 'demo-web: {{.State.Status}}, exit code {{.State.ExitCode}}' demo-web
 pier run --name demo-fail busybox sh -c 'exit 3' || echo "exit code: $?"
 pier rm demo-web demo-fail
+
+step "a named volume keeps data across containers"
+pier volume create demo-data
+pier run --rm -v demo-data:/data busybox sh -c 'echo "written by the first container at $(date)" > /data/note'
+pier run --rm -v demo-data:/data busybox cat /data/note
+pier volume ls
+pier volume rm demo-data
 
 step "pier build: a multi-stage Dockerfile; the final image holds only the artifact"
 mkdir -p "$work/app/src"

@@ -160,6 +160,7 @@ static const struct
   { "load", pier_cmd_load, "load images from a tar archive" },
   { "build", pier_cmd_build, "build an image from a Dockerfile" },
   { "builder", pier_cmd_builder, "manage builds (prune the build cache)" },
+  { "volume", pier_cmd_volume, "manage volumes (create, ls, inspect, rm, prune)" },
   { "system", pier_cmd_system, "check the store, show disk usage, prune" },
   { "info", cmd_info, "show where pier keeps its state and what the host offers" },
   { "version", cmd_version, "show the pier version" },

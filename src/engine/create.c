@@ -2,6 +2,7 @@
  * image), lookup, inspect, list, rename, remove. */
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/volumes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -444,6 +445,12 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   if (rec == NULL)
     return pier_error_makex (err, EINVAL, "malformed container request");
   json_object_set (json_object_get (rec, "Config"), "Image", json_object_get (body, "Image"));
+  cleanup_strv char **undo = NULL;
+  if (pier_engine_mounts_resolve (e, rec, &undo, err) < 0)
+    {
+      pier_engine_mounts_undo (e, undo);
+      return -1;
+    }
   cleanup_json json_t *state = pier_engine_state_new ("created");
   cleanup_free char *rec_text = pier_json_dump (rec, 0);
   cleanup_free char *state_text = pier_json_dump (state, 0);
@@ -451,6 +458,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   if (make_container_dir (e, id, cfg, hc, err) < 0)
     {
       pier_rmtree_at (AT_FDCWD, dir, NULL);
+      pier_engine_mounts_undo (e, undo);
       return -1;
     }
   struct timespec now;
@@ -479,6 +487,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   if (r < 0)
     {
       pier_rmtree_at (AT_FDCWD, dir, NULL);
+      pier_engine_mounts_undo (e, undo);
       if ((*err)->code == EEXIST)
         {
           cleanup_free char *other = NULL;
@@ -493,6 +502,14 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
                   name, other);
             }
         }
+      return -1;
+    }
+  /* A volume removed between its lookup and the record: not ours now. */
+  if (pier_engine_mounts_verify (e, rec, err) < 0)
+    {
+      pier_db_container_delete (db, id, NULL);
+      pier_rmtree_at (AT_FDCWD, dir, NULL);
+      pier_engine_mounts_undo (e, undo);
       return -1;
     }
   *id_out = steal_pointer (&id);

@@ -3,6 +3,7 @@
  * the image config and docker's flags as docker makes them. */
 #include "engine/internal.h"
 #include "engine/profile.h"
+#include "engine/volumes.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -643,6 +644,8 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
     json_array_append_new (mounts, mnt (key, "tmpfs", "tmpfs", opts));
   }
   json_object_set_new (spec, "mounts", mounts);
+  if (pier_engine_mounts_oci (rec, mounts, err) < 0)
+    return -1;
 
   /* linux */
   json_t *nss = json_array ();
