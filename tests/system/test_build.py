@@ -357,3 +357,61 @@ def test_onbuild_triggers_run_in_the_child_build(pier, tmp_path):
     r = build(pier, ctx, "-t", "child")
     assert r.returncode == 0 and "triggered" in r.stderr, r.stderr
     assert not json.loads(pier.ok("image", "inspect", "child"))[0]["Config"].get("OnBuild")
+
+
+@pytest.fixture(scope="module")
+def golang_tar(rootfs_template, tmp_path_factory):
+    """A toolchain image made offline: the busybox rootfs plus the host's Go
+    (Debian's golang-go) at /usr/local/go and the libc its go command needs."""
+    goroot = Path("/usr/lib/go-1.19")
+    if not (goroot / "bin" / "go").exists():
+        pytest.fail("golang-go is missing: scripts/install-deps.sh installs it")
+    out = tmp_path_factory.mktemp("golang") / "golang.tar"
+    tmp = out.parent / "extra"
+    (tmp / "tmp").mkdir(parents=True)
+    os.chmod(tmp / "tmp", 0o1777)
+    subprocess.run(["tar", "-C", rootfs_template, "-cf", out, "."], check=True)
+    subprocess.run(["tar", "-C", tmp, "-rf", out, "./tmp"], check=True)
+    subprocess.run(["tar", "--transform", "s,^usr/lib/go-1.19,usr/local/go,", "-C", "/", "-rhf", out,
+                    "usr/lib/go-1.19", "lib64/ld-linux-x86-64.so.2", "lib/x86_64-linux-gnu/libc.so.6"], check=True)
+    return out
+
+
+SEED_GO = """\
+FROM golang:local AS builder
+WORKDIR /app
+COPY go.mod ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 GOOS=linux go build -o server ./cmd/server/
+FROM scratch
+COPY --from=builder /app/server /server
+EXPOSE 8080
+ENTRYPOINT ["/server"]
+"""
+
+
+def test_seed_go_multi_stage_to_scratch(pier, tmp_path, golang_tar):
+    """The seeds' Go example: a toolchain stage compiles a static binary, and
+    the final image is scratch plus that binary."""
+    pier.ok("import", "-c", "ENV PATH=/usr/local/go/bin:/bin", "-c", "ENV GOCACHE=/tmp/gocache",
+            "-c", "ENV GOFLAGS=-mod=mod", golang_tar, "golang:local")
+    ctx = context(tmp_path, SEED_GO, {
+        "go.mod": "module example.com/server\n\ngo 1.19\n",
+        "cmd/server/main.go": 'package main\n\nimport "os"\n\nfunc main() {\n'
+                              '\tos.Stdout.WriteString("server built by pier: " + os.Args[0] + "\\n")\n}\n'})
+    r = build(pier, ctx, "-t", "server:1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = pier("run", "--rm", "server:1")
+    assert out.rc == 0 and out.out == "server built by pier: /server\n", out
+    info = json.loads(pier.ok("image", "inspect", "server:1"))[0]
+    assert len(info["RootFS"]["Layers"]) == 1 and info["Size"] < 5_000_000, info["Size"]
+    assert info["Config"]["ExposedPorts"] == {"8080/tcp": {}}
+    with_toolchain = json.loads(pier.ok("image", "inspect", "golang:local"))[0]["Size"]
+    assert with_toolchain > 100 * info["Size"]
+    # Source changes rebuild from the COPY on; go.mod's download stays cached.
+    (ctx / "cmd/server/main.go").write_text(
+        'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("v2\\n") }\n')
+    r = build(pier, ctx, "-t", "server:2")
+    assert r.returncode == 0 and r.stderr.count("CACHED") == 3, r.stderr[-3000:]
+    assert pier("run", "--rm", "server:2").out == "v2\n"
