@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@
 #include "util/banned.h"
 
 #define COMMENT "buildkit.dockerfile.v0"
+#define TTY_LINES 8
 
 struct stage
 {
@@ -59,6 +61,11 @@ struct builder
   int vertex;
   struct timespec t0;
   char *tmp; /* <root>/build */
+  /* The terminal view: the running step's header and its last lines. */
+  char *label;
+  char *lines[TTY_LINES];
+  size_t n_lines, shown;
+  int cols;
 };
 
 static void __attribute__ ((format (printf, 2, 3))) say (struct builder *b, const char *fmt, ...)
@@ -79,6 +86,93 @@ since (const struct timespec *t)
   struct timespec now;
   clock_gettime (CLOCK_MONOTONIC, &now);
   return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* ---- progress: BuildKit's plain lines, or a live view on a terminal ---- */
+
+static void
+tty_line (struct builder *b, const char *prefix, const char *text, const char *suffix)
+{
+  int room = b->cols - (int) strlen (prefix) - (int) strlen (suffix) - 1;
+  if (room < 10)
+    room = 10;
+  fprintf (b->o->progress, "%s%.*s%s\n", prefix, room, text, suffix);
+}
+
+static void
+v_start (struct builder *b, int vertex, const char *label)
+{
+  if (!b->o->tty)
+    {
+      say (b, "#%d %s", vertex, label);
+      return;
+    }
+  if (b->o->progress == NULL)
+    return;
+  free (b->label);
+  b->label = xstrdup (label);
+  for (size_t i = 0; i < b->n_lines; i++)
+    free (b->lines[i]);
+  b->n_lines = b->shown = 0;
+  tty_line (b, "\033[1m=> ", label, "\033[0m");
+  fflush (b->o->progress);
+}
+
+static void
+v_output (struct builder *b, int vertex, const struct timespec *t0, const char *line)
+{
+  if (!b->o->tty)
+    {
+      say (b, "#%d %.3f %s", vertex, since (t0), line);
+      return;
+    }
+  if (b->o->progress == NULL)
+    return;
+  if (b->n_lines == TTY_LINES)
+    {
+      free (b->lines[0]);
+      memmove (b->lines, b->lines + 1, (TTY_LINES - 1) * sizeof *b->lines);
+      b->n_lines--;
+    }
+  b->lines[b->n_lines++] = xstrdup (line);
+  if (b->shown == TTY_LINES)
+    {
+      fprintf (b->o->progress, "\033[%zuA\033[J", b->shown);
+      b->shown = 0;
+      for (size_t i = 0; i < b->n_lines; i++, b->shown++)
+        tty_line (b, "   \033[2m", b->lines[i], "\033[0m");
+    }
+  else
+    {
+      tty_line (b, "   \033[2m", line, "\033[0m");
+      b->shown++;
+    }
+  fflush (b->o->progress);
+}
+
+/* The step is over: status is "CACHED" or "DONE 1.2s". */
+static void
+v_end (struct builder *b, int vertex, const char *status, double secs)
+{
+  if (!b->o->tty)
+    {
+      if (strcmp (status, "CACHED") == 0)
+        say (b, "#%d CACHED", vertex);
+      else
+        say (b, "#%d DONE %.1fs", vertex, secs);
+      return;
+    }
+  if (b->o->progress == NULL)
+    return;
+  fprintf (b->o->progress, "\033[%zuA\033[J", b->shown + 1);
+  b->shown = 0;
+  char suffix[48];
+  if (strcmp (status, "CACHED") == 0)
+    snprintf (suffix, sizeof suffix, "  \033[36mCACHED\033[0m");
+  else
+    snprintf (suffix, sizeof suffix, "  %.1fs", secs);
+  tty_line (b, "=> ", b->label ? b->label : "", suffix);
+  fflush (b->o->progress);
 }
 
 /* ---- layers and state --------------------------------------------------- */
@@ -372,14 +466,14 @@ pump_main (void *p)
               continue;
             }
           line[ll] = 0;
-          say (pu->b, "#%d %.3f %s", pu->vertex, since (&pu->t0), line);
+          v_output (pu->b, pu->vertex, &pu->t0, line);
           ll = 0;
         }
     }
   if (ll)
     {
       line[ll] = 0;
-      say (pu->b, "#%d %.3f %s", pu->vertex, since (&pu->t0), line);
+      v_output (pu->b, pu->vertex, &pu->t0, line);
     }
   return NULL;
 }
@@ -474,7 +568,7 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
   struct timespec t0;
   clock_gettime (CLOCK_MONOTONIC, &t0);
   next_key (s->key, keytext);
-  say (b, "#%d %s", vertex, label);
+  v_start (b, vertex, label);
   if (!b->o->no_cache)
     {
       cleanup_free char *hit = NULL;
@@ -485,7 +579,7 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
         {
           if (load_image (b, s, hit, err) < 0)
             return -1;
-          say (b, "#%d CACHED", vertex);
+          v_end (b, vertex, "CACHED", 0);
           return 0;
         }
     }
@@ -532,8 +626,13 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
             fwrite (pu.tail, 1, pu.tail_len, b->o->output);
           if (exit_code)
             *exit_code = code;
-          say (b, "#%d ERROR: process \"%s\" did not complete successfully: exit code: %d", vertex, c->shown,
-               code);
+          if (b->o->tty && b->o->progress)
+            fprintf (b->o->progress,
+                     "\033[31mERROR: process \"%s\" did not complete successfully: exit code: %d\033[0m\n",
+                     c->shown, code);
+          else
+            say (b, "#%d ERROR: process \"%s\" did not complete successfully: exit code: %d", vertex,
+                 c->shown, code);
           pier_error_makex (err, EIO, "process \"%s\" did not complete successfully: exit code: %d", c->shown,
                             code);
           goto out;
@@ -579,7 +678,7 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
         || pier_db_cache_put (pier_store_db (b->st), s->key, id, err) < 0)
       goto out;
   }
-  say (b, "#%d DONE %.1fs", vertex, since (&t0));
+  v_end (b, vertex, "DONE", since (&t0));
   rc = 0;
 out:
   free (pu.tail);
@@ -1358,7 +1457,8 @@ do_from (struct builder *b, size_t i, struct stage *s, pier_error **err)
       if (build_stage (b, (size_t) k, err) < 0)
         return -1;
       copy_stage (s, &b->stages[k]);
-      say (b, "#%d %s", vertex, label);
+      v_start (b, vertex, label);
+      v_end (b, vertex, "DONE", 0);
       return 0;
     }
   if (strcasecmp (base, "scratch") == 0)
@@ -1367,7 +1467,8 @@ do_from (struct builder *b, size_t i, struct stage *s, pier_error **err)
       s->image = json_pack ("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", pier_image_go_arch (),
                             "os", "linux", "config", "rootfs", "type", "layers", "diff_ids", "history");
       pier_sha256_hex ("scratch", 7, s->key);
-      say (b, "#%d %s", vertex, label);
+      v_start (b, vertex, label);
+      v_end (b, vertex, "DONE", 0);
       return 0;
     }
   cleanup_free char *id = NULL;
@@ -1384,7 +1485,8 @@ do_from (struct builder *b, size_t i, struct stage *s, pier_error **err)
       if (b->o->fetch (b->o->fetch_data, base, &id, err) < 0)
         return -1;
     }
-  say (b, "#%d %s", vertex, label);
+  v_start (b, vertex, label);
+  v_end (b, vertex, "DONE", 0);
   if (load_image (b, s, id, err) < 0)
     return -1;
   cleanup_free char *kt = xasprintf ("FROM %s", id);
@@ -1435,10 +1537,10 @@ run_instr (struct builder *b, size_t i, struct stage *s, const pier_df_instr *in
     default:
       {
         int vertex = ++b->vertex;
-        say (b, "#%d %s", vertex, label);
+        v_start (b, vertex, label);
         if (do_meta (b, s, in, err) < 0)
           return -1;
-        say (b, "#%d DONE 0.0s", vertex);
+        v_end (b, vertex, "DONE", 0);
         return 0;
       }
     }
@@ -1536,8 +1638,17 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
       goto out;
     }
   b.stages = xcalloc (df->n_stages, sizeof *b.stages);
-  say (&b, "#0 building with pier %s", PIER_VERSION);
-  say (&b, "#0 load build definition from %s", o->dockerfile_name);
+  if (o->tty && o->progress)
+    {
+      struct winsize ws;
+      b.cols = ioctl (fileno (o->progress), TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+      fprintf (o->progress, "[+] Building with pier %s: %s\n", PIER_VERSION, o->dockerfile_name);
+    }
+  else
+    {
+      say (&b, "#0 building with pier %s", PIER_VERSION);
+      say (&b, "#0 load build definition from %s", o->dockerfile_name);
+    }
   if (build_stage (&b, target, err) < 0)
     goto out;
 
@@ -1571,7 +1682,7 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
       json_object_set_new (fin->image, "created", json_string (created));
     }
   int vertex = ++b.vertex;
-  say (&b, "#%d exporting to image", vertex);
+  v_start (&b, vertex, "exporting to image");
   cleanup_free char *id = NULL;
   if (pier_image_create (b.st, fin->image, fin->layers, fin->n_layers, o->tags ? o->tags[0] : NULL, &id, err)
       < 0)
@@ -1579,10 +1690,19 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
   for (size_t i = 1; o->tags && o->tags[i]; i++)
     if (pier_image_tag (b.st, id, o->tags[i], err) < 0)
       goto out;
-  say (&b, "#%d writing image %s done", vertex, id);
-  for (size_t i = 0; o->tags && o->tags[i]; i++)
-    say (&b, "#%d naming to %s done", vertex, o->tags[i]);
-  say (&b, "#%d DONE %.1fs", vertex, since (&b.t0));
+  if (!o->tty)
+    {
+      say (&b, "#%d writing image %s done", vertex, id);
+      for (size_t i = 0; o->tags && o->tags[i]; i++)
+        say (&b, "#%d naming to %s done", vertex, o->tags[i]);
+    }
+  v_end (&b, vertex, "DONE", since (&b.t0));
+  if (o->tty && o->progress)
+    {
+      fprintf (o->progress, "=> writing image %s\n", id);
+      for (size_t i = 0; o->tags && o->tags[i]; i++)
+        fprintf (o->progress, "=> naming to %s\n", o->tags[i]);
+    }
   *out_id = steal_pointer (&id);
   rc = 0;
 out:
@@ -1595,6 +1715,9 @@ out:
   strv_free (b.meta);
   strv_free (b.consumed);
   free (b.tmp);
+  free (b.label);
+  for (size_t i = 0; i < b.n_lines; i++)
+    free (b.lines[i]);
   return rc;
 }
 

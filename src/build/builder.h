@@ -45,6 +45,7 @@ typedef struct pier_build_opts
   pier_build_fetch_fn fetch;
   void *fetch_data;
   FILE *progress; /* NULL: quiet */
+  bool tty;       /* progress is a terminal: a live view, not lines */
   FILE *output;   /* where a failing step's output goes when quiet */
 } pier_build_opts;
 

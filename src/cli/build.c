@@ -277,6 +277,8 @@ pier_cmd_build (struct pier_globals *g, int argc, char **argv)
     .pull = pull,
     .source_date_epoch = sde,
     .progress = plain ? stderr : NULL,
+    .tty
+    = plain && (strcmp (progress, "tty") == 0 || (strcmp (progress, "auto") == 0 && isatty (STDERR_FILENO))),
     .output = stderr,
   };
   cleanup_free char *id = NULL;

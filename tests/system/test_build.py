@@ -130,6 +130,10 @@ def test_cache_hits_misses_and_no_cache(pier, tmp_path):
     assert r4.stderr.count("CACHED") == 0, r4.stderr
     r5 = build(pier, ctx, "--no-cache", "-t", "c:4")
     assert r5.returncode == 0 and "CACHED" not in r5.stderr
+    # The terminal view: each step's line is redrawn with its time or CACHED.
+    r6 = subprocess.run(pier.argv("build", "--progress=tty", "-t", "c:4", ctx), capture_output=True, text=True)
+    assert r6.returncode == 0 and "\033[" in r6.stderr, r6.stderr
+    assert r6.stderr.count("\033[36mCACHED") == 4 and "=> naming to c:4" in r6.stderr, r6.stderr
     # Intermediate images are the cache's: hidden from images, shown by -a.
     shown = pier.ok("images", "--format", "{{.Repository}}:{{.Tag}}").split()
     assert "<none>:<none>" not in shown or len(pier.ok("images", "-q").split()) < len(
