@@ -173,12 +173,36 @@ write_plain (struct diff *d, const char *path, mode_t mode, pier_error **err)
 
 static int walk (struct diff *d, int dirfd, const char *prefix, pier_error **err);
 
+bool
+pier_diff_is_placeholder (int dirfd, const char *name, const char *path, const char *const *skip)
+{
+  bool listed = false;
+  for (size_t i = 0; skip && skip[i] && !listed; i++)
+    listed = strcmp (skip[i], path) == 0;
+  if (!listed)
+    return false;
+  struct stat st;
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return false;
+  if (S_ISREG (st.st_mode))
+    return st.st_size == 0;
+  if (!S_ISDIR (st.st_mode))
+    return false;
+  cleanup_close int fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_strv char **names = NULL;
+  if (fd < 0 || list_names (fd, path, &names, NULL) < 0)
+    return false;
+  return names == NULL || names[0] == NULL;
+}
+
 static int
 write_entry (struct diff *d, int dirfd, const char *name, const char *path, pier_error **err)
 {
   struct stat st;
   if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return pier_error_make (err, errno, "cannot stat `%s`", path);
+  if (d->o->skip_empty && pier_diff_is_placeholder (dirfd, name, path, d->o->skip_empty))
+    return 0;
 
   /* A whiteout: overlay's char 0/0. */
   if (S_ISCHR (st.st_mode) && st.st_rdev == makedev (0, 0))

@@ -31,11 +31,17 @@ typedef struct pier_diff_opts
    * unpacked layer: overlay's private xattrs (all but opaque) removed,
    * mtimes clamped as in the tar. */
   bool fix_tree;
+  /* Paths (relative, no leading '/') left out when they are an empty
+   * file or directory: mount points a runtime made, not content. */
+  const char *const *skip_empty;
 } pier_diff_opts;
 
 /* Write the tree at dirfd (not closed) to sink.  *file_bytes (when not
  * NULL) gets the sum of the regular files' sizes. */
 int pier_layer_diff (int dirfd, const pier_diff_opts *o, pier_diff_sink sink, void *data,
                      uint64_t *file_bytes, pier_error **err);
+
+/* Whether name (at path) in dirfd is one of skip and empty. */
+bool pier_diff_is_placeholder (int dirfd, const char *name, const char *path, const char *const *skip);
 
 #endif

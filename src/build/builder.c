@@ -663,7 +663,7 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
     {
       pier_new_layer nl = { 0 };
       const char *parent = s->n_layers ? s->layers[s->n_layers - 1].chain_id : NULL;
-      if (pier_image_layer_from_dir (b->st, upper, parent, b->o->source_date_epoch, &nl, err) < 0)
+      if (pier_image_layer_from_dir (b->st, upper, parent, b->o->source_date_epoch, true, NULL, &nl, err) < 0)
         goto out;
       push_layer (s, nl.diff_id, nl.chain_id, nl.blob, PIER_MT_OCI_LAYER_GZIP, nl.blob_size);
       json_array_append_new (json_object_get (json_object_get (s->image, "rootfs"), "diff_ids"),

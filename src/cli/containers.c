@@ -923,6 +923,8 @@ pier_cmd_container (struct pier_globals *g, int argc, char **argv)
     { "rename", pier_cmd_rename },   { "top", pier_cmd_top },
     { "exec", pier_cmd_exec },       { "attach", pier_cmd_attach },
     { "port", pier_cmd_port },       { "prune", pier_cmd_container_prune },
+    { "diff", pier_cmd_diff },       { "commit", pier_cmd_commit },
+    { "export", pier_cmd_export },
   };
   if (argc < 2 || strcmp (argv[1], "--help") == 0)
     {

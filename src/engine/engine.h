@@ -140,6 +140,25 @@ typedef int (*pier_engine_step_fn) (int rootfd, void *data, pier_error **err);
 int pier_engine_step_apply (pier_engine *e, const pier_engine_step *s, pier_engine_step_fn fn, void *data,
                             pier_error **err);
 
+/* docker diff: the writable layer's changes, sorted by path, as the
+ * Engine API's [{"Path": "/x", "Kind": 0 changed | 1 added | 2 deleted}]. */
+int pier_engine_diff (pier_engine *e, const char *id, json_t **changes, pier_error **err);
+
+/* docker export: the container's whole filesystem as a tar on fd. */
+int pier_engine_export (pier_engine *e, const char *id, int fd, pier_error **err);
+
+/* docker commit: the writable layer on top of the image's, with the
+ * container's config (and changes, Dockerfile instructions) as the new
+ * image's; tagged reference when not NULL.  *image_id gets its id. */
+typedef struct pier_engine_commit_opts
+{
+  const char *reference, *author, *comment;
+  char *const *changes;
+  bool pause; /* pause a running container while its layer is read */
+} pier_engine_commit_opts;
+int pier_engine_commit (pier_engine *e, const char *id, const pier_engine_commit_opts *o, char **image_id,
+                        pier_error **err);
+
 /* In a step's child (fn of pier_engine_step_apply): mount the layers
  * chains (bottom first) read-only on target, an existing directory. */
 int pier_engine_mount_layers (pier_engine *e, const char *const *chains, const char *target,

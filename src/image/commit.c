@@ -70,11 +70,11 @@ on_tar (void *data, const void *buf, size_t len, pier_error **err)
 
 int
 pier_image_layer_from_dir (pier_store *st, const char *dir, const char *parent, int64_t clamp_mtime,
-                           pier_new_layer *out, pier_error **err)
+                           bool adopt, const char *const *skip_empty, pier_new_layer *out, pier_error **err)
 {
   struct sink s = { 0 };
   char hex[PIER_SHA256_HEX_LEN + 1];
-  pier_diff_opts o = { .clamp_mtime = clamp_mtime, .fix_tree = true };
+  pier_diff_opts o = { .clamp_mtime = clamp_mtime, .fix_tree = adopt, .skip_empty = skip_empty };
   cleanup_free char *blob = NULL;
   uint64_t bytes = 0;
   memset (out, 0, sizeof *out);
@@ -118,7 +118,7 @@ pier_image_layer_from_dir (pier_store *st, const char *dir, const char *parent, 
    * another filesystem the blob is unpacked instead. */
   cleanup_close int layers = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_free char *tmp = pier_store_tmp_name (st);
-  if (layers >= 0 && syncfs (dirfd) == 0 && renameat (AT_FDCWD, dir, layers, tmp) == 0)
+  if (adopt && layers >= 0 && syncfs (dirfd) == 0 && renameat (AT_FDCWD, dir, layers, tmp) == 0)
     {
       fsync (layers);
       if (pier_image_place_layer (st, layers, tmp, out->diff_id, parent, (int64_t) bytes, &out->chain_id, err)

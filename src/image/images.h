@@ -70,10 +70,13 @@ void pier_new_layer_clear (pier_new_layer *l);
 
 /* The changes in the directory dir (an overlay upper directory: see
  * archive/diff.h) as a layer on top of parent (a chain id, or NULL): a
- * gzip blob, and the unpacked layer, which is dir itself, moved into the
- * store (dir is gone on success).  clamp_mtime as in pier_diff_opts. */
+ * gzip blob, and the unpacked layer.  adopt: dir itself becomes the
+ * unpacked layer, moved into the store (gone on success); otherwise dir
+ * is left as it is and the blob is unpacked.  clamp_mtime and
+ * skip_empty (may be NULL) as in pier_diff_opts. */
 int pier_image_layer_from_dir (pier_store *st, const char *dir, const char *parent, int64_t clamp_mtime,
-                               pier_new_layer *out, pier_error **err);
+                               bool adopt, const char *const *skip_empty, pier_new_layer *out,
+                               pier_error **err);
 
 /* Record an image made here: config is the whole OCI image config (its
  * rootfs.diff_ids must be the layers'), layers bottom first.  The config

@@ -1,0 +1,81 @@
+"""A container's writable layer: pier diff, pier commit, pier export."""
+import io
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from test_containers import Pier, image_tar, leftovers  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def pier(runtime_path, tmp_path, image_tar):  # noqa: F811
+    exe = os.path.join(os.path.dirname(runtime_path), "pier")
+    p = Pier(exe, tmp_path / "store", tmp_path / "run")
+    assert p("import", "-c", 'CMD ["sh"]', image_tar, "busybox").rc == 0
+    yield p
+    ids = p("ps", "-aq", "--no-trunc").out.split()
+    if ids:
+        p("rm", "-f", *ids)
+    assert leftovers(p, ids) == []
+    check = p("system", "check")
+    assert check.rc == 0 and "no problems found" in check.out, check
+
+
+CHANGE = "echo new > /newfile; rm /bin/cat; mkdir -p /etc/x; echo y > /etc/x/y"
+
+
+def test_diff_lists_what_changed(pier):
+    pier.ok("run", "--name", "c1", "busybox", "sh", "-c", CHANGE)
+    assert pier.ok("diff", "c1").splitlines() == [
+        "C /bin", "D /bin/cat", "C /etc", "A /etc/x", "A /etc/x/y", "A /newfile"]
+    assert pier.ok("container", "diff", "c1") == pier.ok("diff", "c1")
+    r = pier("diff", "nope")
+    assert r.rc == 1 and "No such container: nope" in r.err
+
+
+def test_commit_makes_an_image_of_the_changes(pier):
+    pier.ok("run", "--name", "c1", "-e", "FROM_RUN=1", "busybox", "sh", "-c", CHANGE)
+    iid = pier.ok("commit", "-a", "me <me@example.com>", "-m", "my change",
+                  "-c", "ENV COMMITTED=yes",
+                  "-c", 'CMD ["sh", "-c", "cat /newfile; test -e /bin/cat || echo gone; echo $COMMITTED"]',
+                  "c1", "committed:1").strip()
+    assert iid.startswith("sha256:")
+    r = pier("run", "--rm", "committed:1")
+    assert r.out == "new\ngone\nyes\n", r
+    info = json.loads(pier.ok("image", "inspect", "committed:1"))[0]
+    assert len(info["RootFS"]["Layers"]) == 2
+    assert "FROM_RUN=1" in info["Config"]["Env"] and "COMMITTED=yes" in info["Config"]["Env"]
+    hist = pier.ok("history", "--format", "{{.Comment}}", "committed:1").splitlines()
+    assert hist[0] == "my change"
+    # The container's own mount points are not part of the image's layer.
+    layer_ls = pier.ok("run", "--rm", "committed:1", "sh", "-c", "ls /etc/x; test -s /etc/hostname || echo nohost")
+    assert "y" in layer_ls
+    # A running container is paused while its layer is read, then resumes.
+    pier.ok("run", "-d", "--name", "live", "busybox", "sh", "-c", "echo live > /live; while true; do sleep 0.1; done")
+    pier.ok("exec", "live", "sh", "-c", "test -f /live")
+    pier.ok("commit", "live", "live:1")
+    assert pier.inspect("live")["State"]["Status"] == "running"
+    assert pier.ok("run", "--rm", "live:1", "cat", "/live") == "live\n"
+    r = pier("commit", "-c", "FROBNICATE x", "c1", "bad:1")
+    assert r.rc == 1 and pier("images", "-q", "bad:1").out == ""
+    pier.ok("rm", "-f", "live", "c1")
+    pier.ok("rmi", "committed:1", "live:1")
+
+
+def test_export_is_the_whole_filesystem(pier, tmp_path):
+    pier.ok("run", "--name", "c1", "busybox", "sh", "-c", CHANGE)
+    out = tmp_path / "c1.tar"
+    pier.ok("export", "-o", out, "c1")
+    with tarfile.open(out) as t:
+        names = set(t.getnames())
+    assert {"newfile", "etc/x/y", "bin/busybox", "etc/passwd"} <= names
+    assert "bin/cat" not in names and not any(n.startswith(".wh.") or "/.wh." in n for n in names)
+    # To stdout, and importable as an image again.
+    p = subprocess.run(pier.argv("export", "c1"), capture_output=True)
+    assert p.returncode == 0 and len(p.stdout) > 100000
+    pier.ok("import", "-", "flat:1", input=p.stdout)
+    assert pier.ok("run", "--rm", "flat:1", "sh", "-c", "cat /newfile") == "new\n"
+    assert not list((pier.root / "containers").glob("*/export*"))
