@@ -401,7 +401,8 @@ copy_node (const pier_copy *c, int fd, const char *rel, const char *dst, const s
         return pier_error_make (err, errno, "cannot create directory `%s`", dst);
       if (copy_dir_contents (c, fd, rel, dst, o, err) < 0)
         return -1;
-      if (lchown (dst, o->uid, o->gid) < 0 || chmod (dst, perm) < 0)
+      if (lchown (dst, c->keep_owner ? st.st_uid : o->uid, c->keep_owner ? st.st_gid : o->gid) < 0
+          || chmod (dst, perm) < 0)
         return pier_error_make (err, errno, "cannot set the owner and mode of `%s`", dst);
       set_times (dst, &st, c);
       return 0;
@@ -423,7 +424,7 @@ copy_node (const pier_copy *c, int fd, const char *rel, const char *dst, const s
       target[n] = 0;
       if (symlink (target, dst) < 0)
         return pier_error_make (err, errno, "cannot create the link `%s`", dst);
-      if (lchown (dst, o->uid, o->gid) < 0)
+      if (lchown (dst, c->keep_owner ? st.st_uid : o->uid, c->keep_owner ? st.st_gid : o->gid) < 0)
         return pier_error_make (err, errno, "cannot chown `%s`", dst);
       set_times (dst, &st, c);
       return 0;
@@ -446,7 +447,8 @@ copy_node (const pier_copy *c, int fd, const char *rel, const char *dst, const s
         return pier_error_make (err, n < 0 ? errno : EIO, "cannot copy `%s`", rel);
       left -= n;
     }
-  if (fchown (out, o->uid, o->gid) < 0 || fchmod (out, perm) < 0)
+  if (fchown (out, c->keep_owner ? st.st_uid : o->uid, c->keep_owner ? st.st_gid : o->gid) < 0
+      || fchmod (out, perm) < 0)
     return pier_error_make (err, errno, "cannot set the owner and mode of `%s`", dst);
   set_times (dst, &st, c);
   return 0;
@@ -465,8 +467,7 @@ add_archive (int fd, const char *rel, const char *dir, const struct owner *o, co
   archive_read_support_filter_all (a);
   archive_read_support_format_tar (a);
   struct archive_entry *e;
-  if (archive_read_open_fd (a, rfd, 1 << 16) != ARCHIVE_OK
-      || archive_read_next_header (a, &e) != ARCHIVE_OK)
+  if (archive_read_open_fd (a, rfd, 1 << 16) != ARCHIVE_OK || archive_read_next_header (a, &e) != ARCHIVE_OK)
     {
       archive_read_free (a);
       return 0;
@@ -586,9 +587,10 @@ pier_copy_apply (int rootfd, const pier_copy *c, pier_error **err)
             return pier_error_make (err, errno, "cannot set the owner and mode of `%s`", target);
           continue;
         }
-      cleanup_close int fd = strcmp (paths[i], ".") == 0
-                                 ? openat (c->srcfd, ".", O_PATH | O_CLOEXEC)
-                                 : pier_open_in_root (c->srcfd, paths[i], O_PATH, 0, err);
+      cleanup_close int fd
+          = strcmp (paths[i], ".") == 0
+                ? openat (c->srcfd, ".", O_PATH | O_CLOEXEC)
+                : pier_open_in_root (c->srcfd, paths[i], O_PATH | (c->top_nofollow ? O_NOFOLLOW : 0), 0, err);
       if (fd < 0)
         return -1;
       struct stat st;

@@ -32,6 +32,8 @@ typedef struct pier_copy
   bool add;            /* ADD: local tar archives are unpacked */
   bool link;           /* --link: parents come from nowhere (same result here) */
   int64_t clamp_mtime; /* -1, or SOURCE_DATE_EPOCH */
+  bool keep_owner;     /* the sources' owners, not chown's (docker cp -a) */
+  bool top_nofollow;   /* a source that is a symlink is copied as one */
 } pier_copy;
 
 /* The relative paths the sources match (each exists), in order.  An

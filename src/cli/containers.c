@@ -924,7 +924,7 @@ pier_cmd_container (struct pier_globals *g, int argc, char **argv)
     { "exec", pier_cmd_exec },       { "attach", pier_cmd_attach },
     { "port", pier_cmd_port },       { "prune", pier_cmd_container_prune },
     { "diff", pier_cmd_diff },       { "commit", pier_cmd_commit },
-    { "export", pier_cmd_export },
+    { "export", pier_cmd_export },   { "cp", pier_cmd_cp },
   };
   if (argc < 2 || strcmp (argv[1], "--help") == 0)
     {

@@ -160,6 +160,7 @@ static const struct
   { "load", pier_cmd_load, "load images from a tar archive" },
   { "build", pier_cmd_build, "build an image from a Dockerfile" },
   { "commit", pier_cmd_commit, "create a new image from a container's changes" },
+  { "cp", pier_cmd_cp, "copy files between a container and the host" },
   { "diff", pier_cmd_diff, "inspect changes to files on a container's filesystem" },
   { "export", pier_cmd_export, "export a container's filesystem as a tar archive" },
   { "builder", pier_cmd_builder, "manage builds (prune the build cache)" },

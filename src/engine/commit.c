@@ -161,20 +161,16 @@ export_sink (void *data, const void *buf, size_t len, pier_error **err)
   return 0;
 }
 
-/* In the child: the image's layers under the writable layer, read-only,
- * on target; then the tar. */
+/* In a child with a private mount namespace: the image's layers under
+ * the writable layer, read-only, on target. */
 static int
-export_child (pier_engine *e, const pier_db_image *img, const char *upper, const char *target, int fd,
-              pier_error **err)
+mount_view (pier_engine *e, const pier_db_image *img, const char *upper, const char *target, pier_error **err)
 {
-  if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-    return pier_error_make (err, errno, "cannot make a private mount namespace");
   int fs = (int) syscall (SYS_fsopen, "overlay", 1);
   if (fs < 0)
     return pier_error_make (err, errno, "cannot open an overlay");
   if (syscall (SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", upper, 0) < 0)
     return pier_error_make (err, errno, "overlay: %s", upper);
-  cleanup_free char *empty = NULL;
   for (size_t i = img->n_layers; i > 0; i--)
     {
       cleanup_free char *l = xasprintf ("%s/layers/%s", e->root, img->layers[i - 1].chain_id + 7);
@@ -184,7 +180,7 @@ export_child (pier_engine *e, const pier_db_image *img, const char *upper, const
   if (img->n_layers == 0)
     {
       /* overlay wants two lower layers when it has no upper one. */
-      empty = xasprintf ("%s.empty", target);
+      cleanup_free char *empty = xasprintf ("%s.empty", target);
       if ((mkdir (empty, 0755) < 0 && errno != EEXIST)
           || syscall (SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", empty, 0) < 0)
         return pier_error_make (err, errno, "overlay: %s", empty);
@@ -194,70 +190,142 @@ export_child (pier_engine *e, const pier_db_image *img, const char *upper, const
   int mnt = (int) syscall (SYS_fsmount, fs, 0, 0);
   if (mnt < 0 || syscall (SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     return pier_error_make (err, errno, "cannot mount the container's layers on %s", target);
-  cleanup_close int rootfd = open (target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0)
-    return pier_error_make (err, errno, "cannot open %s", target);
-  pier_diff_opts o = { .clamp_mtime = -1 };
-  return pier_layer_diff (rootfd, &o, export_sink, &fd, NULL, err);
+  return 0;
 }
 
-int
-pier_engine_export (pier_engine *e, const char *id, int fd, pier_error **err)
+struct root_job
 {
-  cleanup_json json_t *rec = NULL;
-  pier_db_image *img = NULL;
-  cleanup_free char *upper = NULL;
-  if (container_layers (e, id, &rec, &img, &upper, err) < 0)
-    return -1;
-  cleanup_free char *target = xasprintf ("%s/containers/%s/export", e->root, id);
-  if (mkdir (target, 0700) < 0 && errno != EEXIST)
+  pier_engine *e;
+  const char *id;
+  const pier_db_image *img;
+  const char *upper, *target;
+  bool writable;
+  pid_t monitor; /* a running container's monitor, or 0 */
+  pier_engine_step_fn fn;
+  void *data;
+};
+
+static int
+root_child (struct root_job *j, pier_error **err)
+{
+  cleanup_free char *dir = xasprintf ("%s/containers/%s", j->e->root, j->id);
+  cleanup_free char *live = xasprintf ("%s/rootfs", dir);
+  const char *root = j->target;
+  if (j->writable && j->monitor > 0)
     {
-      pier_db_image_free (img);
-      return pier_error_make (err, errno, "cannot create %s", target);
+      /* A running container's root is mounted in its monitor's mount
+       * namespace: write through that mount. */
+      cleanup_free char *ns = xasprintf ("/proc/%d/ns/mnt", (int) j->monitor);
+      cleanup_close int nsfd = open (ns, O_RDONLY | O_CLOEXEC);
+      if (nsfd < 0 || setns (nsfd, CLONE_NEWNS) < 0)
+        return pier_error_make (err, errno, "cannot enter the container's mount namespace");
+      root = live;
     }
+  else
+    {
+      if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return pier_error_make (err, errno, "cannot make a private mount namespace");
+      if (j->writable)
+        {
+          cleanup_strv char **chains = NULL;
+          for (size_t i = 0; i < j->img->n_layers; i++)
+            strv_push (&chains, j->img->layers[i].chain_id);
+          if (pier_engine_mount_overlay (j->e->root, (const char *const *) chains, dir, false, err) < 0)
+            return -1;
+          root = live;
+        }
+      else if (mount_view (j->e, j->img, j->upper, j->target, err) < 0)
+        return -1;
+    }
+  cleanup_close int rootfd = open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return pier_error_make (err, errno, "cannot open %s", root);
+  return j->fn (rootfd, j->data, err);
+}
+
+/* Run j's function in a child; its error comes back through a pipe. */
+static int
+run_root_job (struct root_job *j, pier_error **err)
+{
+  if (mkdir (j->target, 0700) < 0 && errno != EEXIST)
+    return pier_error_make (err, errno, "cannot create %s", j->target);
   int report[2];
   if (pipe2 (report, O_CLOEXEC) < 0)
-    {
-      pier_db_image_free (img);
-      return pier_error_make (err, errno, "cannot make a pipe");
-    }
+    return pier_error_make (err, errno, "cannot make a pipe");
   pid_t child = fork ();
   if (child == 0)
     {
       pier_error *cerr = NULL;
       close (report[0]);
       prctl (PR_SET_PDEATHSIG, SIGKILL);
-      if (export_child (e, img, upper, target, fd, &cerr) < 0)
+      if (root_child (j, &cerr) < 0)
         {
-          if (pier_write_all (report[1], cerr->msg, strlen (cerr->msg)) < 0)
+          const char *m = cerr && cerr->msg ? cerr->msg : "failed";
+          if (pier_write_all (report[1], m, strlen (m)) < 0)
             _exit (2);
           _exit (1);
         }
       _exit (0);
     }
   close (report[1]);
-  pier_db_image_free (img);
   if (child < 0)
     {
       close (report[0]);
-      rmdir (target);
+      rmdir (j->target);
       return pier_error_make (err, errno, "cannot fork");
     }
   cleanup_free char *msg = NULL;
   size_t len = 0;
-  pier_read_fd (report[0], "the export", &msg, &len, NULL);
+  pier_read_fd (report[0], "the container's filesystem", &msg, &len, NULL);
   close (report[0]);
   int status = 0;
   while (waitpid (child, &status, 0) < 0 && errno == EINTR)
     ;
-  rmdir (target);
-  cleanup_free char *empty = xasprintf ("%s.empty", target);
+  rmdir (j->target);
+  cleanup_free char *empty = xasprintf ("%s.empty", j->target);
   rmdir (empty);
   if (len)
     return pier_error_makex (err, EIO, "%.*s", (int) len, msg);
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return pier_error_makex (err, EIO, "the export failed");
+    return pier_error_makex (err, EIO, "the operation on the container's filesystem failed");
   return 0;
+}
+
+int
+pier_engine_with_root (pier_engine *e, const char *id, bool writable, pier_engine_step_fn fn, void *data,
+                       pier_error **err)
+{
+  cleanup_json json_t *rec = NULL, *state = NULL;
+  pier_db_image *img = NULL;
+  cleanup_free char *upper = NULL;
+  if (container_layers (e, id, &rec, &img, &upper, err) < 0)
+    return -1;
+  if (pier_engine_load (e, id, NULL, &state, err) < 0)
+    {
+      pier_db_image_free (img);
+      return -1;
+    }
+  cleanup_free char *target = xasprintf ("%s/containers/%s/view", e->root, id);
+  pid_t mon = pier_engine_monitor_alive (state)
+                  ? (pid_t) json_integer_value (json_object_get (state, "MonitorPid"))
+                  : 0;
+  struct root_job j = { e, id, img, upper, target, writable, mon, fn, data };
+  int r = run_root_job (&j, err);
+  pier_db_image_free (img);
+  return r;
+}
+
+static int
+export_fn (int rootfd, void *data, pier_error **err)
+{
+  pier_diff_opts o = { .clamp_mtime = -1 };
+  return pier_layer_diff (rootfd, &o, export_sink, data, NULL, err);
+}
+
+int
+pier_engine_export (pier_engine *e, const char *id, int fd, pier_error **err)
+{
+  return pier_engine_with_root (e, id, false, export_fn, &fd, err);
 }
 
 /* ---- commit ----------------------------------------------------------------- */

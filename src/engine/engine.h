@@ -144,6 +144,13 @@ int pier_engine_step_apply (pier_engine *e, const pier_engine_step *s, pier_engi
  * Engine API's [{"Path": "/x", "Kind": 0 changed | 1 added | 2 deleted}]. */
 int pier_engine_diff (pier_engine *e, const char *id, json_t **changes, pier_error **err);
 
+/* Call fn in a child process with rootfd the container's filesystem:
+ * read-only (its image's layers under its writable layer), or writable
+ * (a running container's live root, else its layers mounted with the
+ * writable layer on top).  fn must not touch the store. */
+int pier_engine_with_root (pier_engine *e, const char *id, bool writable, pier_engine_step_fn fn, void *data,
+                           pier_error **err);
+
 /* docker export: the container's whole filesystem as a tar on fd. */
 int pier_engine_export (pier_engine *e, const char *id, int fd, pier_error **err);
 

@@ -79,3 +79,44 @@ def test_export_is_the_whole_filesystem(pier, tmp_path):
     pier.ok("import", "-", "flat:1", input=p.stdout)
     assert pier.ok("run", "--rm", "flat:1", "sh", "-c", "cat /newfile") == "new\n"
     assert not list((pier.root / "containers").glob("*/export*"))
+
+
+def test_cp_both_ways_stopped_and_running(pier, tmp_path):
+    host = tmp_path / "host"
+    (host / "dir").mkdir(parents=True)
+    (host / "file").write_text("f1\n")
+    (host / "dir" / "a").write_text("d1\n")
+    os.symlink("file", host / "link")
+    pier.ok("create", "--name", "c1", "busybox", "sh")
+    pier.ok("cp", host / "file", "c1:/file")
+    pier.ok("cp", host / "dir", "c1:/")          # an existing directory gets dir/
+    pier.ok("cp", host / "dir", "c1:/newdir")    # a new name gets the contents
+    pier.ok("cp", host / "link", "c1:/link")     # a symlink stays one without -L
+    pier.ok("cp", "-L", host / "link", "c1:/followed")
+    assert pier.ok("diff", "c1").splitlines() == [
+        "A /dir", "A /dir/a", "A /file", "A /followed", "A /link", "A /newdir", "A /newdir/a"]
+    out = tmp_path / "out"
+    out.mkdir()
+    pier.ok("cp", "c1:/file", out)
+    pier.ok("cp", "c1:/dir", out)
+    pier.ok("cp", "c1:/etc/passwd", out / "pw")
+    assert (out / "file").read_text() == "f1\n" and (out / "dir" / "a").read_text() == "d1\n"
+    assert (out / "pw").read_text().startswith("root:")
+    r = pier("cp", "c1:/nope", out)
+    assert r.rc == 1 and "Could not find the file /nope in container c1" in r.err, r
+    r = pier("cp", "c1:/x", "c1:/y")
+    assert r.rc == 125
+    # A running container sees a copy at once, and a copy out reads its live files.
+    pier.ok("run", "-d", "--name", "live", "busybox", "sh", "-c",
+            "echo made > /made; while true; do sleep 0.1; done")
+    pier.ok("cp", host / "file", "live:/tmp/")
+    assert pier.ok("exec", "live", "cat", "/tmp/file") == "f1\n"
+    pier.ok("exec", "live", "sh", "-c", "test -f /made")
+    pier.ok("cp", "live:/made", out / "made")
+    assert (out / "made").read_text() == "made\n"
+    # Paths never leave the container's root.
+    pier.ok("exec", "live", "ln", "-s", "/../../../../etc", "/escape")
+    pier.ok("cp", host / "file", "live:/escape/planted")
+    assert not os.path.exists("/etc/planted")
+    assert pier.ok("exec", "live", "cat", "/etc/planted") == "f1\n"
+    pier.ok("rm", "-f", "c1", "live")
