@@ -1148,7 +1148,8 @@ do_copy (struct builder *b, size_t self, struct stage *s, const pier_df_instr *i
           return -1;
         }
     }
-  cleanup_free char *joined = json_words (strv_to_json (sources));
+  cleanup_json json_t *srcj = strv_to_json (sources);
+  cleanup_free char *joined = json_words (srcj);
   cleanup_free char *created_by
       = xasprintf ("%s%s # buildkit", add ? "ADD" : "COPY", in->original + strcspn (in->original, " \t"));
   cleanup_free char *keytext
@@ -1577,6 +1578,7 @@ int
 pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error **err)
 {
   struct builder b = { .e = e, .st = e->st, .o = o, .ctxfd = -1 };
+  cleanup_free char *id = NULL;
   int rc = -1;
   clock_gettime (CLOCK_MONOTONIC, &b.t0);
   cleanup_dockerfile pier_dockerfile *df = NULL;
@@ -1683,7 +1685,6 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
     }
   int vertex = ++b.vertex;
   v_start (&b, vertex, "exporting to image");
-  cleanup_free char *id = NULL;
   if (pier_image_create (b.st, fin->image, fin->layers, fin->n_layers, o->tags ? o->tags[0] : NULL, &id, err)
       < 0)
     goto out;

@@ -149,7 +149,7 @@ pier_cmd_build (struct pier_globals *g, int argc, char **argv)
 
   pier_error *err = NULL;
   const char *path = argv[i];
-  cleanup_free char *ctx = NULL, *unpacked = NULL, *df_text = NULL;
+  cleanup_free char *ctx = NULL, *unpacked = NULL, *df_text = NULL, *id = NULL;
   size_t df_len = 0;
   bool df_from_stdin = file && strcmp (file, "-") == 0;
   pier_store *st = pier_cli_store (g);
@@ -281,7 +281,6 @@ pier_cmd_build (struct pier_globals *g, int argc, char **argv)
     = plain && (strcmp (progress, "tty") == 0 || (strcmp (progress, "auto") == 0 && isatty (STDERR_FILENO))),
     .output = stderr,
   };
-  cleanup_free char *id = NULL;
   if (pier_build (e, &bo, &id, &err) < 0)
     goto fail;
   if (out_type)
