@@ -555,8 +555,9 @@ pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **e
       cleanup_ref pier_ref *r = NULL;
       if (pier_ref_parse (img->tags[i], &r, NULL) == 0)
         {
+          /* name@digest references are where the image is in registries. */
           cleanup_free char *fam = pier_ref_familiar (r);
-          json_array_append_new (tags, json_string (fam));
+          json_array_append_new (r->digest ? digests : tags, json_string (fam));
         }
     }
   json_t *layers = json_array ();
@@ -710,12 +711,15 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
     return -1;
   if (pier_db_get_image (db, id, &img, err) < 0)
     goto out;
-  size_t ntags = strv_len (img->tags);
+  /* name@digest references (RepoDigests) do not count as tags. */
+  size_t ntags = 0;
+  for (size_t i = 0; img->tags && img->tags[i]; i++)
+    ntags += strchr (img->tags[i], '@') == NULL;
   bool by_tag = false;
   if (pier_ref_parse (name, &ref, NULL) == 0)
     {
       full = pier_ref_string (ref);
-      for (size_t i = 0; i < ntags; i++)
+      for (size_t i = 0; img->tags && img->tags[i]; i++)
         by_tag |= strcmp (img->tags[i], full) == 0;
     }
   if (by_tag && ntags > 1)
@@ -752,7 +756,7 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
     }
   if (users[0])
     {
-      for (size_t i = 0; i < ntags; i++)
+      for (size_t i = 0; img->tags && img->tags[i]; i++)
         {
           cleanup_ref pier_ref *t = NULL;
           if (pier_db_untag (db, img->tags[i], err) < 0)
@@ -778,7 +782,7 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
     }
   if (pier_db_list_images (db, &all, &n_all, err) < 0)
     goto out;
-  for (size_t i = 0; i < ntags; i++)
+  for (size_t i = 0; img->tags && img->tags[i]; i++)
     {
       cleanup_ref pier_ref *t = NULL;
       if (pier_ref_parse (img->tags[i], &t, NULL) == 0)

@@ -440,6 +440,11 @@ reg_error_text (const reg_resp *r)
     d = json_string_value (json_object_get (j, "error"));
   if (d)
     return xasprintf ("%s", d);
+  /* HEAD answers have no body: docker's words for the status. */
+  if (r->status == 401)
+    return xstrdup ("unauthorized: authentication required");
+  if (r->status == 403)
+    return xstrdup ("denied: requested access to the resource is denied");
   return xasprintf ("unexpected status %ld", r->status);
 }
 
@@ -612,7 +617,7 @@ fetch_token (reg_client *c, pier_error **err)
     {
       cleanup_free char *t = reg_error_text (&r);
       reg_resp_clear (&r);
-      if (strncmp (t, "unexpected status", 17) == 0)
+      if (strcmp (t, "unauthorized: authentication required") == 0)
         return pier_error_makex (err, EACCES, "unauthorized: incorrect username or password");
       return pier_error_makex (err, EACCES, "%s%s",
                                strncmp (t, "unauthorized", 12) == 0 ? "" : "unauthorized: ", t);
