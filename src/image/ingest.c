@@ -311,8 +311,13 @@ pier_layer_unpacker_free (pier_layer_unpacker *u)
       struct slot *s = &u->s[k];
       if (s->state == SLOT_RUNNING)
         {
-          kill (s->pid, SIGKILL);
+          /* Killed mid-way, the child leaves its work directory
+           * (<tmp>.tmp-<pid>, see archive/extract.h) behind: it goes too. */
+          pid_t pid = s->pid;
+          kill (pid, SIGKILL);
           reap (u, k);
+          cleanup_free char *partial = xasprintf ("%s.tmp-%d", s->tmp, (int) pid);
+          pier_rmtree_at (u->layers, partial, NULL);
         }
       if (s->state == SLOT_DONE && s->tmp)
         pier_rmtree_at (u->layers, s->tmp, NULL);

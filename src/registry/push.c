@@ -3,6 +3,7 @@
  * else uploaded (POST, then one PUT ?digest=); then the manifest, the very
  * bytes stored, so its digest is the image's RepoDigest. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,9 @@ struct push
   const pier_registry_opts *o;
   reg_client *c;
   pier_ref *ref;
-  char **mount_from; /* repositories of this registry the image came from */
-  const char *cur;   /* the blob being pushed, for progress */
+  char **mount_from;   /* repositories of this registry the image came from */
+  const char *cur;     /* the blob being pushed, for progress */
+  pthread_mutex_t *mu; /* progress callbacks come from several threads */
 };
 
 static void
@@ -47,7 +49,9 @@ emit (struct push *p, const char *digest, const char *status, uint64_t cur, uint
     return;
   char id[13];
   snprintf (id, sizeof id, "%.12s", digest + 7);
+  pthread_mutex_lock (p->mu);
   p->o->progress (p->o->progress_data, id, status, cur, total);
+  pthread_mutex_unlock (p->mu);
 }
 
 static void
@@ -178,6 +182,94 @@ make_manifest (struct push *p, const pier_db_image *img, pier_error **err)
   return text;
 }
 
+/* A client for the push: pull and push on the repository, pull on those
+ * blobs may be mounted from. */
+static reg_client *
+push_client (struct push *p, pier_error **err)
+{
+  cleanup_free char *scope = xasprintf ("repository:%s:pull,push", p->ref->path);
+  reg_client *c = reg_client_new (p->ref->domain, p->o, NULL, NULL, scope);
+  for (size_t k = 0; p->mount_from && p->mount_from[k]; k++)
+    {
+      cleanup_free char *s = xasprintf ("repository:%s:pull", p->mount_from[k]);
+      reg_client_add_scope (c, s);
+    }
+  if (reg_client_ping (c, false, err) < 0)
+    {
+      reg_client_free (c);
+      return NULL;
+    }
+  return c;
+}
+
+/* The blobs of a push, shared by its upload threads. */
+struct queue
+{
+  struct push *p;
+  pthread_mutex_t mu;
+  char **digests;
+  size_t n, next, layers; /* the first `layers` are layers (progress shown) */
+  pier_error *err;        /* the first failure; the others stop then */
+};
+
+static void *
+push_worker (void *arg)
+{
+  struct queue *q = arg;
+  struct push mine = *q->p;
+  pier_error *e = NULL;
+  mine.c = push_client (q->p, &e);
+  for (;;)
+    {
+      pthread_mutex_lock (&q->mu);
+      if (e && q->err == NULL)
+        q->err = steal_pointer (&e);
+      if (q->err || q->next >= q->n || mine.c == NULL)
+        {
+          pthread_mutex_unlock (&q->mu);
+          break;
+        }
+      size_t i = q->next++;
+      pthread_mutex_unlock (&q->mu);
+      push_blob (&mine, q->digests[i], i < q->layers, &e);
+    }
+  pier_error_free (&e);
+  reg_client_free (mine.c);
+  return NULL;
+}
+
+/* Every blob of the image, up to max_concurrent at a time (docker's
+ * max-concurrent-uploads), each thread with its own connection. */
+static int
+push_blobs (struct push *p, const pier_db_image *img, pier_error **err)
+{
+  struct queue q = { .p = p, .mu = PTHREAD_MUTEX_INITIALIZER };
+  for (size_t k = img->n_layers; k > 0; k--)
+    strv_push (&q.digests, img->layers[k - 1].blob_digest);
+  strv_push (&q.digests, img->config_digest);
+  q.n = img->n_layers + 1;
+  q.layers = img->n_layers;
+  size_t par = p->o && p->o->max_concurrent > 0 ? (size_t) p->o->max_concurrent : 3;
+  if (par > q.n)
+    par = q.n;
+  pthread_t th[16];
+  size_t started = 0;
+  for (; started < par && started < 16; started++)
+    if (pthread_create (&th[started], NULL, push_worker, &q) != 0)
+      break;
+  if (started == 0)
+    push_worker (&q);
+  for (size_t k = 0; k < started; k++)
+    pthread_join (th[k], NULL);
+  strv_free (q.digests);
+  if (q.err)
+    {
+      *err = q.err;
+      return -1;
+    }
+  return 0;
+}
+
 int
 pier_registry_push (pier_store *st, const char *name, const pier_registry_opts *o, pier_push_result *res,
                     pier_error **err)
@@ -187,11 +279,11 @@ pier_registry_push (pier_store *st, const char *name, const pier_registry_opts *
   cleanup_free char *id = NULL;
   cleanup_free char *mbuf = NULL;
   cleanup_free char *mdigest = NULL;
-  cleanup_free char *scope = NULL;
   cleanup_free char *repo = NULL;
   pier_db_image *img = NULL;
   size_t mlen = 0;
-  struct push p = { st, o, NULL, NULL, NULL, NULL };
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  struct push p = { st, o, NULL, NULL, NULL, NULL, &mu };
   int rc = -1;
   reg_resp r = { .max_body = 1 << 16 };
 
@@ -241,21 +333,12 @@ pier_registry_push (pier_store *st, const char *name, const pier_registry_opts *
       pier_sha256_hex (mbuf, mlen, hex);
       mdigest = xasprintf ("sha256:%s", hex);
     }
-  scope = xasprintf ("repository:%s:pull,push", ref->path);
-  p.c = reg_client_new (ref->domain, o, NULL, NULL, scope);
-  for (size_t k = 0; p.mount_from && p.mount_from[k]; k++)
-    {
-      cleanup_free char *s = xasprintf ("repository:%s:pull", p.mount_from[k]);
-      reg_client_add_scope (p.c, s);
-    }
-  if (reg_client_ping (p.c, false, err) < 0)
+  p.c = push_client (&p, err);
+  if (p.c == NULL)
     goto out;
   for (size_t k = 0; k < img->n_layers; k++)
     emit (&p, img->layers[k].blob_digest, "Preparing", 0, 0);
-  for (size_t k = img->n_layers; k > 0; k--)
-    if (push_blob (&p, img->layers[k - 1].blob_digest, true, err) < 0)
-      goto out;
-  if (push_blob (&p, img->config_digest, false, err) < 0)
+  if (push_blobs (&p, img, err) < 0)
     goto out;
   {
     const char *mt = img->manifest_media_type ? img->manifest_media_type : PIER_MT_OCI_MANIFEST;
