@@ -47,6 +47,7 @@ reg_resp_clear (reg_resp *r)
   free (r->location);
   free (r->digest);
   free (r->www_auth);
+  free (r->range);
   size_t max = r->max_body;
   memset (r, 0, sizeof *r);
   r->max_body = max;
@@ -304,7 +305,8 @@ header_cb (char *p, size_t size, size_t n, void *data)
       free (r->location);
       free (r->digest);
       free (r->www_auth);
-      r->content_type = r->location = r->digest = r->www_auth = NULL;
+      free (r->range);
+      r->content_type = r->location = r->digest = r->www_auth = r->range = NULL;
       return len;
     }
   const char *colon = memchr (p, ':', len);
@@ -326,6 +328,8 @@ header_cb (char *p, size_t size, size_t n, void *data)
     slot = &r->digest;
   else if (nl == 16 && strncasecmp (p, "WWW-Authenticate", nl) == 0)
     slot = &r->www_auth;
+  else if (nl == 5 && strncasecmp (p, "Range", nl) == 0)
+    slot = &r->range;
   if (slot)
     {
       free (*slot);
@@ -355,7 +359,7 @@ read_cb (char *p, size_t size, size_t n, void *data)
       u->off += want;
       return want;
     }
-  ssize_t got = TEMP_FAILURE_RETRY_INT (pread (u->b->fd, p, want, (off_t) u->off));
+  ssize_t got = TEMP_FAILURE_RETRY_INT (pread (u->b->fd, p, want, (off_t) (u->b->offset + u->off)));
   if (got <= 0)
     return CURL_READFUNC_ABORT;
   u->off += (uint64_t) got;
@@ -368,8 +372,9 @@ xfer_cb (void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, c
   (void) dltotal;
   (void) dlnow;
   struct upload *u = data;
+  (void) ultotal;
   if (u->b->progress && ulnow > 0)
-    u->b->progress (u->b->progress_data, (uint64_t) ulnow, (uint64_t) ultotal);
+    u->b->progress (u->b->progress_data, u->b->offset + (uint64_t) ulnow, 0);
   return 0;
 }
 

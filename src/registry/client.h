@@ -22,6 +22,7 @@ typedef struct reg_resp
   char *body; /* NUL-terminated; at most max_body bytes are kept */
   size_t len, cap, max_body;
   char *content_type, *location, *digest, *www_auth;
+  char *range; /* an upload's "Range: 0-<last byte>" */
 } reg_resp;
 
 void reg_resp_clear (reg_resp *r);
@@ -53,12 +54,13 @@ const char *reg_client_base (const reg_client *c);
 CURL *reg_client_easy (reg_client *c, const char *url, struct curl_slist **headers);
 
 /* Where a request body comes from: a buffer, or size bytes of fd from
- * offset 0.  NULL for none. */
+ * offset.  NULL for none. */
 typedef struct reg_body
 {
   const char *buf;
   int fd;
   uint64_t size;
+  uint64_t offset;
   const char *content_type;
   /* Pushing progress, may be NULL. */
   void (*progress) (void *data, uint64_t now, uint64_t total);

@@ -31,6 +31,12 @@ pier_push_result_clear (pier_push_result *r)
   memset (r, 0, sizeof *r);
 }
 
+/* Blobs from this size on go up in chunks of this size (PATCH with
+ * Content-Range, then PUT ?digest=): a failed chunk is retried from where
+ * the registry says the upload stands, not from the start. */
+#define CHUNK_SIZE (64u << 20)
+#define CHUNK_RETRIES 3
+
 struct push
 {
   pier_store *st;
@@ -40,6 +46,7 @@ struct push
   char **mount_from;   /* repositories of this registry the image came from */
   const char *cur;     /* the blob being pushed, for progress */
   pthread_mutex_t *mu; /* progress callbacks come from several threads */
+  uint64_t cur_size;
 };
 
 static void
@@ -58,7 +65,8 @@ static void
 push_progress (void *data, uint64_t now, uint64_t total)
 {
   struct push *p = data;
-  emit (p, p->cur, "Pushing", now, total);
+  (void) total;
+  emit (p, p->cur, "Pushing", now, p->cur_size);
 }
 
 static int
@@ -80,6 +88,97 @@ upload_url (struct push *p, const char *loc, const char *digest)
                        esc);
   curl_free (esc);
   return u;
+}
+
+/* Where the upload at loc stands: the next byte it wants. */
+static int
+upload_status (struct push *p, const char *loc, uint64_t *next, pier_error **err)
+{
+  reg_resp r = { .max_body = 1 << 16 };
+  cleanup_free char *url = loc[0] == '/' ? xasprintf ("%s%s", reg_client_base (p->c), loc) : xstrdup (loc);
+  if (reg_client_do (p->c, "GET", url, NULL, NULL, &r, err) < 0)
+    return -1;
+  if (r.status != 204 || r.range == NULL || strncmp (r.range, "0-", 2) != 0)
+    {
+      status_error (p, &r, "upload status", err);
+      reg_resp_clear (&r);
+      return -1;
+    }
+  *next = strtoull (r.range + 2, NULL, 10) + 1;
+  /* "0-0" is also what an empty upload says. */
+  if (strcmp (r.range, "0-0") == 0)
+    *next = 0;
+  reg_resp_clear (&r);
+  return 0;
+}
+
+/* size bytes of fd to the upload at *loc: one PUT, or PATCHes of
+ * CHUNK_SIZE then an empty PUT.  *loc follows the registry's Location. */
+static int
+upload (struct push *p, char **loc, int fd, uint64_t size, const char *digest, bool layer, pier_error **err)
+{
+  reg_resp r = { .max_body = 1 << 16 };
+  int rc = -1;
+  p->cur = digest;
+  p->cur_size = size;
+  if (size >= CHUNK_SIZE)
+    {
+      uint64_t off = 0;
+      int failures = 0;
+      while (off < size)
+        {
+          uint64_t n = size - off < CHUNK_SIZE ? size - off : CHUNK_SIZE;
+          cleanup_free char *url
+              = (*loc)[0] == '/' ? xasprintf ("%s%s", reg_client_base (p->c), *loc) : xstrdup (*loc);
+          cleanup_free char *cr = xasprintf ("Content-Range: %llu-%llu", (unsigned long long) off,
+                                             (unsigned long long) (off + n - 1));
+          struct curl_slist *h = curl_slist_append (NULL, cr);
+          reg_body b = { NULL, fd, n, off, "application/octet-stream", layer ? push_progress : NULL, p };
+          pier_error *e = NULL;
+          int r0 = reg_client_do (p->c, "PATCH", url, h, &b, &r, &e);
+          curl_slist_free_all (h);
+          if (r0 == 0 && r.status == 202 && r.location)
+            {
+              free (*loc);
+              *loc = xstrdup (r.location);
+              off += n;
+              continue;
+            }
+          /* The chunk failed: ask where the upload stands and go on from
+           * there, a few times. */
+          if (++failures > CHUNK_RETRIES)
+            {
+              if (r0 < 0)
+                *err = steal_pointer (&e);
+              else
+                status_error (p, &r, "", err);
+              goto out;
+            }
+          pier_error_free (&e);
+          if (upload_status (p, *loc, &off, err) < 0)
+            goto out;
+        }
+      cleanup_free char *url = upload_url (p, *loc, digest);
+      reg_body b = { "", -1, 0, 0, "application/octet-stream", NULL, NULL };
+      if (reg_client_do (p->c, "PUT", url, NULL, &b, &r, err) < 0)
+        goto out;
+    }
+  else
+    {
+      cleanup_free char *url = upload_url (p, *loc, digest);
+      reg_body b = { NULL, fd, size, 0, "application/octet-stream", layer ? push_progress : NULL, p };
+      if (reg_client_do (p->c, "PUT", url, NULL, &b, &r, err) < 0)
+        goto out;
+    }
+  if (r.status != 201)
+    {
+      status_error (p, &r, "", err);
+      goto out;
+    }
+  rc = 0;
+out:
+  reg_resp_clear (&r);
+  return rc;
 }
 
 /* One blob: skipped when the registry has it, mounted when it can be,
@@ -142,18 +241,8 @@ push_blob (struct push *p, const char *digest, bool layer, pier_error **err)
   fd = pier_blob_open (p->st, digest, err);
   if (fd < 0 || pier_blob_size (p->st, digest, &size, err) < 0)
     goto out;
-  {
-    cleanup_free char *url = upload_url (p, loc, digest);
-    p->cur = digest;
-    reg_body b = { NULL, fd, size, "application/octet-stream", layer ? push_progress : NULL, p };
-    if (reg_client_do (p->c, "PUT", url, NULL, &b, &r, err) < 0)
-      goto out;
-    if (r.status != 201)
-      {
-        status_error (p, &r, "", err);
-        goto out;
-      }
-  }
+  if (upload (p, &loc, fd, size, digest, layer, err) < 0)
+    goto out;
   if (layer)
     emit (p, digest, "Pushed", 0, 0);
   rc = 0;
@@ -343,7 +432,7 @@ pier_registry_push (pier_store *st, const char *name, const pier_registry_opts *
   {
     const char *mt = img->manifest_media_type ? img->manifest_media_type : PIER_MT_OCI_MANIFEST;
     cleanup_free char *path = xasprintf ("/v2/%s/manifests/%s", ref->path, ref->tag);
-    reg_body b = { mbuf, -1, mlen, mt, NULL, NULL };
+    reg_body b = { mbuf, -1, mlen, 0, mt, NULL, NULL };
     if (reg_client_do (p.c, "PUT", path, NULL, &b, &r, err) < 0)
       goto out;
     if (r.status != 201)

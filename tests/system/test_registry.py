@@ -62,12 +62,12 @@ class Pier:
 class Registry:
     """docker-registry serving from a temp dir on a free loopback port."""
 
-    def __init__(self, workdir, auth="", tls=None):
+    def __init__(self, workdir, auth="", tls=None, log_level="error"):
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        cfg = ["version: 0.1", "log:", "  level: error", "storage:", "  filesystem:",
+        cfg = ["version: 0.1", "log:", f"  level: {log_level}", "storage:", "  filesystem:",
                f"    rootdirectory: {self.dir / 'data'}", "  delete:", "    enabled: true",
                "http:", f"  addr: {self.host}"]
         if tls:
@@ -289,6 +289,30 @@ def test_errors_leave_the_store_unchanged(pier, registry):
     assert pier.state() == before
     assert pier("pull", "-a", f"{registry.host}/known:1").rc == 125
     assert pier("pull", "--platform", "linux/arm64", f"{registry.host}/known:1").rc == 1
+
+
+def test_large_layer_goes_up_in_chunks(make_pier, registries, rootfs_template, tmp_path):
+    """A layer of 64 MiB or more is pushed in chunks (PATCH with
+    Content-Range, then PUT) and comes back the same."""
+    reg = registries(log_level="info")
+    data = os.urandom(70 << 20)
+    with tarfile.open(tmp_path / "big.tar", "w") as t:
+        t.add(rootfs_template, arcname=".")
+        info = tarfile.TarInfo("big.bin")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    p = make_pier()
+    ref = f"{reg.host}/big:1"
+    p.ok("import", "-c", 'CMD ["sh"]', tmp_path / "big.tar", ref)
+    (tmp_path / "big.tar").unlink()
+    digest = digest_of(p.ok("push", ref))
+    log = (reg.dir / "registry.log").read_text()
+    assert "PATCH" in log, log[-2000:]
+    q = make_pier()
+    assert f"Digest: {digest}" in q.ok("pull", ref)
+    assert q.inspect(ref)["Id"] == p.inspect(ref)["Id"]
+    want = hashlib.sha256(data).hexdigest()
+    assert q.ok("run", "--rm", ref, "sha256sum", "/big.bin").split()[0] == want
 
 
 # ------------------------------------------------------------ HTTPS
