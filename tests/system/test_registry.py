@@ -263,6 +263,20 @@ def test_pull_by_digest_and_run_pulls_missing(pier, make_pier, registry):
     assert r.rc == 125 and "invalid pull option: 'sometimes'" in r.err
 
 
+def test_all_tags(pier, make_pier, registry):
+    repo = f"{registry.host}/alltags/bb"
+    for tag in ("1", "2", "3"):
+        pier.ok("tag", "bb:1", f"{repo}:{tag}")
+    out = pier.ok("push", "-a", repo)
+    assert [x.split(":")[0] for x in out.splitlines() if ": digest: " in x] == ["1", "2", "3"], out
+    p = make_pier()
+    p.ok("pull", "-a", repo)
+    tags = p.ok("images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    assert sorted(tags) == [f"{repo}:1", f"{repo}:2", f"{repo}:3"]
+    r = pier("push", "-a", f"{repo}:1")
+    assert r.rc == 125 and "tag can't be used with --all-tags/-a" in r.err
+
+
 def test_errors_leave_the_store_unchanged(pier, registry):
     before = pier.state()
     r = pier("pull", f"{registry.host}/bb-none:nope")
@@ -543,7 +557,7 @@ class FakeRegistry:
     faults: a layer whose bytes do not match its digest, or a connection cut
     in the middle of a layer once (then Range requests are honoured)."""
 
-    def __init__(self, layers, lie=False, cut=False):
+    def __init__(self, layers, lie=False, cut=False, redirect=False):
         self.blobs = {}
         self.requests = []
         self.cut_done = False
@@ -609,6 +623,11 @@ class FakeRegistry:
                     mt = json.loads(m)["mediaType"]
                     return self.send(200, m, mt,
                                      [("Docker-Content-Digest", "sha256:" + hashlib.sha256(m).hexdigest())])
+                if redirect and len(parts) == 5 and parts[3] == "blobs" and parts[4] in fake.blobs:
+                    # Blob storage elsewhere, as S3-backed registries answer.
+                    return self.send(307, b"", extra=[("Location", f"/storage/{parts[4]}")])
+                if len(parts) == 3 and parts[1] == "storage" and parts[2] in fake.blobs:
+                    return self.send(200, fake.blobs[parts[2]], "application/octet-stream")
                 if len(parts) == 5 and parts[3] == "blobs" and parts[4] in fake.blobs:
                     d = parts[4]
                     data = fake.blobs[d]
@@ -682,6 +701,17 @@ def test_cut_connection_is_resumed_with_range(make_pier, fake_layers):
         assert (f"/v2/cut/blobs/{fake.big}", f"bytes={half}-") in fake.requests, fake.requests
         assert "Pull complete" in out
         assert p.ok("run", "--rm", f"{fake.host}/cut:amd64", "wc", "-c", "/random.bin").split()[0] == str(3 << 20)
+    finally:
+        fake.stop()
+
+
+def test_blobs_follow_redirects(make_pier, fake_layers):
+    fake = FakeRegistry(fake_layers, redirect=True)
+    try:
+        p = make_pier()
+        p.ok("pull", f"{fake.host}/moved:amd64")
+        assert (f"/storage/{fake.big}", None) in fake.requests
+        assert p.ok("run", "--rm", f"{fake.host}/moved:amd64", "wc", "-c", "/random.bin").split()[0] == str(3 << 20)
     finally:
         fake.stop()
 
