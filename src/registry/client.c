@@ -31,7 +31,8 @@ struct reg_client
   char *base;   /* scheme://host, once pinged */
   int tls_verify;
   bool loopback;
-  char *cert_dir; /* CAs and client certificates, or NULL */
+  char *scheme_only; /* a mirror's URL scheme, or NULL */
+  char *cert_dir;    /* CAs and client certificates, or NULL */
   char *user, *password;
   /* Authentication the registry asked for: "basic", "bearer" or NULL. */
   char *scheme, *realm, *service;
@@ -132,6 +133,7 @@ reg_client_free (reg_client *c)
   free (c->domain);
   free (c->host);
   free (c->base);
+  free (c->scheme_only);
   free (c->cert_dir);
   free (c->user);
   if (c->password)
@@ -152,6 +154,20 @@ reg_client_add_scope (reg_client *c, const char *scope)
     if (strcmp (c->scopes[k], scope) == 0)
       return;
   strv_push (&c->scopes, scope);
+}
+
+void
+reg_client_force_scheme (reg_client *c, const char *scheme)
+{
+  free (c->scheme_only);
+  c->scheme_only = xstrdup (scheme);
+}
+
+void
+reg_client_set_insecure (reg_client *c)
+{
+  if (c->tls_verify < 0)
+    c->tls_verify = 0;
 }
 
 const char *
@@ -670,7 +686,7 @@ reg_client_ping (reg_client *c, bool verify_login, pier_error **err)
 {
   /* https first; plain http where docker allows it (a loopback registry,
    * or told --tls-verify=false), when https got no answer. */
-  bool http_ok = c->loopback || c->tls_verify == 0;
+  bool http_ok = c->loopback || c->tls_verify == 0 || c->scheme_only;
   reg_resp r = { .max_body = 1 << 16 };
   pier_error *e = NULL;
   CURLcode cc = CURLE_OK;
@@ -678,6 +694,8 @@ reg_client_ping (reg_client *c, bool verify_login, pier_error **err)
   for (int pass = 0; pass < 2; pass++)
     {
       const char *scheme = pass == 0 ? "https" : "http";
+      if (c->scheme_only && strcmp (scheme, c->scheme_only) != 0)
+        continue;
       cleanup_free char *url = xasprintf ("%s://%s/v2/", scheme, c->host);
       pier_error_free (&e);
       if (perform (c, "GET", url, NULL, NULL, c->tls_verify != 0, &r, &cc, &oserr, &e) == 0)
@@ -687,7 +705,7 @@ reg_client_ping (reg_client *c, bool verify_login, pier_error **err)
           break;
         }
       /* A certificate that does not verify is an answer: no fallback. */
-      if (!http_ok || cc == CURLE_PEER_FAILED_VERIFICATION)
+      if (!http_ok || cc == CURLE_PEER_FAILED_VERIFICATION || c->scheme_only)
         break;
     }
   if (c->base == NULL)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "registry/registry.h"
 #include "util/error.h"
@@ -88,6 +89,33 @@ char *reg_error_text (const reg_resp *r);
  * "Get", "Head", ...). */
 int reg_transfer_error (pier_error **err, const char *method, const char *url, CURLcode cc, long os_errno,
                         const char *detail);
+
+/* pier's registries file (see registry.h), or an empty object when there
+ * is none; *out is the caller's. */
+int reg_conf_load (const pier_registry_opts *o, json_t **out, pier_error **err);
+
+/* Whether the file lists domain under "insecure-registries". */
+bool reg_conf_insecure (json_t *conf, const char *domain);
+
+/* The mirror URLs of domain ("registry-mirrors" for docker.io, "mirrors"
+ * for any), NULL-terminated (NULL for none); caller frees. */
+char **reg_conf_mirrors (json_t *conf, const char *domain);
+
+/* reg_client_new, insecure when conf says so. */
+reg_client *reg_client_for (const char *domain, const pier_registry_opts *o, json_t *conf, const char *user,
+                            const char *password, const char *scope);
+
+/* A client of the mirror at url ("http://host:port"), its credentials
+ * those config.json holds for host. */
+reg_client *reg_client_for_mirror (const char *url, const pier_registry_opts *o, const char *scope);
+
+/* Speak only this scheme ("http" or "https") to the host: a mirror's URL
+ * says which.  Plain http is then allowed. */
+void reg_client_force_scheme (reg_client *c, const char *scheme);
+
+/* Treat the registry as docker treats an insecure one: certificates not
+ * verified, plain http allowed. */
+void reg_client_set_insecure (reg_client *c);
 
 /* Credentials config.json holds for key (pier_registry_auth_key), each
  * NULL when none; caller frees. */

@@ -75,7 +75,10 @@ pier_registry_login (const char *server, const char *user, const char *password,
   cleanup_free char *key = pier_registry_auth_key (server);
   /* Where to connect: the host of the key (docker.io for the default). */
   const char *domain = strcmp (key, "https://index.docker.io/v1/") == 0 ? "docker.io" : key;
-  reg_client *c = reg_client_new (domain, o, user, password, NULL);
+  cleanup_json json_t *conf = NULL;
+  if (reg_conf_load (o, &conf, err) < 0)
+    return -1;
+  reg_client *c = reg_client_for (domain, o, conf, user, password, NULL);
   int rc = reg_client_ping (c, true, err);
   reg_client_free (c);
   if (rc < 0)

@@ -24,6 +24,7 @@
 #include "util/cleanup.h"
 #include "util/digest.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -778,10 +779,30 @@ pier_registry_pull (pier_store *st, const char *name, const pier_registry_opts *
   if (pier_ref_parse (name, &ref, err) < 0)
     return -1;
   cleanup_free char *scope = xasprintf ("repository:%s:pull", ref->path);
-  struct pull p = { st, o, reg_client_new (ref->domain, o, NULL, NULL, scope), ref, NULL, NULL, NULL };
-  int rc = reg_client_ping (p.c, false, err);
-  if (rc == 0)
-    rc = pull_image (&p, res, err);
+  cleanup_json json_t *conf = NULL;
+  if (reg_conf_load (o, &conf, err) < 0)
+    return -1;
+  cleanup_strv char **mirrors = reg_conf_mirrors (conf, ref->domain);
+  struct pull p = { st, o, NULL, ref, NULL, NULL, NULL };
+  int rc = -1;
+  /* The mirrors first, in order; then the registry itself.  A mirror's
+   * failure only means the next one is tried. */
+  for (size_t k = 0; k <= strv_len (mirrors) && rc < 0; k++)
+    {
+      bool mirror = k < strv_len (mirrors);
+      pier_error *e = NULL;
+      p.c = mirror ? reg_client_for_mirror (mirrors[k], o, scope)
+                   : reg_client_for (ref->domain, o, conf, NULL, NULL, scope);
+      rc = reg_client_ping (p.c, false, &e);
+      if (rc == 0)
+        rc = pull_image (&p, res, &e);
+      reg_client_free (p.c);
+      p.c = NULL;
+      if (rc < 0 && mirror)
+        pier_error_free (&e);
+      else if (rc < 0)
+        *err = e;
+    }
   if (rc < 0)
     pier_image_drop_unused (st, (const char *const *) p.chains, strv_len (p.chains),
                             (const char *const *) p.blobs, strv_len (p.blobs));
@@ -791,7 +812,6 @@ pier_registry_pull (pier_store *st, const char *name, const pier_registry_opts *
     pier_image_drop_unreferenced (st, (const char *const *) p.blobs, strv_len (p.blobs));
   strv_free (p.blobs);
   strv_free (p.chains);
-  reg_client_free (p.c);
   return rc;
 }
 
@@ -802,7 +822,10 @@ pier_registry_list_tags (const char *name, const pier_registry_opts *o, char ***
   if (pier_ref_parse (name, &ref, err) < 0)
     return -1;
   cleanup_free char *scope = xasprintf ("repository:%s:pull", ref->path);
-  reg_client *c = reg_client_new (ref->domain, o, NULL, NULL, scope);
+  cleanup_json json_t *conf = NULL;
+  if (reg_conf_load (o, &conf, err) < 0)
+    return -1;
+  reg_client *c = reg_client_for (ref->domain, o, conf, NULL, NULL, scope);
   cleanup_free char *path = xasprintf ("/v2/%s/tags/list", ref->path);
   reg_resp r = { .max_body = 16u << 20 };
   int rc = reg_client_do (c, "GET", path, NULL, NULL, &r, err);

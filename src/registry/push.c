@@ -277,7 +277,10 @@ static reg_client *
 push_client (struct push *p, pier_error **err)
 {
   cleanup_free char *scope = xasprintf ("repository:%s:pull,push", p->ref->path);
-  reg_client *c = reg_client_new (p->ref->domain, p->o, NULL, NULL, scope);
+  cleanup_json json_t *conf = NULL;
+  if (reg_conf_load (p->o, &conf, err) < 0)
+    return NULL;
+  reg_client *c = reg_client_for (p->ref->domain, p->o, conf, NULL, NULL, scope);
   for (size_t k = 0; p->mount_from && p->mount_from[k]; k++)
     {
       cleanup_free char *s = xasprintf ("repository:%s:pull", p->mount_from[k]);

@@ -15,6 +15,16 @@
  * not speak TLS is spoken to in plain http; tls_verify false (podman's
  * --tls-verify=false) skips verification and allows plain http anywhere.
  *
+ * pier's registries file ($PIER_REGISTRIES_CONF, else
+ * /etc/pier/registries.json; absent is fine), JSON:
+ *   { "insecure-registries": ["host:port", ...],   as docker's daemon.json
+ *     "registry-mirrors": ["https://mirror", ...],  docker's: mirrors of docker.io
+ *     "mirrors": { "host:port": ["http://mirror:5000", ...] } }  any registry's
+ * An insecure registry is used as with tls_verify false.  A pull tries the
+ * mirrors of the reference's registry in order, then the registry itself;
+ * what a mirror serves is verified against the same digests, and the
+ * image is named as the registry names it.  Pushes go to the registry.
+ *
  * Credentials: docker's config.json ($DOCKER_CONFIG/config.json, else
  * ~/.docker/config.json), "auths": {"<host>": {"auth": base64(user:pass)}},
  * written mode 0600, so docker's file works for pier and back.
@@ -50,6 +60,7 @@ typedef struct pier_registry_opts
   const char *platform;            /* "os/arch[/variant]", NULL: this machine's */
   int max_concurrent;              /* parallel layer transfers; 0: 3 */
   const char *config_dir;          /* NULL: $DOCKER_CONFIG, else ~/.docker */
+  const char *registries_conf;     /* NULL: $PIER_REGISTRIES_CONF, else /etc/pier/registries.json */
   pier_registry_progress progress; /* may be NULL */
   void *progress_data;
 } pier_registry_opts;

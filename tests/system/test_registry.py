@@ -363,6 +363,15 @@ def test_https_with_a_self_signed_ca(pier, make_pier, registries, tls_files, tmp
     p = make_pier()
     assert p("pull", ref).rc == 1
     assert digest in p.ok("pull", "--tls-verify=false", ref)
+    # Listed as insecure in pier's registries file: no verification.
+    conf = tmp_path / "registries.json"
+    conf.write_text(json.dumps({"insecure-registries": [reg.host]}))
+    p.env = dict(p.env, PIER_REGISTRIES_CONF=str(conf))
+    p.ok("rmi", ref)
+    assert digest in p.ok("pull", ref)
+    conf.write_text("{not json")
+    r = p("pull", ref)
+    assert r.rc == 1 and "registries file" in r.err, r
     # docker's per-registry directory.
     q = make_pier("q")
     d = Path("/etc/docker/certs.d") / reg.host
@@ -376,6 +385,31 @@ def test_https_with_a_self_signed_ca(pier, make_pier, registries, tls_files, tmp
         for x in reversed(made):
             if x.exists():
                 shutil.rmtree(x, ignore_errors=True)
+
+
+def test_mirrors_from_the_registries_file(pier, make_pier, registries, tmp_path):
+    """A pull tries the registry's mirrors first, then the registry; the
+    image keeps the registry's name either way."""
+    origin, mirror = registries(), registries()
+    down = f"127.0.0.1:{free_port()}"
+    pier.ok("tag", "bb:1", f"{mirror.host}/mirrored/bb:1")
+    digest = digest_of(pier.ok("push", f"{mirror.host}/mirrored/bb:1"))
+    conf = tmp_path / "registries.json"
+    conf.write_text(json.dumps({"mirrors": {origin.host: [f"http://{down}", f"http://{mirror.host}"],
+                                            down: [f"http://{mirror.host}"]}}))
+    p = make_pier()
+    p.env = dict(p.env, PIER_REGISTRIES_CONF=str(conf))
+    # The registry itself is down: its mirror serves the image.
+    ref = f"{down}/mirrored/bb:1"
+    assert f"Digest: {digest}" in p.ok("pull", ref)
+    assert p.inspect(ref)["RepoDigests"] == [f"{down}/mirrored/bb@{digest}"]
+    # The first mirror is down, the second lacks nothing; the origin has no
+    # such repository but is not needed.
+    ref = f"{origin.host}/mirrored/bb:1"
+    assert f"Digest: {digest}" in p.ok("pull", ref)
+    # No mirror has it: the registry's own answer.
+    r = p("pull", f"{origin.host}/elsewhere:1")
+    assert r.rc == 1 and f"manifest for {origin.host}/elsewhere:1 not found" in r.err, r
 
 
 # ------------------------------------------------------------ Basic auth

@@ -165,14 +165,65 @@ test_error_texts (void **state)
   pier_error_free (&err);
 }
 
+static void
+test_registries_file (void **state)
+{
+  (void) state;
+  char *dir = unit_mkdtemp ();
+  char *path = xasprintf ("%s/registries.json", dir);
+  pier_registry_opts o = { .registries_conf = path };
+  pier_error *err = NULL;
+  json_t *conf = NULL;
+
+  assert_int_equal (reg_conf_load (&o, &conf, &err), 0); /* absent: empty */
+  assert_false (reg_conf_insecure (conf, "x:1"));
+  assert_null (reg_conf_mirrors (conf, "docker.io"));
+  json_decref (conf);
+
+  FILE *f = fopen (path, "w");
+  fputs ("{\"insecure-registries\": [\"http://x:1\"], \"registry-mirrors\": [\"https://hub-mirror\"],"
+         " \"mirrors\": {\"docker.io\": [\"http://m2:5000\"], \"x:1\": [\"https://m3\"]}}",
+         f);
+  fclose (f);
+  assert_int_equal (reg_conf_load (&o, &conf, &err), 0);
+  assert_no_err (err);
+  assert_true (reg_conf_insecure (conf, "x:1"));
+  assert_false (reg_conf_insecure (conf, "x:2"));
+  char **m = reg_conf_mirrors (conf, "docker.io");
+  assert_int_equal (strv_len (m), 2);
+  assert_string_equal (m[0], "https://hub-mirror");
+  assert_string_equal (m[1], "http://m2:5000");
+  strv_free (m);
+  m = reg_conf_mirrors (conf, "x:1");
+  assert_int_equal (strv_len (m), 1);
+  strv_free (m);
+  json_decref (conf);
+
+  const char *bad[] = { "[1]", "{\"insecure-registries\": \"x\"}", "{\"registry-mirrors\": [\"ftp://m\"]}",
+                        "{\"mirrors\": {\"x\": \"http://m\"}}", "{oops" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      f = fopen (path, "w");
+      fputs (bad[i], f);
+      fclose (f);
+      conf = NULL;
+      if (reg_conf_load (&o, &conf, &err) == 0)
+        fail_msg ("`%s` accepted as a registries file", bad[i]);
+      assert_err_contains (err, "registries file");
+      pier_error_free (&err);
+    }
+  free (path);
+  unit_rmrf (dir);
+  free (dir);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_auth_key),
-    cmocka_unit_test (test_lookup_credentials),
-    cmocka_unit_test (test_logout),
-    cmocka_unit_test (test_error_texts),
+    cmocka_unit_test (test_auth_key),        cmocka_unit_test (test_lookup_credentials),
+    cmocka_unit_test (test_logout),          cmocka_unit_test (test_error_texts),
+    cmocka_unit_test (test_registries_file),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
