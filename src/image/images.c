@@ -722,17 +722,49 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
       for (size_t i = 0; img->tags && img->tags[i]; i++)
         by_tag |= strcmp (img->tags[i], full) == 0;
     }
-  if (by_tag && ntags > 1)
+  if (by_tag)
     {
-      /* Only this name goes. */
-      if (pier_db_untag (db, full, err) < 0)
-        goto out;
-      cleanup_free char *fam = pier_ref_familiar (ref);
-      char *line = xasprintf ("Untagged: %s", fam);
-      strv_push (report, line);
-      free (line);
-      rc = 0;
-      goto out;
+      /* As moby: this name goes; a tag that was its repository's last
+       * takes the repository's digest references with it; the image
+       * goes only when no name is left. */
+      cleanup_free char *repo = pier_ref_name (ref);
+      size_t rl = strlen (repo);
+      cleanup_strv char **drop = NULL;
+      size_t left = 0;
+      bool repo_tagged = false;
+      strv_push (&drop, full);
+      for (size_t i = 0; img->tags && img->tags[i]; i++)
+        if (strcmp (img->tags[i], full) != 0 && strncmp (img->tags[i], repo, rl) == 0
+            && img->tags[i][rl] == ':')
+          repo_tagged = true;
+      for (size_t i = 0; img->tags && img->tags[i]; i++)
+        {
+          if (strcmp (img->tags[i], full) == 0)
+            continue;
+          if (ref->digest == NULL && !repo_tagged && strncmp (img->tags[i], repo, rl) == 0
+              && img->tags[i][rl] == '@')
+            strv_push (&drop, img->tags[i]);
+          else
+            left++;
+        }
+      if (left > 0)
+        {
+          for (size_t i = 0; drop[i]; i++)
+            {
+              cleanup_ref pier_ref *t = NULL;
+              if (pier_db_untag (db, drop[i], err) < 0)
+                goto out;
+              if (pier_ref_parse (drop[i], &t, NULL) == 0)
+                {
+                  cleanup_free char *fam = pier_ref_familiar (t);
+                  char *line = xasprintf ("Untagged: %s", fam);
+                  strv_push (report, line);
+                  free (line);
+                }
+            }
+          rc = 0;
+          goto out;
+        }
     }
   /* A container's image stays while the container does: without -f it
    * is refused, with -f only its names go (it shows as <none>). */

@@ -263,6 +263,22 @@ def test_pull_by_digest_and_run_pulls_missing(pier, make_pier, registry):
     assert r.rc == 125 and "invalid pull option: 'sometimes'" in r.err
 
 
+def test_rmi_of_digest_references(pier, make_pier, registry):
+    """As moby: rmi name@digest drops that name only; rmi of a
+    repository's last tag takes its digest references along."""
+    ref = f"{registry.host}/rmi/bb:1"
+    pier.ok("tag", "bb:1", ref)
+    digest = digest_of(pier.ok("push", ref))
+    p = make_pier()
+    p.ok("pull", ref)
+    assert p.ok("rmi", f"{registry.host}/rmi/bb@{digest}") == f"Untagged: {registry.host}/rmi/bb@{digest}\n"
+    assert p.inspect(ref)["RepoDigests"] == []
+    p.ok("pull", ref)
+    out = p.ok("rmi", ref)
+    assert f"Untagged: {ref}" in out and f"Untagged: {registry.host}/rmi/bb@{digest}" in out and "Deleted:" in out
+    assert p.state()[0] == [] and p.state()[1] == []
+
+
 def test_all_tags(pier, make_pier, registry):
     repo = f"{registry.host}/alltags/bb"
     for tag in ("1", "2", "3"):
