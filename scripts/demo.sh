@@ -44,6 +44,7 @@ cleanup() {
     "$runtime" --root "$state" delete --force "$id" >/dev/null 2>&1 || true
   done
   "$pier_bin" --root "$work/store" --runroot "$work/runroot" rm -f demo-web demo-fail >/dev/null 2>&1 || true
+  "$pier_bin" --root "$work/store" --runroot "$work/runroot" volume rm -f demo-data >/dev/null 2>&1 || true
   if [ -n "${reg_pid:-}" ]; then kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
@@ -153,6 +154,43 @@ pier ps -a
 pier inspect -f 'demo-web: {{.State.Status}}, exit code {{.State.ExitCode}}' demo-web
 pier run --name demo-fail busybox sh -c 'exit 3' || echo "exit code: $?"
 pier rm demo-web demo-fail
+
+step "a named volume keeps data across containers"
+pier volume create demo-data
+pier run --rm -v demo-data:/data busybox sh -c 'echo "written by the first container at $(date)" > /data/note'
+pier run --rm -v demo-data:/data busybox cat /data/note
+pier volume ls
+pier volume rm demo-data
+
+step "pier build: a multi-stage Dockerfile; the final image holds only the artifact"
+mkdir -p "$work/app/src"
+printf 'hello from a pier build\n' >"$work/app/src/greeting.txt"
+printf 'notes.md\n' >"$work/app/.dockerignore"
+printf 'not shipped\n' >"$work/app/notes.md"
+cat >"$work/app/Dockerfile" <<'DOCKERFILE'
+# A builder stage with the whole toolbox makes the artifact...
+FROM localhost/busybox:demo AS builder
+ARG VERSION=dev
+WORKDIR /build
+COPY src/ ./
+RUN mkdir -p /out/bin && cp /bin/busybox /out/bin/ && \
+    { echo '#!/bin/busybox sh'; echo "/bin/busybox cat /greeting.txt"; \
+      echo "/bin/busybox echo version $VERSION, built as \$(/bin/busybox id -u)"; } >/out/bin/app && \
+    chmod 755 /out/bin/app && cp greeting.txt /out/
+# ...and only the artifact ships, on an empty base.
+FROM scratch
+COPY --from=builder /out/ /
+USER 1000
+ENTRYPOINT ["/bin/app"]
+DOCKERFILE
+cat "$work/app/Dockerfile"
+pier build --progress=plain --build-arg VERSION=1.0 -t demo-app:1 "$work/app"
+pier run --rm demo-app:1
+pier history demo-app:1
+echo "a rebuild comes from the cache:"
+pier build --progress=plain --build-arg VERSION=1.0 -t demo-app:1 "$work/app" 2>&1 | grep -E 'CACHED|DONE [0-9.]+s$' | tail -4
+pier rmi demo-app:1
+pier builder prune -f
 pier rmi busybox
 pier images
 

@@ -222,6 +222,75 @@ trim_match (const char *value, const char *pat, bool suffix, bool longest)
   return xstrdup (value);
 }
 
+/* ${name/pattern/word} and ${name//pattern/word}: the first (or every)
+ * longest match of the glob pattern, leftmost first, replaced by word;
+ * after "${name/".  The pattern is taken literally up to the next
+ * unescaped '/' or '}'. */
+static int
+lex_replace (lexer *lx, sbuf *out, const char *value)
+{
+  bool all = peek (lx) == '/';
+  if (all)
+    lx->pos++;
+  cleanup_sbuf sbuf pat = { 0 };
+  int c;
+  while ((c = peek (lx)) != -1 && c != '/' && c != '}')
+    {
+      lx->pos++;
+      if (c == lx->esc && peek (lx) != -1)
+        {
+          c = peek (lx);
+          lx->pos++;
+          if (strchr ("*?[]\\", c))
+            sbuf_addc (&pat, '\\');
+        }
+      sbuf_addc (&pat, (char) c);
+    }
+  if (c == -1)
+    return lex_fail (lx, "syntax error: missing '}'");
+  cleanup_sbuf sbuf w = { 0 };
+  if (c == '/')
+    {
+      lx->pos++;
+      if (lex_until (lx, '}', &w, NULL) < 0)
+        return -1;
+    }
+  else
+    lx->pos++;
+  const char *v = value ? value : "";
+  const char *p = sbuf_str (&pat);
+  size_t n = strlen (v);
+  cleanup_free char *tmp = xmalloc (n + 1);
+  size_t i = 0;
+  bool done = false;
+  while (i < n)
+    {
+      size_t best = 0;
+      bool found = false;
+      if (!done && *p)
+        for (size_t len = n - i; len > 0; len--)
+          {
+            memcpy (tmp, v + i, len);
+            tmp[len] = '\0';
+            if (fnmatch (p, tmp, 0) == 0)
+              {
+                best = len;
+                found = true;
+                break;
+              }
+          }
+      if (found)
+        {
+          sbuf_adds (out, sbuf_str (&w));
+          i += best;
+          done = !all;
+        }
+      else
+        sbuf_addc (out, v[i++]);
+    }
+  return 0;
+}
+
 /* After "${": the braced forms. */
 static int
 lex_braced (lexer *lx, sbuf *out)
@@ -259,6 +328,8 @@ lex_braced (lexer *lx, sbuf *out)
       longest = true;
       lx->pos++;
     }
+  if (!colon && op == '/')
+    return lex_replace (lx, out, value);
   if (!strchr ("-+?", op) && (colon || !strchr ("#%", op)))
     return lex_fail (lx, "unsupported modifier (%c) in substitution", op);
 

@@ -14,6 +14,9 @@
  *   ${name+word}       word when name is set, else ""
  *   ${name:?msg}       an error when name is unset or empty
  *   ${name?msg}        an error when name is unset
+ *   ${name/pat/word} ${name//pat/word}
+ *                      the first (every) leftmost longest match of the
+ *                      glob pat replaced by word
  *   ${name#pat} ${name##pat} ${name%pat} ${name%%pat}
  *                      the value without its shortest/longest prefix or
  *                      suffix matching the glob pat

@@ -90,7 +90,8 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
   cleanup_strv char **filters = NULL;
   int i = 1, rc = 0;
   pier_opt opts[] = {
-    { "a|all", OPT_BOOL, &all, "show all images (pier keeps no intermediate images: same as without)", NULL },
+    { "a|all", OPT_BOOL, &all,
+      "show all images (by default the build cache's intermediate images are hidden)", NULL },
     { "q|quiet", OPT_BOOL, &quiet, "only show image IDs", NULL },
     { "no-trunc", OPT_BOOL, &no_trunc, "don't truncate output", NULL },
     { "digests", OPT_BOOL, &digests, "show digests", NULL },
@@ -126,6 +127,8 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
   struct row *rows = xcalloc (cap, sizeof *rows);
   for (size_t k = 0; k < n; k++)
     {
+      if (imgs[k].intermediate && !all)
+        continue;
       /* Rows for the tags; an image known only by digest (pulled by
        * digest) gets a <none> tag row per repository, as docker shows. */
       cleanup_strv char **shown = NULL;

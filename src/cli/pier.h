@@ -84,6 +84,16 @@ int pier_cmd_container_prune (struct pier_globals *g, int argc, char **argv);
 void pier_cli_env_push (json_t *env, const char *kv);
 int pier_cli_env_file (const char *verb, const char *path, json_t *env);
 
+/* run/create's -v, --mount and --volumes-from into docker's HostConfig
+ * Binds, Mounts and VolumesFrom and Config.Volumes; 0, or the exit code
+ * after printing the usage error. */
+int pier_cli_mount_flags (const char *verb, char **volumes, char **mounts, char **volumes_from, json_t *body,
+                          json_t *hc);
+int pier_cmd_volume (struct pier_globals *g, int argc, char **argv);
+/* The anonymous volumes no container uses, removed with docker's report
+ * (system prune --volumes); *reclaimed grows by their size. */
+int pier_cli_prune_volumes (struct pier_globals *g, char **filters, int64_t *reclaimed);
+
 /* Bytes of the files under path (a container's writable layer). */
 int64_t pier_cli_dir_size (const char *path);
 
@@ -98,6 +108,9 @@ int pier_cmd_image_prune (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_system (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_save (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_load (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_build (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_builder (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_builder_prune (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_pull (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_push (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_login (struct pier_globals *g, int argc, char **argv);

@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/opt.h"
@@ -39,6 +40,7 @@ struct run_flags
   long stop_timeout, cpu_shares, cpu_quota, cpu_period, pids_limit, blkio_weight;
   char **env, **env_file, **group_add, **label, **ulimit, **tmpfs, **cap_add, **cap_drop, **security_opt;
   char **device, **device_read_bps, **device_write_bps, **sysctl, **log_opt, **attach;
+  char **volume, **mount, **volumes_from;
 };
 
 static void
@@ -47,7 +49,7 @@ run_flags_free (struct run_flags *f)
   char ***lists[]
       = { &f->env,     &f->env_file, &f->group_add,    &f->label,  &f->ulimit,          &f->tmpfs,
           &f->cap_add, &f->cap_drop, &f->security_opt, &f->device, &f->device_read_bps, &f->device_write_bps,
-          &f->sysctl,  &f->log_opt,  &f->attach };
+          &f->sysctl,  &f->log_opt,  &f->attach,       &f->volume, &f->mount,           &f->volumes_from };
   for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
     strv_free (*lists[i]);
 }
@@ -74,6 +76,9 @@ run_flags_free (struct run_flags *f)
       { "ulimit", OPT_LIST, &(f)->ulimit, "ulimit options", "list" },                                        \
       { "shm-size", OPT_STRING, &(f)->shm_size, "size of /dev/shm", "bytes" },                               \
       { "tmpfs", OPT_LIST, &(f)->tmpfs, "mount a tmpfs directory", "list" },                                 \
+      { "v|volume", OPT_LIST, &(f)->volume, "bind mount a volume or host path (src:dst[:opts])", "list" },   \
+      { "mount", OPT_LIST, &(f)->mount, "attach a mount (type=volume|bind|tmpfs,...)", "mount" },            \
+      { "volumes-from", OPT_LIST, &(f)->volumes_from, "mount the volumes of a container", "list" },          \
       { "privileged", OPT_BOOL, &(f)->privileged, "give extended privileges", NULL },                        \
       { "cap-add", OPT_LIST, &(f)->cap_add, "add Linux capabilities", "list" },                              \
       { "cap-drop", OPT_LIST, &(f)->cap_drop, "drop Linux capabilities", "list" },                           \
@@ -403,6 +408,9 @@ build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t
         return bad (verb, "invalid mount path for --tmpfs: %s (it must be absolute)", s);
       json_object_set_new (tmpfs, s, json_string (colon ? colon : ""));
     }
+  int mrc = pier_cli_mount_flags (verb, f->volume, f->mount, f->volumes_from, body, hc);
+  if (mrc != 0)
+    return mrc;
   json_t *devs = json_array ();
   json_object_set_new (hc, "Devices", devs);
   for (size_t k = 0; f->device && f->device[k]; k++)
@@ -776,6 +784,28 @@ pier_cmd_create (struct pier_globals *g, int argc, char **argv)
   return rc;
 }
 
+/* --rm in the foreground: as docker's client, return once the monitor has
+ * removed the container (and its anonymous volumes), unless it still runs
+ * (detached with the detach keys).  Bounded: a monitor that died leaves
+ * the record to the next command's reconciliation. */
+static void
+wait_removed (struct pier_globals *g, const char *id)
+{
+  for (int i = 0; i < 1000; i++)
+    {
+      pier_engine *e = NULL;
+      pier_store *st = NULL;
+      cleanup_json json_t *obj = NULL;
+      if (with_engine (g, &e, &st) < 0)
+        return;
+      int r = pier_engine_inspect (e, id, &obj, NULL);
+      engine_done (e, st);
+      if (r < 0 || json_is_true (json_object_get (json_object_get (obj, "State"), "Running")))
+        return;
+      nanosleep (&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+    }
+}
+
 int
 pier_cmd_run (struct pier_globals *g, int argc, char **argv)
 {
@@ -834,6 +864,8 @@ pier_cmd_run (struct pier_globals *g, int argc, char **argv)
   st = NULL;
   rc = pier_cli_stream (g, id, client, f.tty, attach_in, f.sig_proxy, f.detach_keys);
   close (client);
+  if (f.rm)
+    wait_removed (g, id);
 out:
   pier_engine_free (e);
   pier_store_close (st);

@@ -5,7 +5,10 @@
 #include <string.h>
 
 #include "cli/opt.h"
+#include "build/cache.h"
 #include "cli/pier.h"
+#include "engine/engine.h"
+#include "engine/volumes.h"
 #include "image/images.h"
 #include "store/db.h"
 #include "util/cleanup.h"
@@ -143,12 +146,98 @@ cmd_df (struct pier_globals *g, int argc, char **argv)
   printf ("%-15s %-7s %-7s %-10s %s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
   printf ("%-15s %-7zu %-7zu %-10s %s\n", "Images", n_imgs, active_imgs, size, recl);
   printf ("%-15s %-7zu %-7zu %-10s %s\n", "Containers", n_cs, active_cs, csize, crecl);
-  printf ("%-15s %-7d %-7d %-10s %s\n", "Local Volumes", 0, 0, "0B", "0B");
-  printf ("%-15s %-7d %-7d %-10s %s\n", "Build Cache", 0, 0, "0B", "0B");
+  /* Volumes: in use by a container (running or not) is active; the
+   * size of the unused ones is reclaimable. */
+  pier_engine *e = pier_engine_new (st, g->runroot);
+  json_t *vols = NULL;
+  size_t active_vols = 0;
+  double vsize = 0, vreclaim = 0;
+  if (pier_engine_volume_select (e, NULL, false, false, &vols, &err) < 0)
+    {
+      pier_engine_free (e);
+      pier_db_images_free (imgs, n_imgs);
+      pier_db_layers_free (layers, n_layers);
+      pier_store_close (st);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
+    }
+  size_t vk;
+  json_t *vv;
+  json_array_foreach (vols, vk, vv)
+  {
+    double sz = (double) pier_engine_volume_size (e, json_string_value (json_object_get (vv, "Name")));
+    vsize += sz;
+    if (json_integer_value (json_object_get (json_object_get (vv, "UsageData"), "RefCount")) > 0)
+      active_vols++;
+    else
+      vreclaim += sz;
+  }
+  pier_engine_free (e);
+  cleanup_free char *vsize_s = pier_human_size (vsize);
+  cleanup_free char *vrecl_s = pier_human_size (vreclaim);
+  cleanup_free char *vrecl
+      = vsize > 0 ? xasprintf ("%s (%d%%)", vrecl_s, (int) (vreclaim * 100 / vsize)) : xstrdup ("0B");
+  printf ("%-15s %-7zu %-7zu %-10s %s\n", "Local Volumes", json_array_size (vols), active_vols, vsize_s,
+          vrecl);
+  json_decref (vols);
+  size_t n_cache = 0;
+  int64_t cache_size = 0;
+  if (pier_build_cache_usage (st, &n_cache, &cache_size, &err) < 0)
+    pier_error_free (&err);
+  cleanup_free char *bsize = pier_human_size ((double) cache_size);
+  printf ("%-15s %-7zu %-7d %-10s %s\n", "Build Cache", n_cache, 0, bsize, bsize);
   pier_db_images_free (imgs, n_imgs);
   pier_db_layers_free (layers, n_layers);
   pier_store_close (st);
   return 0;
+}
+
+/* system prune: images as image prune does; with --volumes, then the
+ * anonymous volumes no container uses (docker's --volumes). */
+static int
+system_prune (struct pier_globals *g, int argc, char **argv)
+{
+  bool volumes = false, force = false;
+  cleanup_strv char **args = NULL;
+  cleanup_strv char **filters = NULL;
+  for (int k = 0; k < argc; k++)
+    {
+      if (strcmp (argv[k], "--volumes") == 0 || strcmp (argv[k], "--volumes=true") == 0)
+        {
+          volumes = true;
+          continue;
+        }
+      if (strcmp (argv[k], "--volumes=false") == 0)
+        continue;
+      if (strcmp (argv[k], "-f") == 0 || strcmp (argv[k], "--force") == 0)
+        force = true;
+      if (strncmp (argv[k], "--filter=", 9) == 0 && strncmp (argv[k] + 9, "label", 5) == 0)
+        strv_push (&filters, argv[k] + 9);
+      else if (strcmp (argv[k], "--filter") == 0 && k + 1 < argc && strncmp (argv[k + 1], "label", 5) == 0)
+        strv_push (&filters, argv[k + 1]);
+      strv_push (&args, argv[k]);
+    }
+  if (!volumes)
+    return pier_cmd_image_prune (g, argc, argv);
+  if (!force)
+    {
+      fprintf (stderr, "WARNING! This will remove:\n  - all dangling images\n"
+                       "  - anonymous volumes not used by at least one container\n"
+                       "Are you sure you want to continue? [y/N] ");
+      char answer[16] = "";
+      if (fgets (answer, sizeof answer, stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y'))
+        return 0;
+      strv_push (&args, "--force");
+    }
+  int64_t reclaimed = 0;
+  int rc = pier_cli_prune_volumes (g, filters, &reclaimed);
+  if (rc != 0)
+    return rc;
+  if (reclaimed > 0)
+    {
+      cleanup_free char *total = pier_human_size ((double) reclaimed);
+      printf ("Total reclaimed space (volumes): %s\n", total);
+    }
+  return pier_cmd_image_prune (g, (int) strv_len (args), args);
 }
 
 int
@@ -158,7 +247,8 @@ pier_cmd_system (struct pier_globals *g, int argc, char **argv)
     {
       printf ("Usage: pier system COMMAND\n\nCommands:\n"
               "  check     Verify the store (blobs, layers, images); --repair removes what is broken\n"
-              "  df        Show disk usage\n  prune     Remove unused data (images, for now)\n"
+              "  df        Show disk usage\n  prune     Remove unused data (images; --volumes: anonymous "
+              "volumes too)\n"
               "  info      Show where pier keeps its state\n");
       return argc < 2 ? PIER_EXIT_USAGE : 0;
     }
@@ -167,7 +257,7 @@ pier_cmd_system (struct pier_globals *g, int argc, char **argv)
   if (strcmp (argv[1], "df") == 0)
     return cmd_df (g, argc - 1, argv + 1);
   if (strcmp (argv[1], "prune") == 0)
-    return pier_cmd_image_prune (g, argc - 1, argv + 1);
+    return system_prune (g, argc - 1, argv + 1);
   fprintf (stderr, "pier: 'system %s' is not a pier command.\nSee 'pier system --help'.\n", argv[1]);
   return PIER_EXIT_USAGE;
 }

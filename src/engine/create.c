@@ -2,6 +2,7 @@
  * image), lookup, inspect, list, rename, remove. */
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/volumes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -281,8 +282,8 @@ write_file (int dirfd, const char *name, const char *text, pier_error **err)
 
 /* resolv.conf as docker makes it for a container without a bridge: the
  * host's, without nameservers on loopback (they are the host's own). */
-static char *
-resolv_conf (void)
+char *
+pier_engine_resolv_conf (void)
 {
   cleanup_free char *host = NULL;
   size_t len;
@@ -337,7 +338,7 @@ make_container_dir (pier_engine *e, const char *id, json_t *cfg, json_t *hc, pie
     hosts = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
                        "ff02::2\tip6-allrouters\n");
-  cleanup_free char *resolv = resolv_conf ();
+  cleanup_free char *resolv = pier_engine_resolv_conf ();
   if (write_file (d, "hostname", hn, err) < 0 || write_file (d, "hosts", hosts, err) < 0
       || write_file (d, "resolv.conf", resolv, err) < 0)
     return -1;
@@ -444,6 +445,12 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   if (rec == NULL)
     return pier_error_makex (err, EINVAL, "malformed container request");
   json_object_set (json_object_get (rec, "Config"), "Image", json_object_get (body, "Image"));
+  cleanup_strv char **undo = NULL;
+  if (pier_engine_mounts_resolve (e, rec, &undo, err) < 0)
+    {
+      pier_engine_mounts_undo (e, undo);
+      return -1;
+    }
   cleanup_json json_t *state = pier_engine_state_new ("created");
   cleanup_free char *rec_text = pier_json_dump (rec, 0);
   cleanup_free char *state_text = pier_json_dump (state, 0);
@@ -451,6 +458,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   if (make_container_dir (e, id, cfg, hc, err) < 0)
     {
       pier_rmtree_at (AT_FDCWD, dir, NULL);
+      pier_engine_mounts_undo (e, undo);
       return -1;
     }
   struct timespec now;
@@ -479,6 +487,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   if (r < 0)
     {
       pier_rmtree_at (AT_FDCWD, dir, NULL);
+      pier_engine_mounts_undo (e, undo);
       if ((*err)->code == EEXIST)
         {
           cleanup_free char *other = NULL;
@@ -493,6 +502,14 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
                   name, other);
             }
         }
+      return -1;
+    }
+  /* A volume removed between its lookup and the record: not ours now. */
+  if (pier_engine_mounts_verify (e, rec, err) < 0)
+    {
+      pier_db_container_delete (db, id, NULL);
+      pier_rmtree_at (AT_FDCWD, dir, NULL);
+      pier_engine_mounts_undo (e, undo);
       return -1;
     }
   *id_out = steal_pointer (&id);

@@ -116,6 +116,35 @@ typedef struct pier_engine_exec_opts
 int pier_engine_exec (pier_engine *e, const char *id, const pier_engine_exec_opts *o, pid_t *pid,
                       pier_error **err);
 
+/* Build steps: a throwaway container (RUN), or a function run with the
+ * root mounted (COPY, ADD), over a stack of layers, in a child process
+ * with a mount namespace of its own.  The changes are left in
+ * <dir>/upper (overlay's form: see archive/diff.h) for the caller. */
+typedef struct pier_engine_step
+{
+  const char *const *layers; /* chain ids, bottom first; NULL: an empty root */
+  const char *dir;           /* the caller's empty directory for the step */
+  json_t *config;            /* docker's Config: Cmd is the process; Env, User, WorkingDir */
+  const char *network;       /* "none" or "host" */
+  json_t *mounts;            /* OCI mounts to add, or NULL */
+  int out_fd;                /* the process's stdout and stderr */
+} pier_engine_step;
+
+/* Run config's Cmd; *exit_code is its exit code (a step that could not
+ * start is -1 with *err, and *exit_code docker's 125, 126 or 127). */
+int pier_engine_step_run (pier_engine *e, const pier_engine_step *s, int *exit_code, pier_error **err);
+
+/* Call fn in the step's child with rootfd the mounted root.  fn must not
+ * touch the store (it runs in a forked child). */
+typedef int (*pier_engine_step_fn) (int rootfd, void *data, pier_error **err);
+int pier_engine_step_apply (pier_engine *e, const pier_engine_step *s, pier_engine_step_fn fn, void *data,
+                            pier_error **err);
+
+/* In a step's child (fn of pier_engine_step_apply): mount the layers
+ * chains (bottom first) read-only on target, an existing directory. */
+int pier_engine_mount_layers (pier_engine *e, const char *const *chains, const char *target,
+                              pier_error **err);
+
 /* The monitor is pier's own binary re-executed with this first argument
  * (then root, runroot, id, client fd, and the attach flags with the
  * terminal size packed in one number): main() hands such

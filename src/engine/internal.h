@@ -15,6 +15,10 @@
 /* <root>/containers/<id>. Caller frees. */
 char *pier_engine_container_dir (const pier_engine *e, const char *id);
 
+/* resolv.conf for a container without a bridge: the host's, without
+ * nameservers on loopback.  Caller frees. */
+char *pier_engine_resolv_conf (void);
+
 /* A fresh State object with the given Status. */
 json_t *pier_engine_state_new (const char *status);
 
@@ -40,8 +44,17 @@ char *pier_engine_socket_path (const pier_engine *e, const char *id, int *dirfd,
  * on <dir>/rootfs in the calling process's mount namespace. */
 int pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, pier_error **err);
 
+/* Mount an overlay of the layers chains (chain ids, bottom first; none:
+ * an empty root) under <dir>/upper (with <dir>/work) on <dir>/rootfs.
+ * plain: an upper layer fit to become an image layer (no redirects, no
+ * metacopy). */
+int pier_engine_mount_overlay (const char *root, const char *const *chains, const char *dir, bool plain,
+                               pier_error **err);
+
 /* The OCI config.json for a container (rootfd: its mounted root, where
- * users and groups are looked up). */
+ * users and groups are looked up).  rec's "_Dir", when set, is the
+ * directory holding hostname, hosts and resolv.conf instead of the
+ * container's. */
 int pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out, pier_error **err);
 
 /* docker's user resolution ("user[:group]" plus --group-add names) in

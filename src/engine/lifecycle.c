@@ -3,6 +3,7 @@
  * inspect, list. */
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/volumes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -475,8 +476,8 @@ int
 pier_engine_remove (pier_engine *e, const char *id, bool force, bool volumes, pier_error **err)
 {
   cleanup_json json_t *state = NULL;
-  (void) volumes;
-  if (pier_engine_load (e, id, NULL, &state, err) < 0)
+  cleanup_json json_t *rec = NULL;
+  if (pier_engine_load (e, id, &rec, &state, err) < 0)
     return -1;
   if (live_status (state))
     {
@@ -512,7 +513,9 @@ pier_engine_remove (pier_engine *e, const char *id, bool force, bool volumes, pi
   cleanup_free char *dir = pier_engine_container_dir (e, id);
   if (pier_rmtree_at (AT_FDCWD, dir, err) < 0)
     return pier_error_wrap (err, "cannot remove container %s", id);
-  return pier_db_container_delete (pier_store_db (e->st), id, err);
+  if (pier_db_container_delete (pier_store_db (e->st), id, err) < 0)
+    return -1;
+  return volumes ? pier_engine_mounts_release (e->root, pier_store_db (e->st), rec, err) : 0;
 }
 
 /* inspect's object: the record with State in docker's place. */

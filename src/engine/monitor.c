@@ -14,6 +14,7 @@
  */
 #include "engine/internal.h"
 #include "engine/logfile.h"
+#include "engine/volumes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -657,8 +658,8 @@ auto_remove (struct mon *m)
   umount2 (rootfs, MNT_DETACH);
   pier_rmtree_at (AT_FDCWD, m->dir, NULL);
   db_open (m);
-  if (m->db)
-    pier_db_container_delete (m->db, m->id, NULL);
+  if (m->db && pier_db_container_delete (m->db, m->id, NULL) == 0)
+    pier_engine_mounts_release (m->root, m->db, m->rec, NULL);
 }
 
 /* A start that failed: the container stays (created, or exited when it
@@ -749,13 +750,16 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
         = strncmp (json_string_value (json_object_get (st0, "StartedAt")) ?: "0001", "0001", 4) != 0;
     json_decref (st0);
   }
+  if (pier_engine_mounts_attach (root, m->db, m->rec, &err) < 0)
+    goto fail;
   if (unshare (CLONE_NEWNS) < 0)
     {
       pier_error_make (&err, errno, "cannot make the monitor's mount namespace");
       goto fail;
     }
   mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
-  if (pier_engine_mount_rootfs (root, m->rec, m->db, &err) < 0 || open_listener (m, &err) < 0)
+  if (pier_engine_mount_rootfs (root, m->rec, m->db, &err) < 0
+      || pier_engine_mounts_populate (root, m->db, m->rec, &err) < 0 || open_listener (m, &err) < 0)
     goto fail;
   const char *logpath = json_string_value (json_object_get (m->rec, "LogPath"));
   if (logpath && *logpath)

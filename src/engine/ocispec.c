@@ -3,6 +3,7 @@
  * the image config and docker's flags as docker makes them. */
 #include "engine/internal.h"
 #include "engine/profile.h"
+#include "engine/volumes.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -56,7 +57,7 @@ fs_fail (int fs, const char *what, pier_error **err)
  * relative to the layers directory keep the option string short. */
 static int
 mount_legacy (const char *layers, char **lowers, const char *upper, const char *work, const char *target,
-              pier_error **err)
+              bool plain, pier_error **err)
 {
   cleanup_free char *opt = xstrdup ("lowerdir=");
   for (size_t i = 0; lowers[i]; i++)
@@ -67,7 +68,8 @@ mount_legacy (const char *layers, char **lowers, const char *upper, const char *
       free (opt);
       opt = n;
     }
-  char *n = xasprintf ("%s,upperdir=%s,workdir=%s", opt, upper, work);
+  char *n = xasprintf ("%s,upperdir=%s,workdir=%s%s", opt, upper, work,
+                       plain ? ",redirect_dir=off,metacopy=off,index=off" : "");
   free (opt);
   opt = n;
   if (strlen (opt) >= 4096)
@@ -93,19 +95,30 @@ pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, pier_error
   pier_db_image *img = NULL;
   if (pier_db_get_image (db, image, &img, err) < 0)
     return pier_error_wrap (err, "the container's image %s", image);
-  cleanup_free char *layers = xasprintf ("%s/layers", root);
   cleanup_free char *dir = xasprintf ("%s/containers/%s", root, id);
+  cleanup_strv char **chains = NULL;
+  for (size_t i = 0; i < img->n_layers; i++)
+    strv_push (&chains, img->layers[i].chain_id);
+  pier_db_image_free (img);
+  return pier_engine_mount_overlay (root, (const char *const *) chains, dir, false, err);
+}
+
+int
+pier_engine_mount_overlay (const char *root, const char *const *chains, const char *dir, bool plain,
+                           pier_error **err)
+{
+  cleanup_free char *layers = xasprintf ("%s/layers", root);
   cleanup_free char *upper = xasprintf ("%s/upper", dir);
   cleanup_free char *work = xasprintf ("%s/work", dir);
   cleanup_free char *target = xasprintf ("%s/rootfs", dir);
   char **lowers = NULL;
+  size_t n = chains ? strv_len ((char *const *) chains) : 0;
   /* overlay wants the top layer first. */
-  for (size_t i = img->n_layers; i > 0; i--)
+  for (size_t i = n; i > 0; i--)
     {
-      cleanup_free char *l = xasprintf ("%s/%s", layers, img->layers[i - 1].chain_id + 7);
+      cleanup_free char *l = xasprintf ("%s/%s", layers, chains[i - 1] + 7);
       strv_push (&lowers, l);
     }
-  pier_db_image_free (img);
   if (lowers == NULL)
     {
       /* An image without layers (FROM scratch, nothing added). */
@@ -117,18 +130,26 @@ pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, pier_error
   cleanup_strv char **lw = lowers;
   cleanup_close int fs = (int) syscall (SYS_fsopen, "overlay", 1);
   if (fs < 0)
-    return mount_legacy (layers, lw, upper, work, target, err);
+    return mount_legacy (layers, lw, upper, work, target, plain, err);
   for (size_t i = 0; lw[i]; i++)
     if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "lowerdir+", lw[i], 0) < 0)
       {
         if (errno == EINVAL && i == 0)
-          return mount_legacy (layers, lw, upper, work, target, err);
+          return mount_legacy (layers, lw, upper, work, target, plain, err);
         return fs_fail (fs, lw[i], err);
       }
   if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0)
     return fs_fail (fs, upper, err);
   if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "workdir", work, 0) < 0)
     return fs_fail (fs, work, err);
+  /* An upper layer that becomes an image layer must hold whole files and
+   * directories: no metadata-only copy-up, no renamed-directory redirects
+   * pointing into the layers below. */
+  if (plain
+      && (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "redirect_dir", "off", 0) < 0
+          || syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "metacopy", "off", 0) < 0
+          || syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "index", "off", 0) < 0))
+    return fs_fail (fs, "options", err);
   if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return fs_fail (fs, "create", err);
   cleanup_close int mnt = (int) syscall (SYS_fsmount, fs, 1, 0);
@@ -500,7 +521,8 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
   bool privileged = json_is_true (json_object_get (hc, "Privileged"));
   bool tty = json_is_true (json_object_get (cfg, "Tty"));
   const char *hostname = json_string_value (json_object_get (cfg, "Hostname"));
-  cleanup_free char *dir = xasprintf ("%s/containers/%s", root, id);
+  const char *own_dir = json_string_value (json_object_get (rec, "_Dir"));
+  cleanup_free char *dir = own_dir ? xstrdup (own_dir) : xasprintf ("%s/containers/%s", root, id);
 
   /* process */
   json_t *args = json_array ();
@@ -622,6 +644,8 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
     json_array_append_new (mounts, mnt (key, "tmpfs", "tmpfs", opts));
   }
   json_object_set_new (spec, "mounts", mounts);
+  if (pier_engine_mounts_oci (rec, mounts, err) < 0)
+    return -1;
 
   /* linux */
   json_t *nss = json_array ();

@@ -27,8 +27,8 @@
 #define RENAME_NOREPLACE (1 << 0)
 #endif
 
-static const char *
-go_arch (void)
+const char *
+pier_image_go_arch (void)
 {
   static struct utsname u;
   if (uname (&u) < 0)
@@ -483,9 +483,9 @@ pier_image_import (pier_store *st, int fd, const pier_import_opts *o, char **out
   json_t *hist = json_pack ("{s:s, s:s}", "created", created, "created_by", created_by);
   if (o->message && *o->message)
     json_object_set_new (hist, "comment", json_string (o->message));
-  config = json_pack ("{s:s, s:s, s:s, s:o, s:{s:s, s:[s]}, s:[o]}", "architecture", go_arch (), "os",
-                      "linux", "created", created, "config", cfg, "rootfs", "type", "layers", "diff_ids",
-                      res.diff_id, "history", hist);
+  config = json_pack ("{s:s, s:s, s:s, s:o, s:{s:s, s:[s]}, s:[o]}", "architecture", pier_image_go_arch (),
+                      "os", "linux", "created", created, "config", cfg, "rootfs", "type", "layers",
+                      "diff_ids", res.diff_id, "history", hist);
   if (put_json (st, config, &config_digest, &config_size, err) < 0)
     goto drop;
 
@@ -831,15 +831,14 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
   if (pier_db_delete_image (db, id, err) < 0)
     goto out;
   layers = openat (pier_store_root_fd (st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  for (size_t k = 0; k < img->n_layers; k++)
+  /* Top layer first: a layer is a parent until the one above it goes;
+   * a directory goes only once its record did. */
+  for (size_t k = img->n_layers; k-- > 0;)
     {
       const pier_db_image_layer *l = &img->layers[k];
-      if (!used_elsewhere (all, n_all, id, l->chain_id, NULL))
-        {
-          if (layers >= 0)
-            pier_rmtree_at (layers, l->chain_id + 7, NULL);
-          pier_db_layer_delete (db, l->chain_id, NULL);
-        }
+      if (!used_elsewhere (all, n_all, id, l->chain_id, NULL)
+          && pier_db_layer_delete (db, l->chain_id, NULL) == 0 && layers >= 0)
+        pier_rmtree_at (layers, l->chain_id + 7, NULL);
       if (!used_elsewhere (all, n_all, id, NULL, l->blob_digest))
         pier_blob_delete (st, l->blob_digest, NULL);
     }

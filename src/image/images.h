@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "archive/dstream.h"
+#include "store/db.h"
 #include "store/store.h"
 #include "util/error.h"
 
@@ -52,6 +53,34 @@ int pier_image_unpack_layer (pier_store *st, const char *blob, const char *paren
  * and moved to layers/<chain hex> (an existing copy wins). */
 int pier_image_place_layer (pier_store *st, int layers, const char *tmp, const char *diff_id,
                             const char *parent, int64_t size, char **chain_out, pier_error **err);
+
+/* This machine's architecture in Go's (and OCI's) words: "amd64". */
+const char *pier_image_go_arch (void);
+
+/* A layer made here (by a build step, a commit). */
+typedef struct pier_new_layer
+{
+  char diff_id[72];
+  char *blob;     /* the gzip blob's digest */
+  char *chain_id; /* the unpacked layer */
+  int64_t blob_size;
+  int64_t size; /* unpacked */
+} pier_new_layer;
+void pier_new_layer_clear (pier_new_layer *l);
+
+/* The changes in the directory dir (an overlay upper directory: see
+ * archive/diff.h) as a layer on top of parent (a chain id, or NULL): a
+ * gzip blob, and the unpacked layer, which is dir itself, moved into the
+ * store (dir is gone on success).  clamp_mtime as in pier_diff_opts. */
+int pier_image_layer_from_dir (pier_store *st, const char *dir, const char *parent, int64_t clamp_mtime,
+                               pier_new_layer *out, pier_error **err);
+
+/* Record an image made here: config is the whole OCI image config (its
+ * rootfs.diff_ids must be the layers'), layers bottom first.  The config
+ * and an OCI manifest go into the blob store; the image is recorded and,
+ * when tag is not NULL, tagged.  *id gets its id. */
+int pier_image_create (pier_store *st, json_t *config, const pier_db_image_layer *layers, size_t n,
+                       const char *tag, char **id, pier_error **err);
 
 /* The OCI layer media type of a layer with that compression. */
 const char *pier_image_layer_media_type (pier_compression c);
@@ -108,6 +137,7 @@ typedef struct pier_image_summary
   char **tags;             /* full references the reference filter let through; NULL for none */
   struct timespec created; /* the config's "created" (when stored, for a config without) */
   int64_t size;
+  bool intermediate; /* untagged, kept by the build cache: shown by `images -a` only */
 } pier_image_summary;
 
 /* The images f selects (f NULL: all of them), newest first. */

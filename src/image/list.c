@@ -12,6 +12,8 @@
 #include "image/images.h"
 #include "image/reference.h"
 #include "store/db.h"
+#include "store/db_build.h"
+#include "store/db_build.h"
 #include "util/cleanup.h"
 #include "util/json.h"
 #include "util/timestamp.h"
@@ -278,6 +280,14 @@ selects (pier_store *st, const pier_image_filter *f, const pier_db_image *img, s
       return 0;
     }
   bool tagged = img->tags && img->tags[0];
+  /* An untagged image the build cache holds (a build step's) is not
+   * dangling: `pier builder prune` owns it. */
+  if (!tagged && f->use == PIER_IMAGE_FILTER_PRUNE)
+    {
+      int held = pier_db_cache_holds (pier_store_db (st), img->id, err);
+      if (held != 0)
+        return held < 0 ? -1 : 0;
+    }
   /* Pruning takes only dangling images unless told dangling=false (-a). */
   int dangling = f->dangling >= 0 ? f->dangling : f->use == PIER_IMAGE_FILTER_PRUNE ? 1 : -1;
   if ((dangling == 1 && tagged) || (dangling == 0 && !tagged && f->use == PIER_IMAGE_FILTER_LIST))
@@ -347,6 +357,12 @@ pier_image_list (pier_store *st, const pier_image_filter *f, pier_image_summary 
         }
       one.id = xstrdup (imgs[i].id);
       one.size = imgs[i].size;
+      if (!(imgs[i].tags && imgs[i].tags[0]))
+        {
+          rc = pier_db_cache_holds (pier_store_db (st), imgs[i].id, err);
+          one.intermediate = rc == 1;
+          rc = rc < 0 ? -1 : 0;
+        }
       s[kept++] = one;
     }
   pier_db_images_free (imgs, count);

@@ -64,10 +64,9 @@ static const char *const migrations[PIER_DB_SCHEMA_VERSION] = {
   "  config TEXT NOT NULL,"
   "  state TEXT NOT NULL);"
   "CREATE INDEX containers_image ON containers (image_id);",
-  /* 3: volumes, networks with their address leases, and the build cache.
-   * A build cache entry maps a step's key to its result (the image config
-   * after the step, JSON) and holds the layers it made, so that garbage
-   * collection keeps them until the entry goes. */
+  /* 3: volumes, networks with their address leases, and the build cache:
+   * a build step's cache key names the image the step made (an
+   * intermediate image, kept while an entry names it). */
   "CREATE TABLE volumes ("
   "  name TEXT PRIMARY KEY,"
   "  driver TEXT NOT NULL,"
@@ -88,18 +87,10 @@ static const char *const migrations[PIER_DB_SCHEMA_VERSION] = {
   "CREATE INDEX network_leases_container ON network_leases (container_id);"
   "CREATE TABLE build_cache ("
   "  key TEXT PRIMARY KEY,"
-  "  result TEXT NOT NULL,"
-  "  size INTEGER NOT NULL DEFAULT 0,"
+  "  image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,"
   "  created INTEGER NOT NULL,"
   "  last_used INTEGER NOT NULL);"
-  "CREATE TABLE build_cache_layers ("
-  "  key TEXT NOT NULL REFERENCES build_cache (key) ON DELETE CASCADE,"
-  "  idx INTEGER NOT NULL,"
-  "  chain_id TEXT NOT NULL,"
-  "  blob_digest TEXT NOT NULL,"
-  "  PRIMARY KEY (key, idx));"
-  "CREATE INDEX build_cache_layers_chain ON build_cache_layers (chain_id);"
-  "CREATE INDEX build_cache_layers_blob ON build_cache_layers (blob_digest);",
+  "CREATE INDEX build_cache_image ON build_cache (image_id);",
 };
 
 void
