@@ -32,7 +32,10 @@ struct reg_client
   int tls_verify;
   bool loopback;
   char *scheme_only; /* a mirror's URL scheme, or NULL */
-  char *cert_dir;    /* CAs and client certificates, or NULL */
+  /* Connections, DNS answers and TLS sessions kept for the next request
+   * (a client is used by one thread: no locks). */
+  CURLSH *share;
+  char *cert_dir; /* CAs and client certificates, or NULL */
   char *user, *password;
   /* Authentication the registry asked for: "basic", "bearer" or NULL. */
   char *scheme, *realm, *service;
@@ -101,6 +104,13 @@ reg_client_new (const char *domain, const pier_registry_opts *o, const char *use
   c->host = xstrdup (strcmp (domain, "docker.io") == 0 ? "registry-1.docker.io" : domain);
   c->tls_verify = o ? o->tls_verify : -1;
   c->loopback = is_loopback (c->host);
+  c->share = curl_share_init ();
+  if (c->share)
+    {
+      curl_share_setopt (c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+      curl_share_setopt (c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+      curl_share_setopt (c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    }
   if (o && o->cert_dir)
     c->cert_dir = xstrdup (o->cert_dir);
   else
@@ -134,6 +144,8 @@ reg_client_free (reg_client *c)
   free (c->host);
   free (c->base);
   free (c->scheme_only);
+  if (c->share)
+    curl_share_cleanup (c->share);
   free (c->cert_dir);
   free (c->user);
   if (c->password)
@@ -269,6 +281,8 @@ easy_for (reg_client *c, const char *url, bool https_verify)
   curl_easy_setopt (h, CURLOPT_MAXREDIRS, 10L);
   curl_easy_setopt (h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt (h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  if (c->share)
+    curl_easy_setopt (h, CURLOPT_SHARE, c->share);
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYPEER, https_verify ? 1L : 0L);
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, https_verify ? 2L : 0L);
   if (c->cert_dir)
