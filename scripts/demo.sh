@@ -45,6 +45,7 @@ cleanup() {
   done
   "$pier_bin" --root "$work/store" --runroot "$work/runroot" rm -f demo-web demo-fail >/dev/null 2>&1 || true
   "$pier_bin" --root "$work/store" --runroot "$work/runroot" volume rm -f demo-data >/dev/null 2>&1 || true
+  if [ -n "${reg_pid:-}" ]; then kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -193,4 +194,23 @@ pier builder prune -f
 pier rmi busybox
 pier images
 
-step "done: containers deleted, $work removed"
+step "a local registry: push the image, pull it back by digest"
+reg_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+  "$work/registry" "$reg_port" >"$work/registry.yml"
+/usr/bin/docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+reg_pid=$!
+for _ in $(seq 50); do
+  curl -sf "http://127.0.0.1:$reg_port/v2/" >/dev/null && break
+  sleep 0.1
+done
+repo=127.0.0.1:$reg_port/demo/busybox
+pier tag localhost/busybox:demo "$repo:1"
+pier push "$repo:1" | tee "$work/push.out"
+digest=$(awk '/: digest: / { print $3 }' "$work/push.out")
+pier rmi localhost/busybox:demo "$repo:1"
+pier pull "$repo@$digest"
+pier image inspect --format '{{json .RepoDigests}}' "$repo@$digest"
+pier run --rm "$repo@$digest" echo "hello from an image pulled by digest"
+
+step "done: containers deleted, registry stopped, $work removed"

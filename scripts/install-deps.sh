@@ -9,13 +9,15 @@ packages=(
   # build
   meson ninja-build pkg-config gcc libjansson-dev libssl-dev libseccomp-dev
   libsqlite3-dev sqlite3
-  libarchive-dev zlib1g-dev libzstd-dev libisal-dev zstd
+  libarchive-dev zlib1g-dev libzstd-dev libisal-dev zstd libcurl4-openssl-dev
   # unit tests, format check, system tests
   libcmocka-dev clang-format python3-pytest
   # demo and test images
   busybox-static
   # ecosystem tests and benchmarks: other engines and runtimes
   podman containerd crun runc conmon golang-go skopeo umoci hyperfine
+  # registry tests and benchmark: a local registry, htpasswd, JWTs for a token server
+  docker-registry apache2-utils python3-cryptography openssl
   # tools the tests call
   uidmap iproute2 procps
 )

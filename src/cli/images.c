@@ -129,19 +129,56 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
     {
       if (imgs[k].intermediate && !all)
         continue;
-      size_t ntags = strv_len (imgs[k].tags);
+      /* Rows for the tags; an image known only by digest (pulled by
+       * digest) gets a <none> tag row per repository, as docker shows. */
+      cleanup_strv char **shown = NULL;
+      for (size_t t = 0; imgs[k].tags && imgs[k].tags[t]; t++)
+        if (strchr (imgs[k].tags[t], '@') == NULL)
+          strv_push (&shown, imgs[k].tags[t]);
+      bool digest_only = shown == NULL;
+      if (shown == NULL)
+        for (size_t t = 0; imgs[k].tags && imgs[k].tags[t]; t++)
+          {
+            cleanup_free char *name = xstrndup (imgs[k].tags[t], strcspn (imgs[k].tags[t], "@"));
+            bool dup = false;
+            for (size_t j = 0; shown && shown[j]; j++)
+              dup |= strcmp (shown[j], name) == 0;
+            if (!dup)
+              strv_push (&shown, name);
+          }
+      size_t ntags = strv_len (shown);
       for (size_t t = 0; t < (ntags ? ntags : 1); t++)
         {
           struct row r = { 0 };
-          if (ntags)
-            split_ref (imgs[k].tags[t], &r.repo, &r.tag);
+          if (ntags && digest_only)
+            {
+              split_ref (shown[t], &r.repo, &r.tag);
+              free (r.tag);
+              r.tag = xstrdup ("<none>");
+            }
+          else if (ntags)
+            split_ref (shown[t], &r.repo, &r.tag);
           else
             {
               r.repo = xstrdup ("<none>");
               r.tag = xstrdup ("<none>");
             }
           r.id = no_trunc ? xstrdup (imgs[k].id) : xstrndup (imgs[k].id + 7, 12);
-          r.digest = xstrdup ("<none>");
+          r.digest = NULL;
+          /* The DIGEST column: the repository's digest, when it has one. */
+          for (size_t d = 0; ntags && r.digest == NULL && imgs[k].tags && imgs[k].tags[d]; d++)
+            {
+              const char *at = strchr (imgs[k].tags[d], '@');
+              cleanup_ref pier_ref *dr = NULL;
+              if (at && pier_ref_parse (imgs[k].tags[d], &dr, NULL) == 0)
+                {
+                  cleanup_free char *fam = pier_ref_familiar_name (dr);
+                  if (strcmp (fam, r.repo) == 0)
+                    r.digest = xstrdup (at + 1);
+                }
+            }
+          if (r.digest == NULL)
+            r.digest = xstrdup ("<none>");
           r.created = pier_human_since ((int64_t) imgs[k].created.tv_sec);
           r.size = pier_human_size ((double) imgs[k].size);
           if (nrows == cap)

@@ -115,5 +115,12 @@ int pier_cmd_commit (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_export (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_builder (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_builder_prune (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_pull (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_push (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_login (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_logout (struct pier_globals *g, int argc, char **argv);
+/* run/create --pull missing|always|never (NULL: missing): pull image when
+ * the policy says so, progress on stderr.  0, or the exit code to return. */
+int pier_cli_pull_for_run (pier_store *st, const char *image, const char *policy, const char *platform);
 
 #endif

@@ -36,7 +36,7 @@ struct run_flags
   bool sig_proxy;
   const char *name, *workdir, *user, *entrypoint, *hostname, *domainname, *restart, *stop_signal, *shm_size;
   const char *pid, *ipc, *uts, *userns, *memory, *memory_swap, *memory_reservation, *cpus, *cpuset_cpus;
-  const char *cpuset_mems, *log_driver, *network, *detach_keys, *platform;
+  const char *cpuset_mems, *log_driver, *network, *detach_keys, *platform, *pull;
   long stop_timeout, cpu_shares, cpu_quota, cpu_period, pids_limit, blkio_weight;
   char **env, **env_file, **group_add, **label, **ulimit, **tmpfs, **cap_add, **cap_drop, **security_opt;
   char **device, **device_read_bps, **device_write_bps, **sysctl, **log_opt, **attach;
@@ -113,6 +113,7 @@ run_flags_free (struct run_flags *f)
       { "sig-proxy", OPT_BOOL, &(f)->sig_proxy, "proxy received signals to the process", NULL },             \
       { "detach-keys", OPT_STRING, &(f)->detach_keys, "key sequence for detaching", "string" },              \
       { "platform", OPT_STRING, &(f)->platform, "platform (linux/<this machine's arch> only)", "string" },   \
+      { "pull", OPT_STRING, &(f)->pull, "pull image before running (always, missing, never)", "string" },    \
       HELP_OPT
 
 static int
@@ -728,6 +729,11 @@ create_container (struct pier_globals *g, const char *verb, struct run_flags *f,
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
     return PIER_EXIT_USAGE;
+  if ((rc = pier_cli_pull_for_run (st, argv[0], f->pull, f->platform)) != 0)
+    {
+      pier_store_close (st);
+      return rc;
+    }
   pier_engine *e = pier_engine_new (st, g->runroot);
   pier_error *err = NULL;
   cleanup_strv char **warnings = NULL;

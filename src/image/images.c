@@ -555,8 +555,9 @@ pier_image_inspect (pier_store *st, const char *id, json_t **out, pier_error **e
       cleanup_ref pier_ref *r = NULL;
       if (pier_ref_parse (img->tags[i], &r, NULL) == 0)
         {
+          /* name@digest references are where the image is in registries. */
           cleanup_free char *fam = pier_ref_familiar (r);
-          json_array_append_new (tags, json_string (fam));
+          json_array_append_new (r->digest ? digests : tags, json_string (fam));
         }
     }
   json_t *layers = json_array ();
@@ -710,25 +711,60 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
     return -1;
   if (pier_db_get_image (db, id, &img, err) < 0)
     goto out;
-  size_t ntags = strv_len (img->tags);
+  /* name@digest references (RepoDigests) do not count as tags. */
+  size_t ntags = 0;
+  for (size_t i = 0; img->tags && img->tags[i]; i++)
+    ntags += strchr (img->tags[i], '@') == NULL;
   bool by_tag = false;
   if (pier_ref_parse (name, &ref, NULL) == 0)
     {
       full = pier_ref_string (ref);
-      for (size_t i = 0; i < ntags; i++)
+      for (size_t i = 0; img->tags && img->tags[i]; i++)
         by_tag |= strcmp (img->tags[i], full) == 0;
     }
-  if (by_tag && ntags > 1)
+  if (by_tag)
     {
-      /* Only this name goes. */
-      if (pier_db_untag (db, full, err) < 0)
-        goto out;
-      cleanup_free char *fam = pier_ref_familiar (ref);
-      char *line = xasprintf ("Untagged: %s", fam);
-      strv_push (report, line);
-      free (line);
-      rc = 0;
-      goto out;
+      /* As moby: this name goes; a tag that was its repository's last
+       * takes the repository's digest references with it; the image
+       * goes only when no name is left. */
+      cleanup_free char *repo = pier_ref_name (ref);
+      size_t rl = strlen (repo);
+      cleanup_strv char **drop = NULL;
+      size_t left = 0;
+      bool repo_tagged = false;
+      strv_push (&drop, full);
+      for (size_t i = 0; img->tags && img->tags[i]; i++)
+        if (strcmp (img->tags[i], full) != 0 && strncmp (img->tags[i], repo, rl) == 0
+            && img->tags[i][rl] == ':')
+          repo_tagged = true;
+      for (size_t i = 0; img->tags && img->tags[i]; i++)
+        {
+          if (strcmp (img->tags[i], full) == 0)
+            continue;
+          if (ref->digest == NULL && !repo_tagged && strncmp (img->tags[i], repo, rl) == 0
+              && img->tags[i][rl] == '@')
+            strv_push (&drop, img->tags[i]);
+          else
+            left++;
+        }
+      if (left > 0)
+        {
+          for (size_t i = 0; drop[i]; i++)
+            {
+              cleanup_ref pier_ref *t = NULL;
+              if (pier_db_untag (db, drop[i], err) < 0)
+                goto out;
+              if (pier_ref_parse (drop[i], &t, NULL) == 0)
+                {
+                  cleanup_free char *fam = pier_ref_familiar (t);
+                  char *line = xasprintf ("Untagged: %s", fam);
+                  strv_push (report, line);
+                  free (line);
+                }
+            }
+          rc = 0;
+          goto out;
+        }
     }
   /* A container's image stays while the container does: without -f it
    * is refused, with -f only its names go (it shows as <none>). */
@@ -752,7 +788,7 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
     }
   if (users[0])
     {
-      for (size_t i = 0; i < ntags; i++)
+      for (size_t i = 0; img->tags && img->tags[i]; i++)
         {
           cleanup_ref pier_ref *t = NULL;
           if (pier_db_untag (db, img->tags[i], err) < 0)
@@ -778,7 +814,7 @@ pier_image_remove (pier_store *st, const char *name, bool force, char ***report,
     }
   if (pier_db_list_images (db, &all, &n_all, err) < 0)
     goto out;
-  for (size_t i = 0; i < ntags; i++)
+  for (size_t i = 0; img->tags && img->tags[i]; i++)
     {
       cleanup_ref pier_ref *t = NULL;
       if (pier_ref_parse (img->tags[i], &t, NULL) == 0)

@@ -18,6 +18,7 @@
 #include "archive/dstream.h"
 #include "archive/extract.h"
 #include "image/images.h"
+#include "image/ingest.h"
 #include "image/manifest.h"
 #include "image/reference.h"
 #include "store/blobs.h"
@@ -557,57 +558,9 @@ read_archive (struct loading *l, int fd, pier_error **err)
   return rc;
 }
 
-/* Unpack layers (bottom first), checking each against the config. */
-/* What an unpacking child reports. */
-struct unpacked
-{
-  int code; /* 0, or the errno of the failure */
-  char diff_id[80];
-  uint64_t size;
-  pier_compression compression;
-  char msg[2048];
-};
-
-/* Unpack blob into layers/<tmp> in a child process; the result comes back
- * on the returned pipe. */
-static pid_t
-unpack_child (pier_store *st, int layers, const char *blob, const char *tmp, int *rfd)
-{
-  int p[2];
-  if (pipe2 (p, O_CLOEXEC) < 0)
-    return -1;
-  pid_t pid = fork ();
-  if (pid == 0)
-    {
-      struct unpacked u = { 0 };
-      pier_error *e = NULL;
-      pier_extract_result res = { 0 };
-      pier_extract_opts eo = { 0 };
-      int fd = pier_blob_open (st, blob, &e);
-      if (fd < 0 || pier_layer_extract_into_new (layers, tmp, fd, &eo, &res, &e) < 0)
-        {
-          u.code = e && e->code ? e->code : EIO;
-          snprintf (u.msg, sizeof u.msg, "layer %s: %s", blob, e ? e->msg : "cannot unpack");
-        }
-      snprintf (u.diff_id, sizeof u.diff_id, "%s", res.diff_id);
-      u.size = res.unpacked_size;
-      u.compression = res.compression;
-      pier_write_all (p[1], &u, sizeof u);
-      _exit (0);
-    }
-  close (p[1]);
-  if (pid < 0)
-    {
-      close (p[0]);
-      return -1;
-    }
-  *rfd = p[0];
-  return pid;
-}
-
 /* Unpack layers (bottom first), checking each against the config.  The
- * unpacking itself runs in parallel (a process per layer, as many at a time
- * as there are CPUs); recording and moving them into place is in order. */
+ * unpacking itself runs in parallel (see image/ingest.h); recording and
+ * moving them into place is in order. */
 static int
 load_layers (struct loading *l, pier_image_config *cfg, char **blobs, const char **media_types, size_t n,
              pier_db_image_layer *out, pier_error **err)
@@ -615,120 +568,14 @@ load_layers (struct loading *l, pier_image_config *cfg, char **blobs, const char
   if (n != cfg->n_diff_ids)
     return pier_error_makex (err, EINVAL, "the image has %zu layers but its config lists %zu diff ids", n,
                              cfg->n_diff_ids);
-  cleanup_close int layers
-      = openat (pier_store_root_fd (l->st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (layers < 0)
-    return pier_error_make (err, errno, "cannot open %s/layers", pier_store_root (l->st));
-  long ncpu = sysconf (_SC_NPROCESSORS_ONLN);
-  size_t par = ncpu > 0 ? (size_t) ncpu : 1;
-  char **tmps = xcalloc (n + 1, sizeof (char *));
-  struct unpacked *res = xcalloc (n + 1, sizeof *res);
-  pid_t *pids = xcalloc (n + 1, sizeof (pid_t));
-  int *fds = xcalloc (n + 1, sizeof (int));
-  size_t started = 0, done = 0;
-  int rc = 0;
+  pier_layer_unpacker *u = pier_layer_unpacker_new (l->st, n, err);
+  if (u == NULL)
+    return -1;
   for (size_t k = 0; k < n; k++)
-    {
-      tmps[k] = pier_store_tmp_name (l->st);
-      fds[k] = -1;
-    }
-  while (done < n)
-    {
-      while (started < n && started - done < par)
-        {
-          pids[started] = unpack_child (l->st, layers, blobs[started], tmps[started], &fds[started]);
-          if (pids[started] < 0)
-            {
-              res[started].code = errno ? errno : EIO;
-              snprintf (res[started].msg, sizeof res[started].msg, "cannot start unpacking layer %zu",
-                        started);
-            }
-          started++;
-        }
-      /* Wait for the oldest: results are taken in order. */
-      if (fds[done] >= 0)
-        {
-          ssize_t got = TEMP_FAILURE_RETRY_INT (read (fds[done], &res[done], sizeof res[done]));
-          if (got != (ssize_t) sizeof res[done] && res[done].code == 0)
-            {
-              res[done].code = EIO;
-              snprintf (res[done].msg, sizeof res[done].msg, "unpacking layer %zu failed", done);
-            }
-          close (fds[done]);
-          waitpid (pids[done], NULL, 0);
-        }
-      done++;
-    }
-  const char *parent = NULL;
-  for (size_t k = 0; k < n; k++)
-    {
-      if (rc < 0 || res[k].code)
-        {
-          if (rc == 0)
-            rc = pier_error_makex (err, res[k].code, "%s", res[k].msg);
-          pier_rmtree_at (layers, tmps[k], NULL);
-          continue;
-        }
-      if (strcmp (res[k].diff_id, cfg->diff_ids[k]) != 0)
-        {
-          rc = pier_error_makex (err, EINVAL, "layer %zu: its content has diff id %s, the config says %s", k,
-                                 res[k].diff_id, cfg->diff_ids[k]);
-          pier_rmtree_at (layers, tmps[k], NULL);
-          continue;
-        }
-      char *chain = NULL;
-      if (pier_image_place_layer (l->st, layers, tmps[k], res[k].diff_id, parent, (int64_t) res[k].size,
-                                  &chain, err)
-          < 0)
-        {
-          rc = -1;
-          continue;
-        }
-      strv_push (&l->chains, chain);
-      out[k].diff_id = xstrdup (res[k].diff_id);
-      out[k].chain_id = chain;
-      out[k].blob_digest = xstrdup (blobs[k]);
-      /* A docker-archive says nothing of its layers' media types: what the
-       * unpacking found in the file decides. */
-      out[k].media_type
-          = xstrdup (media_types[k] ? media_types[k] : pier_image_layer_media_type (res[k].compression));
-      uint64_t size = 0;
-      pier_blob_size (l->st, blobs[k], &size, NULL);
-      out[k].size = (int64_t) size;
-      parent = out[k].chain_id;
-    }
-  strv_free (tmps);
-  free (res);
-  free (pids);
-  free (fds);
+    pier_layer_unpacker_start (u, k, blobs[k]);
+  int rc = pier_layer_unpacker_finish (u, cfg, media_types, out, &l->chains, err);
+  pier_layer_unpacker_free (u);
   return rc;
-}
-
-static void
-free_layers (pier_db_image_layer *ls, size_t n)
-{
-  for (size_t k = 0; k < n; k++)
-    {
-      free (ls[k].diff_id);
-      free (ls[k].chain_id);
-      free (ls[k].blob_digest);
-      free (ls[k].media_type);
-    }
-  free (ls);
-}
-
-static int64_t
-unpacked_size (pier_store *st, pier_db_image_layer *ls, size_t n)
-{
-  int64_t total = 0;
-  for (size_t k = 0; k < n; k++)
-    {
-      pier_db_layer l = { 0 };
-      if (pier_db_layer_get (pier_store_db (st), ls[k].chain_id, &l, NULL) == 0)
-        total += l.size;
-      pier_db_layer_clear (&l);
-    }
-  return total;
 }
 
 /* Record one image with its tags (full references), in one transaction. */
@@ -736,37 +583,10 @@ static int
 record (struct loading *l, const char *config_digest, const char *manifest_digest,
         pier_db_image_layer *layers, size_t n, char **refs, pier_error **err)
 {
-  pier_db *db = pier_store_db (l->st);
-  pier_db_image img = { (char *) config_digest,
-                        time (NULL),
-                        unpacked_size (l->st, layers, n),
-                        (char *) config_digest,
-                        (char *) manifest_digest,
-                        (char *) PIER_MT_OCI_MANIFEST,
-                        layers,
-                        n,
-                        NULL };
-  /* The layers were unpacked without a sync each: one for all of them,
-   * before anything refers to them. */
-  {
-    cleanup_close int lfd = openat (pier_store_root_fd (l->st), "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (lfd < 0 || syncfs (lfd) < 0)
-      return pier_error_make (err, errno, "cannot flush the unpacked layers");
-  }
-  pier_db_image *have = NULL;
-  bool exists = pier_db_get_image (db, config_digest, &have, NULL) == 0;
-  pier_db_image_free (have);
-  if (pier_db_begin (db, err) < 0)
+  if (pier_image_record (l->st, config_digest, manifest_digest, PIER_MT_OCI_MANIFEST, layers, n, refs, NULL,
+                         err)
+      < 0)
     return -1;
-  /* An image already here (same config) keeps its record; it only gains
-   * the tags.  What this load wrote for it again is dropped at the end. */
-  if (!exists && pier_db_put_image (db, &img, err) < 0)
-    goto rollback;
-  for (size_t k = 0; refs && refs[k]; k++)
-    if (pier_db_tag (db, refs[k], config_digest, err) < 0)
-      goto rollback;
-  if (pier_db_commit (db, err) < 0)
-    goto rollback;
   bool any = false;
   for (size_t k = 0; refs && refs[k]; k++)
     {
@@ -787,9 +607,6 @@ record (struct loading *l, const char *config_digest, const char *manifest_diges
       free (line);
     }
   return 0;
-rollback:
-  pier_db_rollback (db, NULL);
-  return -1;
 }
 
 /* An OCI manifest of our own for an image that came without one. */
@@ -893,7 +710,7 @@ load_docker (struct loading *l, pier_error **err)
     }
     if (r == 0)
       r = record (l, config_digest, manifest_digest, layers, n, refs, err);
-    free_layers (layers, n);
+    pier_image_layers_free (layers, n);
     free (mts);
     pier_image_config_free (cfg);
     if (r < 0)
@@ -1005,7 +822,7 @@ load_oci_manifest (struct loading *l, const pier_descriptor *d, char **refs, pie
     r = load_layers (l, cfg, blobs, mts, n, layers, err);
   if (r == 0)
     r = record (l, cdigest, mdigest, layers, n, refs, err);
-  free_layers (layers, n);
+  pier_image_layers_free (layers, n);
   free (mts);
   pier_image_config_free (cfg);
   pier_manifest_free (m);
