@@ -275,6 +275,8 @@ pier_cmd_build (struct pier_globals *g, int argc, char **argv)
     .network = network && strcmp (network, "default") != 0 ? network : "none",
     .no_cache = no_cache,
     .pull = pull,
+    .fetch = pier_cli_build_fetch,
+    .fetch_data = st,
     .source_date_epoch = sde,
     .progress = plain ? stderr : NULL,
     .tty

@@ -122,5 +122,8 @@ int pier_cmd_logout (struct pier_globals *g, int argc, char **argv);
 /* run/create --pull missing|always|never (NULL: missing): pull image when
  * the policy says so, progress on stderr.  0, or the exit code to return. */
 int pier_cli_pull_for_run (pier_store *st, const char *image, const char *policy, const char *platform);
+/* pier_build_fetch_fn over the store data: pull ref (progress on stderr)
+ * and give its id. */
+int pier_cli_build_fetch (void *data, const char *ref, char **id, pier_error **err);
 
 #endif

@@ -500,3 +500,12 @@ pier_cmd_logout (struct pier_globals *g, int argc, char **argv)
   printf ("Removing login credentials for %s\n", server ? server : key);
   return 0;
 }
+
+int
+pier_cli_build_fetch (void *data, const char *ref, char **id, pier_error **err)
+{
+  pier_store *st = data;
+  if (pier_cli_pull_for_run (st, ref, "always", NULL) != 0)
+    return pier_error_makex (err, ENOENT, "failed to resolve source metadata for %s: the pull failed", ref);
+  return pier_image_resolve (st, ref, id, err);
+}

@@ -263,6 +263,25 @@ def test_pull_by_digest_and_run_pulls_missing(pier, make_pier, registry):
     assert r.rc == 125 and "invalid pull option: 'sometimes'" in r.err
 
 
+def test_build_pulls_its_base_image(pier, make_pier, registry, tmp_path):
+    ref = f"{registry.host}/buildbase:1"
+    pier.ok("tag", "bb:1", ref)
+    pier.ok("push", ref)
+    q = make_pier("builder")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {ref}\nRUN cat /hello.txt > /copied\n")
+    r = q("build", "--progress=plain", "-t", "built", ctx)
+    assert r.rc == 0 and "Pull complete" in r.err, r
+    assert q.ok("run", "--rm", "built", "cat", "/copied") == "hello from the top layer\n"
+    # --pull asks the registry again; a base that is nowhere is an error.
+    r = q("build", "--pull", "--progress=plain", "-t", "built", ctx)
+    assert r.rc == 0 and "Image is up to date" in r.err, r
+    (ctx / "Dockerfile").write_text(f"FROM {registry.host}/nowhere:1\n")
+    r = q("build", ctx)
+    assert r.rc == 1 and "manifest unknown" in r.err, r
+
+
 def test_rmi_of_digest_references(pier, make_pier, registry):
     """As moby: rmi name@digest drops that name only; rmi of a
     repository's last tag takes its digest references along."""
