@@ -101,8 +101,10 @@ def test_run_foreground_output_and_exit_codes(pier):
     assert r.rc == 127 and "executable file not found" in r.err, r
     r = pier("run", "busybox", "/etc/passwd")
     assert r.rc == 126, r
-    r = pier("run", "no-such-image")
+    r = pier("run", "--pull", "never", "no-such-image")
     assert r.rc == 125 and "No such image" in r.err, r
+    r = pier("run", "127.0.0.1:9/no-such-image")
+    assert r.rc == 125 and "connection refused" in r.err, r
     r = pier("run", "--no-such-flag", "busybox")
     assert r.rc == 125 and "unknown flag" in r.err.lower() or "no-such-flag" in r.err, r
     # The failed one stays, as docker keeps it: Created, with the code.
