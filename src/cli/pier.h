@@ -111,6 +111,7 @@ int pier_cmd_load (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_build (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_diff (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_cp (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_update (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_commit (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_export (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_builder (struct pier_globals *g, int argc, char **argv);

@@ -140,6 +140,12 @@ typedef int (*pier_engine_step_fn) (int rootfd, void *data, pier_error **err);
 int pier_engine_step_apply (pier_engine *e, const pier_engine_step *s, pier_engine_step_fn fn, void *data,
                             pier_error **err);
 
+/* docker update: changes holds HostConfig fields (Memory, MemorySwap,
+ * MemoryReservation, NanoCpus, CpuShares, CpuQuota, CpuPeriod,
+ * CpusetCpus, CpusetMems, PidsLimit, BlkioWeight, RestartPolicy); they
+ * are recorded and, while the container runs, applied to its cgroups. */
+int pier_engine_update (pier_engine *e, const char *id, json_t *changes, pier_error **err);
+
 /* docker diff: the writable layer's changes, sorted by path, as the
  * Engine API's [{"Path": "/x", "Kind": 0 changed | 1 added | 2 deleted}]. */
 int pier_engine_diff (pier_engine *e, const char *id, json_t **changes, pier_error **err);

@@ -51,6 +51,9 @@ int pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, pier_e
 int pier_engine_mount_overlay (const char *root, const char *const *chains, const char *dir, bool plain,
                                pier_error **err);
 
+/* The OCI linux.resources of a HostConfig (no device rules). */
+json_t *pier_engine_oci_resources (json_t *hc, pier_error **err);
+
 /* The OCI config.json for a container (rootfd: its mounted root, where
  * users and groups are looked up).  rec's "_Dir", when set, is the
  * directory holding hostname, hosts and resolv.conf instead of the

@@ -407,6 +407,14 @@ blkio_devices (json_t *list, json_t *out, pier_error **err)
   return 0;
 }
 
+static json_t *resources (json_t *hc, json_t *rules, pier_error **err);
+
+json_t *
+pier_engine_oci_resources (json_t *hc, pier_error **err)
+{
+  return resources (hc, json_array (), err);
+}
+
 static json_t *
 resources (json_t *hc, json_t *rules, pier_error **err)
 {

@@ -120,3 +120,34 @@ def test_cp_both_ways_stopped_and_running(pier, tmp_path):
     assert not os.path.exists("/etc/planted")
     assert pier.ok("exec", "live", "cat", "/etc/planted") == "f1\n"
     pier.ok("rm", "-f", "c1", "live")
+
+
+def test_update_resources_and_restart_policy(pier):
+    from conftest import wait_until
+    cid = pier.ok("run", "-d", "--name", "up", "-m", "64m", "busybox", "sh", "-c",
+                  "while true; do sleep 0.1; done").strip()
+    mem = f"/sys/fs/cgroup/memory/pier/{cid}/memory.limit_in_bytes"
+    if os.path.exists(mem):
+        assert open(mem).read().strip() == str(64 << 20)
+    assert pier.ok("update", "-m", "128m", "--memory-swap", "256m", "--pids-limit", "20", "up") == "up\n"
+    if os.path.exists(mem):
+        assert open(mem).read().strip() == str(128 << 20)
+    pids = f"/sys/fs/cgroup/pids/pier/{cid}/pids.max"
+    if os.path.exists(pids):
+        assert open(pids).read().strip() == "20"
+    hc = pier.inspect("up")["HostConfig"]
+    assert hc["Memory"] == 128 << 20 and hc["MemorySwap"] == 256 << 20 and hc["PidsLimit"] == 20
+    r = pier("update", "-m", "512m", "up")
+    assert r.rc == 1 and "smaller than already set memoryswap" in r.err
+    r = pier("update", "up")
+    assert r.rc == 125 and "one or more flags" in r.err
+    r = pier("update", "--restart", "sometimes", "up")
+    assert r.rc == 125
+    pier.ok("rm", "-f", "up")
+    # A restart policy set after the start is the one the monitor applies.
+    pier.ok("run", "-d", "--name", "flaky", "busybox", "sh", "-c", "sleep 0.3; exit 3")
+    pier.ok("update", "--restart", "on-failure:2", "flaky")
+    wait_until(lambda: pier.inspect("flaky")["RestartCount"] == 2
+               and pier.inspect("flaky")["State"]["Status"] == "exited", timeout=20, what="two restarts")
+    assert pier.inspect("flaky")["State"]["ExitCode"] == 3
+    pier.ok("rm", "-f", "flaky")
