@@ -925,7 +925,7 @@ pier_cmd_container (struct pier_globals *g, int argc, char **argv)
     { "port", pier_cmd_port },       { "prune", pier_cmd_container_prune },
     { "diff", pier_cmd_diff },       { "commit", pier_cmd_commit },
     { "export", pier_cmd_export },   { "cp", pier_cmd_cp },
-    { "update", pier_cmd_update },
+    { "update", pier_cmd_update },   { "stats", pier_cmd_stats },
   };
   if (argc < 2 || strcmp (argv[1], "--help") == 0)
     {

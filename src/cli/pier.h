@@ -94,6 +94,16 @@ int pier_cmd_volume (struct pier_globals *g, int argc, char **argv);
  * (system prune --volumes); *reclaimed grows by their size. */
 int pier_cli_prune_volumes (struct pier_globals *g, char **filters, int64_t *reclaimed);
 
+/* docker's tabwriter (minwidth 20, padding 3, blanks): rows of cells,
+ * printed (and freed) at once. */
+struct pier_table
+{
+  char ***rows;
+  size_t n;
+};
+void pier_table_row (struct pier_table *t, const char *const *cells);
+void pier_table_print (struct pier_table *t);
+
 /* Bytes of the files under path (a container's writable layer). */
 int64_t pier_cli_dir_size (const char *path);
 
@@ -112,6 +122,7 @@ int pier_cmd_build (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_diff (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_cp (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_update (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_stats (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_commit (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_export (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_builder (struct pier_globals *g, int argc, char **argv);

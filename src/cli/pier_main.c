@@ -161,6 +161,7 @@ static const struct
   { "build", pier_cmd_build, "build an image from a Dockerfile" },
   { "commit", pier_cmd_commit, "create a new image from a container's changes" },
   { "cp", pier_cmd_cp, "copy files between a container and the host" },
+  { "stats", pier_cmd_stats, "a live stream of containers' resource usage" },
   { "update", pier_cmd_update, "update the resources and restart policy of containers" },
   { "diff", pier_cmd_diff, "inspect changes to files on a container's filesystem" },
   { "export", pier_cmd_export, "export a container's filesystem as a tar archive" },

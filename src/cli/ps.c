@@ -119,15 +119,8 @@ pier_cli_dir_size (const char *path)
   return total;
 }
 
-/* docker's tabwriter (minwidth 20, padding 3, blanks). */
-struct table
-{
-  char ***rows;
-  size_t n;
-};
-
-static void
-table_row (struct table *t, const char *const *cells)
+void
+pier_table_row (struct pier_table *t, const char *const *cells)
 {
   char **r = NULL;
   for (size_t i = 0; cells[i]; i++)
@@ -146,8 +139,8 @@ text_width (const char *s)
   return w;
 }
 
-static void
-table_print (struct table *t)
+void
+pier_table_print (struct pier_table *t)
 {
   size_t widths[16] = { 0 };
   for (size_t i = 0; i < t->n; i++)
@@ -361,10 +354,10 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
       = format && strncmp (format, "table", 5) == 0 ? format + 5 + strspn (format + 5, " ") : format;
   if (tmpl && *tmpl == '\0')
     tmpl = NULL;
-  struct table t = { 0 };
+  struct pier_table t = { 0 };
   if (table && !quiet && tmpl == NULL)
-    table_row (&t, (const char *[]){ "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
-                                     "NAMES", size ? "SIZE" : NULL, NULL });
+    pier_table_row (&t, (const char *[]){ "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
+                                          "NAMES", size ? "SIZE" : NULL, NULL });
   else if (table && !quiet && tmpl)
     {
       /* The header: each {{.Field}} by its docker column name. */
@@ -467,9 +460,9 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
           }
         continue;
       }
-    table_row (&t, (const char *[]){ short_id, image_col, cmd, since, stat, "", name, sz, NULL });
+    pier_table_row (&t, (const char *[]){ short_id, image_col, cmd, since, stat, "", name, sz, NULL });
   }
-  table_print (&t);
+  pier_table_print (&t);
   strv_free (f.status);
   strv_free (f.name);
   strv_free (f.label);

@@ -146,6 +146,18 @@ int pier_engine_step_apply (pier_engine *e, const pier_engine_step *s, pier_engi
  * are recorded and, while the container runs, applied to its cgroups. */
 int pier_engine_update (pier_engine *e, const char *id, json_t *changes, pier_error **err);
 
+/* One reading of a container's usage, as docker stats shows it. */
+typedef struct pier_engine_stats_sample
+{
+  bool running;
+  int64_t cpu_ns;               /* CPU time used, cumulative */
+  int64_t mem_usage, mem_limit; /* bytes; the limit is the host's memory when unset */
+  int64_t net_rx, net_tx;       /* bytes, all interfaces but lo */
+  int64_t blk_read, blk_write;  /* bytes */
+  int64_t pids;
+} pier_engine_stats_sample;
+int pier_engine_stats (pier_engine *e, const char *id, pier_engine_stats_sample *s, pier_error **err);
+
 /* docker diff: the writable layer's changes, sorted by path, as the
  * Engine API's [{"Path": "/x", "Kind": 0 changed | 1 added | 2 deleted}]. */
 int pier_engine_diff (pier_engine *e, const char *id, json_t **changes, pier_error **err);

@@ -151,3 +151,28 @@ def test_update_resources_and_restart_policy(pier):
                and pier.inspect("flaky")["State"]["Status"] == "exited", timeout=20, what="two restarts")
     assert pier.inspect("flaky")["State"]["ExitCode"] == 3
     pier.ok("rm", "-f", "flaky")
+
+
+def test_stats_and_cpu_limit_measured(pier):
+    pier.ok("run", "-d", "--name", "busy", "--cpus", "0.5", "-m", "100m", "busybox", "sh", "-c",
+            "while true; do :; done")
+    pier.ok("run", "-d", "--name", "idle", "busybox", "sh", "-c", "while true; do sleep 1; done")
+    out = pier.ok("stats", "--no-stream")
+    lines = out.splitlines()
+    assert lines[0].split() == ["CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%",
+                                "NET", "I/O", "BLOCK", "I/O", "PIDS"], out
+    assert {ln.split()[1] for ln in lines[1:]} == {"busy", "idle"}
+    busy = [ln for ln in lines if " busy " in ln][0]
+    assert "/ 100MiB" in busy
+    # --cpus 0.5 holds a busy loop to half a CPU (the CFS quota), measured
+    # over a few samples.
+    samples = []
+    for _ in range(3):
+        row = json.loads(pier.ok("stats", "--no-stream", "--format", "{{json .}}", "busy"))
+        samples.append(float(row["CPUPerc"].rstrip("%")))
+    median = sorted(samples)[1]
+    assert 30.0 <= median <= 65.0, samples
+    assert row["PIDs"] == "1" and row["Name"] == "busy"
+    r = pier("stats", "--no-stream", "nope")
+    assert r.rc == 1 and "No such container: nope" in r.err
+    pier.ok("rm", "-f", "busy", "idle")
