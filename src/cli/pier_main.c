@@ -150,6 +150,7 @@ static const struct
   { "top", pier_cmd_top, "display the running processes of a container" },
   { "port", pier_cmd_port, "list port mappings of a container" },
   { "container", pier_cmd_container, "manage containers" },
+  { "network", pier_cmd_network, "manage networks" },
   { "image", pier_cmd_image, "manage images (ls, inspect, rm, tag, import)" },
   { "images", pier_cmd_images, "list images" },
   { "history", pier_cmd_history, "show the history of an image" },

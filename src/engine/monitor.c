@@ -14,6 +14,7 @@
  */
 #include "engine/internal.h"
 #include "engine/logfile.h"
+#include "engine/network.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +76,8 @@ struct mon
   int timer_fd;
   int sig_fd;
   pier_logfile *log;
-  bool ran_before; /* the container ran before this monitor */
+  bool ran_before;  /* the container ran before this monitor */
+  bool net_started; /* pier_engine_net_start succeeded */
   unsigned short rows, cols;
 };
 
@@ -768,6 +770,17 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
         goto fail;
     }
 
+  /* The network namespace (held by us, so it lives as long as we do). */
+  int netns_fd = -1;
+  if (pier_engine_net_start (root, runroot, m->db, m->rec, &netns_fd, &err) < 0)
+    goto fail;
+  m->net_started = netns_fd >= 0;
+  if (netns_fd >= 0)
+    {
+      cleanup_free char *nsp = xasprintf ("/proc/%d/fd/%d", (int) getpid (), netns_fd);
+      json_object_set_new (m->rec, "_NetnsPath", json_string (nsp));
+    }
+
   int64_t delay = 0;
   bool first = true;
   for (;;)
@@ -792,14 +805,19 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
       if (wait < 0 || !restart_wait (m, wait))
         break;
     }
+  pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
   remove_listener (m);
   if (json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
+  if (m->net_started)
+    pier_engine_net_idle (m->root, m->runroot, m->db);
   pier_logfile_close (m->log);
   pier_db_close (m->db);
   _exit (0);
 
 fail:
+  if (m->net_started && m->db)
+    pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
   if (err)
     {
       record_failure (m, code, err->msg, m->ran_before);
@@ -809,6 +827,8 @@ fail:
   remove_listener (m);
   if (m->rec && json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
+  if (m->net_started && m->db)
+    pier_engine_net_idle (m->root, m->runroot, m->db);
   pier_db_close (m->db);
   _exit (1);
 }
