@@ -9,6 +9,7 @@
 #include "cli/opt.h"
 #include "cli/pier.h"
 #include "engine/engine.h"
+#include "engine/network.h"
 #include "runtime/cgroup.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -197,6 +198,8 @@ main (int argc, char **argv)
   pier_log_set_program ("pier");
   if (argc > 1 && strcmp (argv[1], PIER_MONITOR_ARG) == 0)
     return pier_engine_monitor_exec (argc, argv);
+  if (argc > 1 && strcmp (argv[1], PIER_NETIDLE_ARG) == 0)
+    return pier_engine_net_idle_exec (argc, argv);
   if (pier_opt_parse (opts, argc, argv, &i, &msg) < 0)
     {
       fprintf (stderr, "pier: %s\nSee 'pier --help'.\n", msg);

@@ -810,7 +810,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   if (json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
   if (m->net_started)
-    pier_engine_net_idle (m->root, m->runroot, m->db);
+    pier_engine_net_idle_spawn (m->root, m->runroot);
   pier_logfile_close (m->log);
   pier_db_close (m->db);
   _exit (0);
@@ -827,8 +827,8 @@ fail:
   remove_listener (m);
   if (m->rec && json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
-  if (m->net_started && m->db)
-    pier_engine_net_idle (m->root, m->runroot, m->db);
+  if (m->net_started)
+    pier_engine_net_idle_spawn (m->root, m->runroot);
   pier_db_close (m->db);
   _exit (1);
 }

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1237,8 +1238,11 @@ attach_one (pier_db *db, const char *id, const char *name, json_t *ep, int netns
   mac_of (addr, mac);
   cleanup_free char *host_if = xasprintf ("pv%.8s%u", id, idx);
   cleanup_free char *ifname = xasprintf ("eth%u", idx);
+  /* An internal network gives no default route (as docker): nothing
+   * outside its subnet is reachable, the host's own addresses included. */
+  bool internal = json_is_true (json_object_get (cfg, "Internal"));
   if (pier_bridge_attach (netns_fd, bridge, host_if, ifname, mac, (struct in_addr){ htonl (addr) }, prefix,
-                          gw, primary, err)
+                          gw, primary && !internal, err)
       < 0)
     {
       pier_db_lease_release (db, id, nid, NULL);
@@ -1321,6 +1325,7 @@ pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_
   cleanup_netlock int lock = net_lock (runroot, err);
   if (lock < 0)
     return -1;
+  futimens (lock, NULL); /* the store is in use (see pier_engine_net_idle_exec) */
   cleanup_close int ns = -1;
   if (pier_netns_new (&ns, err) < 0)
     return -1;
@@ -1419,12 +1424,65 @@ idle_cleanup (const char *root, pier_db *db)
     }
 }
 
+/* How long a store must have started no container before its default
+ * bridge and table go: a loop of short `run --rm` keeps them. */
+#define IDLE_GRACE_MS 2000
+
 void
-pier_engine_net_idle (const char *root, const char *runroot, pier_db *db)
+pier_engine_net_idle_spawn (const char *root, const char *runroot)
 {
-  cleanup_netlock int lock = net_lock (runroot, NULL);
+  struct timespec now;
+  clock_gettime (CLOCK_REALTIME, &now);
+  char since[32];
+  snprintf (since, sizeof since, "%lld", (long long) now.tv_sec * 1000000000LL + now.tv_nsec);
+  pid_t pid = fork ();
+  if (pid != 0)
+    return;
+  /* A fresh image (no state of the parent's libraries), detached. */
+  setsid ();
+  int devnull = open ("/dev/null", O_RDWR);
+  if (devnull >= 0)
+    {
+      dup2 (devnull, 0);
+      dup2 (devnull, 1);
+      dup2 (devnull, 2);
+    }
+  syscall (SYS_close_range, 3U, ~0U, 0U);
+  char *args[]
+      = { (char *) "pier-netidle", (char *) PIER_NETIDLE_ARG, (char *) root, (char *) runroot, since, NULL };
+  execv ("/proc/self/exe", args);
+  _exit (127);
+}
+
+int
+pier_engine_net_idle_exec (int argc, char **argv)
+{
+  if (argc != 5)
+    return 125;
+  const char *root = argv[2], *runroot = argv[3];
+  long long since = atoll (argv[4]);
+  nanosleep (
+      &(struct timespec){ .tv_sec = IDLE_GRACE_MS / 1000, .tv_nsec = (IDLE_GRACE_MS % 1000) * 1000000L },
+      NULL);
+  cleanup_free char *dbpath = pier_path_join (root, "pier.db");
+  struct stat sb;
+  if (stat (dbpath, &sb) < 0)
+    return 0; /* the store is gone: nothing of it to judge */
+  pier_db *db = NULL;
+  if (pier_db_open (dbpath, &db, NULL) < 0)
+    return 1;
+  int lock = net_lock (runroot, NULL);
   if (lock >= 0)
-    idle_cleanup (root, db);
+    {
+      /* net_start touches the lock file: a start after we were spawned
+       * means the store is busy again, and a later helper will judge. */
+      if (fstat (lock, &sb) == 0
+          && (long long) sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec <= since)
+        idle_cleanup (root, db);
+      close (lock);
+    }
+  pier_db_close (db);
+  return 0;
 }
 
 void

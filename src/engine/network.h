@@ -88,9 +88,15 @@ void pier_engine_net_extra_hosts (json_t *hc, char **hosts);
  * --dns-search and --dns-option replacing its lines. Caller frees. */
 char *pier_engine_net_resolv_conf (json_t *hc, const char *base);
 
-/* Take the default bridge and the store's nftables table away when
- * nothing uses them (the next container brings them back). */
-void pier_engine_net_idle (const char *root, const char *runroot, pier_db *db);
+/* A store that runs nothing leaves nothing on the host: after a
+ * container's networking is released, a detached helper (pier's binary
+ * re-executed with PIER_NETIDLE_ARG, root, runroot, the time) waits a
+ * grace period and, when no container started meanwhile and none holds an
+ * address, removes the default bridge and (with no user-defined network
+ * left) the store's nftables table.  The next container brings them back. */
+#define PIER_NETIDLE_ARG "__netidle"
+void pier_engine_net_idle_spawn (const char *root, const char *runroot);
+int pier_engine_net_idle_exec (int argc, char **argv);
 
 /* inspect's NetworkSettings from the record and the state. */
 json_t *pier_engine_net_settings (json_t *rec, json_t *state);
