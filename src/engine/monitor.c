@@ -78,6 +78,7 @@ struct mon
   pier_logfile *log;
   bool ran_before;  /* the container ran before this monitor */
   bool net_started; /* pier_engine_net_start succeeded */
+  bool removed;     /* auto_remove done */
   unsigned short rows, cols;
 };
 
@@ -551,6 +552,8 @@ serve (struct mon *m)
   timerfd_settime (m->timer_fd, 0, &off, NULL);
 }
 
+static void auto_remove (struct mon *m);
+
 /* Record the exit; returns the restart delay in ms, or -1 for none. */
 static int64_t
 finish (struct mon *m, int64_t started_ms, int64_t *delay)
@@ -605,6 +608,16 @@ finish (struct mon *m, int64_t started_ms, int64_t *delay)
     }
   save_state (m, st);
   json_decref (st);
+  if (!restart)
+    {
+      /* The last exit: release the network and, with --rm, remove the
+       * container before telling clients, so `run --rm` returns when it
+       * is gone (as docker's). */
+      if (m->net_started)
+        pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
+      if (json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
+        auto_remove (m);
+    }
   broadcast (m, PIER_MSG_EXIT, 0, ex, sizeof ex);
   while (m->n_clients)
     client_drop (m, 0);
@@ -655,6 +668,9 @@ restart_wait (struct mon *m, int64_t ms)
 static void
 auto_remove (struct mon *m)
 {
+  if (m->removed)
+    return;
+  m->removed = true;
   cleanup_free char *rootfs = pier_path_join (m->dir, "rootfs");
   umount2 (rootfs, MNT_DETACH);
   pier_rmtree_at (AT_FDCWD, m->dir, NULL);
