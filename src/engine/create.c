@@ -351,7 +351,6 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   cleanup_json json_t *img = NULL;
   bool generated = false;
   int draws = 0;
-  (void) warnings;
 
   if (name && *name == '/')
     name++;
@@ -398,7 +397,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
     return pier_error_makex (err, EINVAL, "HostConfig must be an object");
   cleanup_json json_t *networks = NULL;
   if (merge_config (cfg, imgcfg, err) < 0 || check_host_config (hc, err) < 0
-      || pier_engine_net_prepare (e, hc, body, &networks, err) < 0)
+      || pier_engine_net_prepare (e, hc, body, &networks, warnings, err) < 0)
     return -1;
   json_object_del (cfg, "NetworkingConfig");
   const char *hostname = json_string_value (json_object_get (cfg, "Hostname"));

@@ -1512,7 +1512,8 @@ pier_engine_net_stop (const char *root, const char *runroot, pier_db *db, const 
 /* ------------------------------------------------------------ prepare */
 
 int
-pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **networks, pier_error **err)
+pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **networks, char ***warnings,
+                         pier_error **err)
 {
   pier_db *db = edb (e);
   const char *mode = json_string_value (json_object_get (hc, "NetworkMode"));
@@ -1532,6 +1533,8 @@ pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **netw
         return pier_error_makex (
             err, EINVAL, "conflicting options: dns and the network mode / add-host and the network mode");
     }
+  if (ports && strcmp (mode, "host") == 0 && warnings)
+    strv_push (warnings, "Published ports are discarded when using host network mode");
   if (!bridged_mode (mode))
     {
       const char *key;

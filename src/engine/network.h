@@ -70,8 +70,10 @@ char *pier_engine_ports_string (json_t *inspect);
 
 /* At create: checks and normalizes NetworkMode and the body's
  * NetworkingConfig into rec's NetworkSettings.Networks (endpoint
- * configs); makes the predefined networks on first use. */
-int pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **networks, pier_error **err);
+ * configs); makes the predefined networks on first use.  Warnings (as
+ * docker's) are appended to *warnings when it is not NULL. */
+int pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **networks, char ***warnings,
+                             pier_error **err);
 
 /* In the monitor before the first start: the container's network
  * namespace (*netns_fd, -1 when the container does not get one of
