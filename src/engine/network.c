@@ -1448,8 +1448,16 @@ pier_engine_net_idle_spawn (const char *root, const char *runroot)
       dup2 (devnull, 2);
     }
   syscall (SYS_close_range, 3U, ~0U, 0U);
-  char *args[]
-      = { (char *) "pier-netidle", (char *) PIER_NETIDLE_ARG, (char *) root, (char *) runroot, since, NULL };
+  cleanup_free char *table = table_name (root);
+  cleanup_free char *bridge = default_bridge (root);
+  char *args[] = { (char *) "pier-netidle",
+                   (char *) PIER_NETIDLE_ARG,
+                   (char *) root,
+                   (char *) runroot,
+                   since,
+                   table,
+                   bridge,
+                   NULL };
   execv ("/proc/self/exe", args);
   _exit (127);
 }
@@ -1457,17 +1465,22 @@ pier_engine_net_idle_spawn (const char *root, const char *runroot)
 int
 pier_engine_net_idle_exec (int argc, char **argv)
 {
-  if (argc != 5)
+  if (argc != 7)
     return 125;
-  const char *root = argv[2], *runroot = argv[3];
+  const char *root = argv[2], *runroot = argv[3], *table = argv[5], *bridge = argv[6];
   long long since = atoll (argv[4]);
   nanosleep (
       &(struct timespec){ .tv_sec = IDLE_GRACE_MS / 1000, .tv_nsec = (IDLE_GRACE_MS % 1000) * 1000000L },
       NULL);
   cleanup_free char *dbpath = pier_path_join (root, "pier.db");
   struct stat sb;
-  if (stat (dbpath, &sb) < 0)
-    return 0; /* the store is gone: nothing of it to judge */
+  if (stat (dbpath, &sb) < 0 && errno == ENOENT)
+    {
+      /* The store was deleted meanwhile: what it had on the host goes. */
+      pier_bridge_remove (bridge, NULL);
+      pier_fw_remove (table, NULL);
+      return 0;
+    }
   pier_db *db = NULL;
   if (pier_db_open (dbpath, &db, NULL) < 0)
     return 1;

@@ -92,10 +92,12 @@ char *pier_engine_net_resolv_conf (json_t *hc, const char *base);
 
 /* A store that runs nothing leaves nothing on the host: after a
  * container's networking is released, a detached helper (pier's binary
- * re-executed with PIER_NETIDLE_ARG, root, runroot, the time) waits a
+ * re-executed with PIER_NETIDLE_ARG, root, runroot, the time, the table
+ * and default bridge names) waits a
  * grace period and, when no container started meanwhile and none holds an
  * address, removes the default bridge and (with no user-defined network
- * left) the store's nftables table.  The next container brings them back. */
+ * left) the store's nftables table; when the store itself was deleted
+ * meanwhile, both go.  The next container brings them back. */
 #define PIER_NETIDLE_ARG "__netidle"
 void pier_engine_net_idle_spawn (const char *root, const char *runroot);
 int pier_engine_net_idle_exec (int argc, char **argv);
