@@ -9,7 +9,7 @@ packages=(
   # build
   meson ninja-build pkg-config gcc libjansson-dev libssl-dev libseccomp-dev
   libsqlite3-dev sqlite3
-  libarchive-dev zlib1g-dev libzstd-dev libisal-dev zstd
+  libarchive-dev zlib1g-dev libzstd-dev libisal-dev zstd libnftables-dev
   # unit tests, format check, system tests
   libcmocka-dev clang-format python3-pytest
   # demo and test images
@@ -17,7 +17,7 @@ packages=(
   # ecosystem tests and benchmarks: other engines and runtimes
   podman containerd crun runc conmon golang-go skopeo umoci hyperfine
   # tools the tests call
-  uidmap iproute2 procps
+  uidmap iproute2 procps nftables curl
 )
 
 missing=()
