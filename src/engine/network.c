@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "net/bridge.h"
+#include "runtime/state.h"
 #include "net/firewall.h"
 #include "net/netlink.h"
 #include "store/db_networks.h"
@@ -1279,7 +1280,7 @@ bridged_mode (const char *mode)
 }
 
 static int
-save_net_state (pier_db *db, const char *id, json_t *net, pier_error **err)
+save_net_state (pier_db *db, const char *id, json_t *net, bool claim, pier_error **err)
 {
   pier_db_container *c = NULL;
   if (pier_db_container_get (db, id, &c, err) < 0)
@@ -1292,6 +1293,15 @@ save_net_state (pier_db *db, const char *id, json_t *net, pier_error **err)
     json_object_set (st, "_Network", net);
   else
     json_object_del (st, "_Network");
+  if (claim)
+    {
+      /* The monitor (us) owns the network from now on: without this, a
+       * pier command running before the monitor records itself at start
+       * would take the container for one whose monitor died, and reclaim
+       * its addresses and ports. */
+      json_object_set_new (st, "MonitorPid", json_integer (getpid ()));
+      json_object_set_new (st, "MonitorStart", json_integer ((json_int_t) pier_proc_start_time (getpid ())));
+    }
   return pier_engine_save_state (db, id, st, err);
 }
 
@@ -1364,11 +1374,11 @@ pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_
       json_object_set_new (net, "Ports", ports);
       json_object_set (net, "PortIP", json_object_get (primary, "IPAddress"));
     }
-  if (save_net_state (db, id, net, err) < 0
+  if (save_net_state (db, id, net, true, err) < 0
       || ((created || json_object_size (json_object_get (net, "Ports")))
           && fw_sync (root, db, id, net, NULL, err) < 0))
     {
-      save_net_state (db, id, NULL, NULL);
+      save_net_state (db, id, NULL, false, NULL);
       release_all (root, db, id);
       return -1;
     }
@@ -1516,7 +1526,7 @@ pier_engine_net_stop (const char *root, const char *runroot, pier_db *db, const 
     return;
   cleanup_netlock int lock = net_lock (runroot, NULL);
   bool had_ports = json_object_size (json_object_get (net, "Ports")) > 0;
-  save_net_state (db, id, NULL, NULL);
+  save_net_state (db, id, NULL, false, NULL);
   release_all (root, db, id);
   if (had_ports)
     fw_sync (root, db, NULL, NULL, id, NULL);
@@ -1710,7 +1720,7 @@ pier_engine_network_connect (pier_engine *e, const char *netkey, const char *ctr
   if (created)
     fw_sync (e->root, db, NULL, NULL, NULL, NULL);
   json_object_set_new (nets, name, entry);
-  if (save_net_state (db, id, net, err) < 0 || save_rec (db, id, rec, err) < 0)
+  if (save_net_state (db, id, net, false, err) < 0 || save_rec (db, id, rec, err) < 0)
     return -1;
   if (strcmp (name, DEFAULT_NET) != 0)
     refresh_peers (e->root, db, nid);
@@ -1778,7 +1788,7 @@ pier_engine_network_disconnect (pier_engine *e, const char *netkey, const char *
         }
     }
   pier_db_lease_release (db, id, nid, NULL);
-  if (save_net_state (db, id, net, err) < 0 || save_rec (db, id, rec, err) < 0)
+  if (save_net_state (db, id, net, false, err) < 0 || save_rec (db, id, rec, err) < 0)
     return -1;
   fw_sync (e->root, db, NULL, NULL, NULL, NULL);
   refresh_peers (e->root, db, nid);

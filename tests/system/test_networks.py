@@ -380,3 +380,30 @@ def test_killed_monitor_reclaims_rules_and_leases(pier):
     rules = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True).stdout
     assert f"{port}" not in rules
     wait_until(lambda: not any(l.startswith("pv" + cid[:8]) for l in links()), what="veth to go")
+
+
+def test_parallel_runs_keep_their_addresses_and_ports(pier):
+    """Starts racing each other (and a `ps` reconciling meanwhile) all get
+    their own address and keep their published port."""
+    n = 6
+    ports = [free_port() for _ in range(n)]
+    results = [None] * n
+
+    def start(i):
+        results[i] = pier("run", "-d", "--name", f"par{i}", "-p", f"{ports[i]}:80", "busybox", "sh", "-c",
+                          f"mkdir -p /www && echo par{i} > /www/index.html && exec httpd -f -p 80 -h /www")
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for _ in range(5):
+        pier("ps", "-a")
+    for t in threads:
+        t.join()
+    assert all(r.rc == 0 for r in results), results
+    ips = [pier.inspect(f"par{i}")["NetworkSettings"]["IPAddress"] for i in range(n)]
+    assert len(set(ips)) == n, ips
+    assert len(leases(pier)) == n
+    for i in range(n):
+        wait_until(lambda: curl(f"http://127.0.0.1:{ports[i]}/")[1] == f"par{i}\n", timeout=10,
+                   what=f"par{i} behind port {ports[i]}")
