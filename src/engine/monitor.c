@@ -77,7 +77,7 @@ struct mon
   int sig_fd;
   pier_logfile *log;
   bool ran_before;  /* the container ran before this monitor */
-  bool net_started; /* pier_engine_net_start succeeded */
+  bool net_started; /* joined pier's networks (pier_engine_net_start) */
   bool removed;     /* auto_remove done */
   unsigned short rows, cols;
 };
@@ -788,9 +788,10 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
 
   /* The network namespace (held by us, so it lives as long as we do). */
   int netns_fd = -1;
-  if (pier_engine_net_start (root, runroot, m->db, m->rec, &netns_fd, &err) < 0)
+  int joined = pier_engine_net_start (root, runroot, m->db, m->rec, &netns_fd, &err);
+  if (joined < 0)
     goto fail;
-  m->net_started = netns_fd >= 0;
+  m->net_started = joined > 0;
   if (netns_fd >= 0)
     {
       cleanup_free char *nsp = xasprintf ("/proc/%d/fd/%d", (int) getpid (), netns_fd);
@@ -821,7 +822,8 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
       if (wait < 0 || !restart_wait (m, wait))
         break;
     }
-  pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
+  if (m->net_started)
+    pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
   remove_listener (m);
   if (json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);

@@ -1390,7 +1390,7 @@ pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_
   }
   render_hosts (root, db, id);
   *netns_fd = move_fd (&ns);
-  return 0;
+  return 1;
 }
 
 /* With no container on them, the default network's bridge goes, and

@@ -77,7 +77,9 @@ int pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **
 
 /* In the monitor before the first start: the container's network
  * namespace (*netns_fd, -1 when the container does not get one of
- * pier's), leases, veths, ports, hosts.  On failure nothing is left. */
+ * pier's), leases, veths, ports, hosts.  1 when the container joined
+ * pier's networks (pier_engine_net_stop then releases them), 0 when it
+ * did not (none, host, container:), -1 on failure, which leaves nothing. */
 int pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_t *rec, int *netns_fd,
                            pier_error **err);
 /* Release what net_start took (leases, port rules, peers' hosts entries)

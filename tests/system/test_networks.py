@@ -133,9 +133,14 @@ def test_published_port_answers_on_localhost_and_host_address(pier):
     # Hairpin: the container reaches its own published port through the host.
     r = pier("exec", "web", "wget", "-q", "-O-", f"http://{host_ip}:{port}/")
     assert r.rc == 0 and r.out == "hello-pier\n", r
-    # Outbound traffic is masqueraded: the container reaches the host's address.
+    # Outbound traffic from the subnet is masqueraded.
     _, table = store_names(pier)
     assert table in nft_tables()
+    rules = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True).stdout
+    subnet = json.loads(pier.ok("network", "inspect", "bridge"))[0]["IPAM"]["Config"][0]["Subnet"]
+    masq = rules[rules.index("set masq_nets"):]
+    assert subnet in masq[:masq.index("}")], rules
+    assert "ip saddr @masq_nets ip daddr != @nets masquerade" in rules
     # Stopped: the rules go, the port no longer answers, the lease is released.
     pier.ok("stop", "-t", "0", "web")
     assert curl(f"http://127.0.0.1:{port}/", timeout=2)[0] != 0
