@@ -60,6 +60,13 @@ pier_bridge_ensure (const char *name, struct in_addr gw, int prefix, pier_error 
   cleanup_free char *knob = xasprintf ("/proc/sys/net/ipv4/conf/%s/route_localnet", name);
   if (write_knob (knob, "1", err) < 0)
     return -1;
+  /* Containers reach beyond the host only when it forwards (docker turns
+   * it on the same way). */
+  cleanup_free char *fwd = NULL;
+  size_t len;
+  if (pier_read_file_at (AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", &fwd, &len, NULL) == 0 && fwd[0] == '0'
+      && write_knob ("/proc/sys/net/ipv4/ip_forward", "1", err) < 0)
+    return -1;
   return pier_nl_link_set (&nl, name, NULL, true, err);
 }
 

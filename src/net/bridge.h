@@ -17,7 +17,8 @@
 
 #include "util/error.h"
 
-/* Make the bridge unless it exists, with gw/prefix on it, up. */
+/* Make the bridge unless it exists, with gw/prefix on it, up; turns the
+ * host's IPv4 forwarding on when it is off. */
 int pier_bridge_ensure (const char *name, struct in_addr gw, int prefix, pier_error **err);
 /* Delete the bridge (nothing when absent). */
 int pier_bridge_remove (const char *name, pier_error **err);
