@@ -261,11 +261,11 @@ net_object (const char *name, const char *id, const char *driver, const char *su
   if (bridge)
     json_object_set_new (opts, "com.docker.network.bridge.name", json_string (bridge));
   return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:s, s:{}, s:o}, s:b, s:b, s:b, s:{s:s}, s:b, s:o, "
-                    "s:O}",
+                    "s:o}",
                     "Name", name, "Id", id, "Created", created, "Scope", "local", "Driver", driver,
                     "EnableIPv6", 0, "IPAM", "Driver", "default", "Options", "Config", ipam_cfg, "Internal",
                     internal, "Attachable", 0, "Ingress", 0, "ConfigFrom", "Network", "", "ConfigOnly", 0,
-                    "Options", opts, "Labels", labels ? labels : json_object ());
+                    "Options", opts, "Labels", labels ? json_deep_copy (labels) : json_object ());
 }
 
 static int
@@ -626,9 +626,7 @@ pier_engine_network_create (pier_engine *e, const char *name, const pier_network
   cleanup_free char *bridge = xasprintf ("pier-%.10s", id);
   cleanup_free char *netip = ip_str (net), *gwip = ip_str (gw);
   cleanup_free char *subnet = xasprintf ("%s/%d", netip, prefix);
-  json_t *labels = o->labels ? json_deep_copy (o->labels) : json_object ();
-  cleanup_json json_t *cfg = net_object (name, id, "bridge", subnet, gwip, o->internal, bridge, labels);
-  json_decref (labels);
+  cleanup_json json_t *cfg = net_object (name, id, "bridge", subnet, gwip, o->internal, bridge, o->labels);
   if (net_add (db, cfg, err) < 0)
     return -1;
   if (pier_bridge_ensure (bridge, (struct in_addr){ htonl (gw) }, prefix, err) < 0
@@ -1542,6 +1540,9 @@ pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **netw
   const char *mode = json_string_value (json_object_get (hc, "NetworkMode"));
   if (mode == NULL || *mode == '\0' || strcmp (mode, "default") == 0)
     json_object_set_new (hc, "NetworkMode", json_string (mode = DEFAULT_NET));
+  /* Our own copy: NetworkMode is rewritten below. */
+  cleanup_free char *mode_copy = xstrdup (mode);
+  mode = mode_copy;
   json_t *epcfg = json_object_get (json_object_get (body, "NetworkingConfig"), "EndpointsConfig");
   cleanup_json json_t *out = json_object ();
   bool ports = json_object_size (json_object_get (hc, "PortBindings")) > 0
