@@ -76,9 +76,10 @@ struct mon
   int timer_fd;
   int sig_fd;
   pier_logfile *log;
-  bool ran_before;  /* the container ran before this monitor */
-  bool net_started; /* joined pier's networks (pier_engine_net_start) */
-  bool removed;     /* auto_remove done */
+  bool ran_before;   /* the container ran before this monitor */
+  bool net_started;  /* joined pier's networks (pier_engine_net_start) */
+  bool removed;      /* auto_remove done */
+  pier_net_dns *dns; /* the embedded resolver, on user-defined networks */
   unsigned short rows, cols;
 };
 
@@ -511,13 +512,15 @@ serve (struct mon *m)
         exited_at = now_ms ();
       if (m->exited && ((m->out_fd < 0 && m->err_fd < 0) || now_ms () - exited_at > 2000))
         break;
-      struct pollfd p[MAX_CLIENTS + 6];
+      struct pollfd p[MAX_CLIENTS + 8];
       size_t n = 0;
       p[n++] = (struct pollfd){ m->sig_fd, POLLIN, 0 };
       p[n++] = (struct pollfd){ m->timer_fd, POLLIN, 0 };
       p[n++] = (struct pollfd){ m->listen_fd, POLLIN, 0 };
       p[n++] = (struct pollfd){ m->out_fd, POLLIN, 0 };
       p[n++] = (struct pollfd){ m->err_fd, POLLIN, 0 };
+      p[n++] = (struct pollfd){ pier_net_dns_query_fd (m->dns), POLLIN, 0 };
+      p[n++] = (struct pollfd){ pier_net_dns_upstream_fd (m->dns), POLLIN, 0 };
       size_t first_client = n;
       for (size_t i = 0; i < m->n_clients; i++)
         p[n++] = (struct pollfd){ m->clients[i].fd, POLLIN, 0 };
@@ -540,6 +543,10 @@ serve (struct mon *m)
         pump (m, &m->out_fd, PIER_MSG_STDOUT);
       if (p[4].revents)
         pump (m, &m->err_fd, PIER_MSG_STDERR);
+      if (p[5].revents)
+        pier_net_dns_on_query (m->dns);
+      if (p[6].revents)
+        pier_net_dns_on_upstream (m->dns);
       /* Clients from the back: dropping one moves the last into its place. */
       for (size_t i = n; i > first_client; i--)
         if (p[i - 1].revents && i - 1 - first_client < m->n_clients)
@@ -788,7 +795,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
 
   /* The network namespace (held by us, so it lives as long as we do). */
   int netns_fd = -1;
-  int joined = pier_engine_net_start (root, runroot, m->db, m->rec, &netns_fd, &err);
+  int joined = pier_engine_net_start (root, runroot, m->db, m->rec, &netns_fd, &m->dns, &err);
   if (joined < 0)
     goto fail;
   m->net_started = joined > 0;
@@ -822,6 +829,8 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
       if (wait < 0 || !restart_wait (m, wait))
         break;
     }
+  pier_net_dns_free (m->dns);
+  m->dns = NULL;
   if (m->net_started)
     pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
   remove_listener (m);
@@ -834,6 +843,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   _exit (0);
 
 fail:
+  pier_net_dns_free (m->dns);
   if (m->net_started && m->db)
     pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
   if (err)

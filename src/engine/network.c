@@ -1,6 +1,7 @@
 /* network.c - networks, and what a container on them gets (network.h). */
 #include "engine/network.h"
 #include "engine/internal.h"
+#include "engine/netdns.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -443,6 +444,51 @@ write_in_place (const char *path, const char *text)
     pier_write_all (fd, text, strlen (text));
 }
 
+json_t *
+pier_engine_net_peers (pier_db *db, const char *id, bool self)
+{
+  json_t *out = json_array ();
+  pier_db_container *c = NULL;
+  if (pier_db_container_get (db, id, &c, NULL) < 0)
+    return out;
+  cleanup_json json_t *st = json_loads (c->state, 0, NULL);
+  pier_db_container_free (c);
+  const char *key;
+  json_t *ep;
+  json_object_foreach (json_object_get (json_object_get (st, "_Network"), "Networks"), key, ep)
+  {
+    if (strcmp (key, DEFAULT_NET) == 0)
+      continue; /* no names on the default network, as docker */
+    pier_db_lease *ls = NULL;
+    size_t n = 0;
+    const char *nid = json_string_value (json_object_get (ep, "NetworkID"));
+    if (nid == NULL || pier_db_lease_list (db, nid, NULL, &ls, &n, NULL) < 0)
+      continue;
+    for (size_t i = 0; i < n; i++)
+      {
+        if (!self && strcmp (ls[i].container_id, id) == 0)
+          continue;
+        pier_db_container *p = NULL;
+        if (pier_db_container_get (db, ls[i].container_id, &p, NULL) < 0)
+          continue;
+        cleanup_json json_t *pst = json_loads (p->state, 0, NULL);
+        json_t *names = json_pack ("[s]", p->name);
+        json_t *pep = json_object_get (json_object_get (json_object_get (pst, "_Network"), "Networks"), key);
+        size_t k;
+        json_t *alias;
+        json_array_foreach (json_object_get (pep, "Aliases"), k, alias)
+        {
+          if (strcmp (json_string_value (alias) ?: "", p->name) != 0)
+            json_array_append (names, alias);
+        }
+        json_array_append_new (out, json_pack ("{s:s, s:o}", "IP", ls[i].address, "Names", names));
+        pier_db_container_free (p);
+      }
+    pier_db_leases_free (ls, n);
+  }
+  return out;
+}
+
 /* The hosts file of container id: localhost, --add-host entries, its own
  * address, and its peers on each user-defined network it is on. */
 static void
@@ -464,49 +510,33 @@ render_hosts (const char *root, pier_db *db, const char *id)
   const char *domain = json_string_value (json_object_get (cfg, "Domainname")) ?: "";
   const char *key;
   json_t *ep;
-  bool own = false;
   json_object_foreach (json_object_get (net, "Networks"), key, ep)
   {
     const char *ip = json_string_value (json_object_get (ep, "IPAddress"));
-    if (!own && ip && *ip)
+    if (ip && *ip)
       {
         cleanup_free char *names
             = *domain ? xasprintf ("%s.%s %s", hostname, domain, hostname) : xstrdup (hostname);
         append (&text, "%s\t%s\n", ip, names);
-        own = true;
+        break;
       }
-    if (strcmp (key, DEFAULT_NET) == 0)
-      continue; /* no names on the default network, as docker */
-    pier_db_lease *ls = NULL;
-    size_t n = 0;
-    const char *nid = json_string_value (json_object_get (ep, "NetworkID"));
-    if (nid == NULL || pier_db_lease_list (db, nid, NULL, &ls, &n, NULL) < 0)
-      continue;
-    for (size_t i = 0; i < n; i++)
-      {
-        if (strcmp (ls[i].container_id, id) == 0)
-          continue;
-        pier_db_container *p = NULL;
-        if (pier_db_container_get (db, ls[i].container_id, &p, NULL) < 0)
-          continue;
-        cleanup_json json_t *pst = json_loads (p->state, 0, NULL);
-        char *names = xstrdup (p->name);
-        json_t *pep = json_object_get (json_object_get (json_object_get (pst, "_Network"), "Networks"), key);
-        size_t k;
-        json_t *a;
-        json_array_foreach (json_object_get (pep, "Aliases"), k, a)
-        {
-          if (strcmp (json_string_value (a) ?: "", p->name) == 0)
-            continue;
-          char *more = xasprintf ("%s %s", names, json_string_value (a));
-          free (names);
-          names = more;
-        }
-        append (&text, "%s\t%s\n", ls[i].address, names);
-        free (names);
-        pier_db_container_free (p);
-      }
-    pier_db_leases_free (ls, n);
+  }
+  cleanup_json json_t *peers = pier_engine_net_peers (db, id, false);
+  size_t i;
+  json_t *p;
+  json_array_foreach (peers, i, p)
+  {
+    char *names = xstrdup ("");
+    size_t k;
+    json_t *nm;
+    json_array_foreach (json_object_get (p, "Names"), k, nm)
+    {
+      char *more = xasprintf ("%s%s%s", names, *names ? " " : "", json_string_value (nm));
+      free (names);
+      names = more;
+    }
+    append (&text, "%s\t%s\n", json_string_value (json_object_get (p, "IP")), names);
+    free (names);
   }
   cleanup_free char *path = xasprintf ("%s/containers/%s/hosts", root, id);
   write_in_place (path, text);
@@ -1317,9 +1347,91 @@ release_all (const char *root, pier_db *db, const char *id)
   pier_db_leases_free (ls, n);
 }
 
+/* The host's resolv.conf; without its loopback nameservers (which a
+ * container cannot reach) unless keep_loopback. */
+static char *
+host_resolv (bool keep_loopback)
+{
+  cleanup_free char *host = NULL;
+  size_t len;
+  char *out = xstrdup ("");
+  if (pier_read_file_at (AT_FDCWD, "/etc/resolv.conf", &host, &len, NULL) < 0)
+    return out;
+  char *save = NULL;
+  for (char *line = strtok_r (host, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    {
+      if (!keep_loopback && strncmp (line, "nameserver", 10) == 0)
+        {
+          const char *a = line + 10 + strspn (line + 10, " \t");
+          if (strncmp (a, "127.", 4) == 0 || strcmp (a, "::1") == 0)
+            continue;
+        }
+      append (&out, "%s%s\n", line, "");
+    }
+  return out;
+}
+
+/* The container's resolv.conf: docker's for the default network (the
+ * host's servers, --dns* flags), or, with the embedded resolver, its
+ * address with the search and options lines kept. */
+static void
+write_resolv (const char *root, json_t *rec, bool embedded)
+{
+  json_t *hc = json_object_get (rec, "HostConfig");
+  cleanup_free char *host = host_resolv (false);
+  cleanup_free char *base = pier_engine_net_resolv_conf (hc, host);
+  cleanup_free char *text = NULL;
+  if (!embedded)
+    text = xstrdup (base);
+  else
+    {
+      text = xstrdup ("nameserver " PIER_DNS_ADDR "\n");
+      bool options = false;
+      char *save = NULL;
+      for (char *line = strtok_r (base, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+        {
+          if (strncmp (line, "nameserver", 10) == 0)
+            continue;
+          options |= strncmp (line, "options", 7) == 0;
+          append (&text, "%s%s\n", line, "");
+        }
+      if (!options)
+        append (&text, "%s%s\n", "options ndots:0", "");
+    }
+  cleanup_free char *path
+      = xasprintf ("%s/containers/%s/resolv.conf", root, json_string_value (json_object_get (rec, "Id")));
+  write_in_place (path, text);
+}
+
+/* The embedded resolver, forwarding to --dns or the host's servers. */
+static int
+start_dns (const char *root, pier_db *db, json_t *rec, int netns_fd, pier_net_dns **dns, pier_error **err)
+{
+  json_t *hc = json_object_get (rec, "HostConfig");
+  cleanup_json json_t *up = json_array ();
+  if (json_array_size (json_object_get (hc, "Dns")))
+    json_array_extend (up, json_object_get (hc, "Dns"));
+  else
+    {
+      cleanup_free char *host = host_resolv (true);
+      char *save = NULL;
+      for (char *line = strtok_r (host, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+        if (strncmp (line, "nameserver", 10) == 0)
+          {
+            char *a = line + 10 + strspn (line + 10, " \t");
+            a[strcspn (a, " \t")] = '\0';
+            json_array_append_new (up, json_string (a));
+          }
+    }
+  if (pier_net_dns_start (db, json_string_value (json_object_get (rec, "Id")), netns_fd, up, dns, err) < 0)
+    return -1;
+  write_resolv (root, rec, true);
+  return 0;
+}
+
 int
 pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_t *rec, int *netns_fd,
-                       pier_error **err)
+                       pier_net_dns **dns, pier_error **err)
 {
   const char *id = json_string_value (json_object_get (rec, "Id"));
   const char *mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode"));
@@ -1387,6 +1499,18 @@ pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_
       refresh_peers (root, db, nid);
   }
   render_hosts (root, db, id);
+  bool user_net = false;
+  json_object_foreach (nets, key, ep) user_net |= strcmp (key, DEFAULT_NET) != 0;
+  *dns = NULL;
+  if (user_net && start_dns (root, db, rec, ns, dns, err) < 0)
+    {
+      pier_error_wrap (err, "cannot start the container's DNS resolver");
+      save_net_state (db, id, NULL, false, NULL);
+      release_all (root, db, id);
+      return -1;
+    }
+  if (!user_net)
+    write_resolv (root, rec, false);
   *netns_fd = move_fd (&ns);
   return 1;
 }

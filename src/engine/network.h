@@ -10,7 +10,8 @@
  * A container on bridge networks gets, when its monitor starts, a network
  * namespace held by the monitor, one veth per network (eth0, eth1...),
  * an address leased from the network, its published ports in the
- * firewall, and an /etc/hosts naming its peers on user-defined networks
+ * firewall, and on user-defined networks names for its peers: the
+ * embedded DNS resolver (engine/netdns.h) and an /etc/hosts listing them
  * (rewritten in place whenever a peer comes or goes).  When the monitor
  * ends, the namespace (and the veths with it) goes, and the leases and
  * port rules are released; a monitor that died is reconciled the same way
@@ -28,6 +29,7 @@
 #include <jansson.h>
 
 #include "engine/engine.h"
+#include "engine/netdns.h"
 #include "store/db.h"
 #include "util/error.h"
 
@@ -77,14 +79,21 @@ int pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **
 
 /* In the monitor before the first start: the container's network
  * namespace (*netns_fd, -1 when the container does not get one of
- * pier's), leases, veths, ports, hosts.  1 when the container joined
+ * pier's), leases, veths, ports, hosts, resolv.conf, and on user-defined
+ * networks the embedded DNS resolver (*dns, else NULL; the caller serves
+ * and frees it, engine/netdns.h).  1 when the container joined
  * pier's networks (pier_engine_net_stop then releases them), 0 when it
  * did not (none, host, container:), -1 on failure, which leaves nothing. */
 int pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_t *rec, int *netns_fd,
-                           pier_error **err);
+                           pier_net_dns **dns, pier_error **err);
 /* Release what net_start took (leases, port rules, peers' hosts entries)
  * for a container whose monitor ends or died; nothing when it has none. */
 void pier_engine_net_stop (const char *root, const char *runroot, pier_db *db, const char *id);
+
+/* The containers container id can name on its user-defined networks
+ * (itself too when self): [{"IP": "a.b.c.d", "Names": [name, aliases...,
+ * short id]}], from the leases and each one's state. */
+json_t *pier_engine_net_peers (pier_db *db, const char *id, bool self);
 
 /* Append the --add-host entries ("name:ip") to *hosts. */
 void pier_engine_net_extra_hosts (json_t *hc, char **hosts);

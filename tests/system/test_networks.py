@@ -178,13 +178,13 @@ def test_publish_all_uses_image_expose(pier):
     assert f"80/tcp -> 0.0.0.0:{hp}" in pier.ok("port", "pall").splitlines()
 
 
-def test_user_network_names_and_isolation(pier):
+def test_user_network_names_and_isolation(pier, upstream):
     pier.ok("network", "create", "pt-front")
     pier.ok("network", "create", "pt-back")
     pier.ok("run", "-d", "--name", "srv", "--network", "pt-front", "--network-alias", "api", "busybox", "sh",
             "-c", "mkdir -p /www && echo from-srv > /www/index.html && exec httpd -f -p 80 -h /www")
     pier.ok("run", "-d", "--name", "cli", "--network", "pt-front", "busybox", "sleep", "60")
-    pier.ok("run", "-d", "--name", "other", "--network", "pt-back", "busybox", "sleep", "60")
+    pier.ok("run", "-d", "--name", "other", "--network", "pt-back", "--dns", upstream.ADDR, "busybox", "sleep", "60")
     srv_ip = pier.inspect("srv")["NetworkSettings"]["Networks"]["pt-front"]["IPAddress"]
     # By name and by alias, from a peer on the same network.
     r = pier("exec", "cli", "ping", "-c1", "-W2", "srv")
@@ -211,10 +211,11 @@ def test_user_network_names_and_isolation(pier):
     assert info["Containers"][pier.inspect("srv")["Id"]]["IPv4Address"] == srv_ip + "/24"
 
 
-def test_connect_and_disconnect_a_running_container(pier):
+def test_connect_and_disconnect_a_running_container(pier, upstream):
     pier.ok("network", "create", "pt-a")
     pier.ok("network", "create", "pt-b")
-    pier.ok("run", "-d", "--name", "cx", "--network", "pt-a", "busybox", "sleep", "60")
+    # (--dns: names that are no container's go to a resolver on the host's loopback)
+    pier.ok("run", "-d", "--name", "cx", "--network", "pt-a", "--dns", upstream.ADDR, "busybox", "sleep", "60")
     pier.ok("run", "-d", "--name", "cy", "--network", "pt-b", "busybox", "sleep", "60")
     assert pier("exec", "cx", "ping", "-c1", "-W1", "cy").rc != 0
     pier.ok("network", "connect", "--alias", "why", "pt-a", "cy")
@@ -412,3 +413,84 @@ def test_parallel_runs_keep_their_addresses_and_ports(pier):
     for i in range(n):
         wait_until(lambda: curl(f"http://127.0.0.1:{ports[i]}/")[1] == f"par{i}\n", timeout=10,
                    what=f"par{i} behind port {ports[i]}")
+
+
+class FakeUpstream:
+    """A DNS server on 127.0.0.153:53 of the host: upstream.test is
+    192.0.2.99, every other name NXDOMAIN (so no query leaves the host)."""
+    ADDR = "127.0.0.153"
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.ADDR, 53))
+        self.sock.settimeout(0.2)
+        self.names = []
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop:
+            try:
+                msg, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            off, labels = 12, []
+            while msg[off]:
+                labels.append(msg[off + 1:off + 1 + msg[off]].decode())
+                off += 1 + msg[off]
+            qend = off + 5
+            name = ".".join(labels).lower()
+            qtype = int.from_bytes(msg[off + 1:off + 3], "big")
+            self.names.append(name)
+            hit = name == "upstream.test" and qtype == 1
+            flags = 0x8180 if name == "upstream.test" else 0x8183
+            head = msg[:2] + flags.to_bytes(2, "big") + b"\0\1" + (b"\0\1" if hit else b"\0\0") + b"\0\0\0\0"
+            ans = b"\xc0\x0c\0\1\0\1\0\0\0\x3c\0\4" + socket.inet_aton("192.0.2.99") if hit else b""
+            self.sock.sendto(head + msg[12:qend] + ans, peer)
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def upstream():
+    u = FakeUpstream()
+    try:
+        yield u
+    finally:
+        u.close()
+
+
+def test_embedded_dns_resolves_peers_and_forwards(pier, upstream):
+    pier.ok("network", "create", "pt-dns")
+    pier.ok("run", "-d", "--name", "db", "--network", "pt-dns", "--network-alias", "database", "busybox", "sleep", "60")
+    db_ip = pier.inspect("db")["NetworkSettings"]["Networks"]["pt-dns"]["IPAddress"]
+    pier.ok("run", "-d", "--name", "app", "--network", "pt-dns", "--dns", upstream.ADDR, "--dns-search", "corp.test",
+            "busybox", "sleep", "60")
+    resolv = pier.ok("exec", "app", "cat", "/etc/resolv.conf")
+    assert resolv.splitlines()[0] == "nameserver 127.0.0.11", resolv
+    assert "search corp.test" in resolv and upstream.ADDR not in resolv
+    for name in ("db", "database", "DB", pier.inspect("db")["Id"][:12]):
+        r = pier("exec", "app", "nslookup", name, "127.0.0.11")
+        assert r.rc == 0 and f"Address: {db_ip}" in r.out, (name, r)
+    # Not a container: forwarded, from the host's namespace, to --dns (a
+    # resolver on the host's loopback, which the container itself cannot reach).
+    r = pier("exec", "app", "nslookup", "upstream.test", "127.0.0.11")
+    assert r.rc == 0 and "192.0.2.99" in r.out, r
+    assert "upstream.test" in upstream.names
+    r = pier("exec", "app", "nslookup", "nosuch.test", "127.0.0.11")
+    assert r.rc != 0 and "NXDOMAIN" in r.out, r
+    # A peer that comes later is answered at once; one that goes is not.
+    pier.ok("run", "-d", "--name", "late", "--network", "pt-dns", "busybox", "sleep", "60")
+    late_ip = pier.inspect("late")["NetworkSettings"]["Networks"]["pt-dns"]["IPAddress"]
+    r = pier("exec", "app", "nslookup", "late", "127.0.0.11")
+    assert r.rc == 0 and f"Address: {late_ip}" in r.out, r
+    pier.ok("rm", "-f", "late")
+    r = pier("exec", "app", "nslookup", "late", "127.0.0.11")
+    assert r.rc != 0, r
+    # The default network has no resolver of pier's: the host's servers.
+    pier.ok("run", "-d", "--name", "plain", "--dns", upstream.ADDR, "busybox", "sleep", "60")
+    assert "127.0.0.11" not in pier.ok("exec", "plain", "cat", "/etc/resolv.conf")

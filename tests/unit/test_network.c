@@ -3,9 +3,12 @@
  * networks and network_leases tables (store/db_networks). */
 #include "unit.h"
 
+#include <arpa/inet.h>
+
 #include <jansson.h>
 
 #include "engine/network.h"
+#include "net/dns.h"
 #include "store/db.h"
 #include "store/db_networks.h"
 #include "util/xalloc.h"
@@ -189,6 +192,49 @@ test_db_networks_and_leases (void **state)
   free (path);
 }
 
+static void
+test_dns_wire (void **state)
+{
+  (void) state;
+  /* id 0x1234, RD, one question: Db.Example. A IN */
+  static const uint8_t q[] = { 0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0,   0,   0, 0, 0, 2, 'D',
+                               'b',  7,    'E',  'x',  'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1 };
+  pier_dns_question dq;
+  assert_int_equal (pier_dns_parse_query (q, sizeof q, &dq), 0);
+  assert_string_equal (dq.name, "db.example");
+  assert_int_equal (dq.id, 0x1234);
+  assert_int_equal (dq.qtype, PIER_DNS_TYPE_A);
+  assert_int_equal (dq.end, sizeof q);
+  struct in_addr a[2] = { { htonl (0x0a000002) }, { htonl (0x0a000003) } };
+  uint8_t out[512];
+  size_t n = pier_dns_answer (q, &dq, PIER_DNS_NOERROR, a, 2, 600, out, sizeof out);
+  assert_int_equal (n, sizeof q + 32);
+  assert_int_equal (out[0], 0x12);
+  assert_int_equal (out[2], 0x85); /* QR, AA, RD */
+  assert_int_equal (out[3], 0x80); /* RA, NOERROR */
+  assert_int_equal (out[7], 2);    /* two answers */
+  assert_int_equal (out[sizeof q], 0xc0);
+  assert_int_equal (out[sizeof q + 1], 0x0c);
+  assert_memory_equal (out + sizeof q + 12, &a[0].s_addr, 4);
+  assert_memory_equal (out + sizeof q + 28, &a[1].s_addr, 4);
+  n = pier_dns_answer (q, &dq, PIER_DNS_NXDOMAIN, NULL, 0, 600, out, sizeof out);
+  assert_int_equal (n, sizeof q);
+  assert_int_equal (out[3] & 0xf, PIER_DNS_NXDOMAIN);
+  assert_int_equal (pier_dns_answer (q, &dq, 0, a, 2, 600, out, sizeof q + 20), 0);
+  /* Refused: a response, two questions, a truncated name, a pointer. */
+  uint8_t bad[sizeof q];
+  memcpy (bad, q, sizeof q);
+  bad[2] |= 0x80;
+  assert_int_equal (pier_dns_parse_query (bad, sizeof bad, &dq), -1);
+  memcpy (bad, q, sizeof q);
+  bad[5] = 2;
+  assert_int_equal (pier_dns_parse_query (bad, sizeof bad, &dq), -1);
+  assert_int_equal (pier_dns_parse_query (q, 20, &dq), -1);
+  memcpy (bad, q, sizeof q);
+  bad[12] = 0xc0;
+  assert_int_equal (pier_dns_parse_query (bad, sizeof bad, &dq), -1);
+}
+
 static const unit_known_bug bugs[] = {};
 
 int
@@ -200,6 +246,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_ports_string),
     cmocka_unit_test (test_resolv_conf),
     cmocka_unit_test (test_db_networks_and_leases),
+    cmocka_unit_test (test_dns_wire),
   };
   unit_dir_setup (NULL);
   int rc = UNIT_RUN (tests, bugs, argc, argv);
