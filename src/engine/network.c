@@ -1656,6 +1656,23 @@ pier_engine_net_stop (const char *root, const char *runroot, pier_db *db, const 
 
 /* ------------------------------------------------------------ prepare */
 
+/* Whether ip is a host address of network cfg's subnet. */
+static int
+check_ip (json_t *cfg, const char *ip, pier_error **err)
+{
+  struct in_addr w, a;
+  int prefix;
+  json_t *ipam = net_ipam0 (cfg);
+  if (inet_pton (AF_INET, ip, &w) != 1)
+    return pier_error_makex (err, EINVAL, "invalid IPv4 address: %s", ip);
+  uint32_t x = ntohl (w.s_addr);
+  if (parse_cidr (json_string_value (json_object_get (ipam, "Subnet")) ?: "", &a, &prefix) < 0
+      || (x & mask_of (prefix)) != ntohl (a.s_addr) || x == ntohl (a.s_addr)
+      || x == (ntohl (a.s_addr) | ~mask_of (prefix)))
+    return pier_error_makex (err, EINVAL, "no configured subnet or ip-range contain the IP address %s", ip);
+  return 0;
+}
+
 int
 pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **networks, char ***warnings,
                          pier_error **err)
@@ -1736,18 +1753,10 @@ pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **netw
         return pier_error_makex (err, EINVAL,
                                  "user specified IP address is supported on user defined networks only");
     }
-  if (ip && *ip)
-    {
-      struct in_addr w, a;
-      int prefix;
-      json_t *ipam = net_ipam0 (cfg);
-      if (inet_pton (AF_INET, ip, &w) != 1)
-        return pier_error_makex (err, EINVAL, "invalid IPv4 address: %s", ip);
-      if (parse_cidr (json_string_value (json_object_get (ipam, "Subnet")) ?: "", &a, &prefix) < 0
-          || (ntohl (w.s_addr) & mask_of (prefix)) != ntohl (a.s_addr))
-        return pier_error_makex (err, EINVAL, "no configured subnet or ip-range contain the IP address %s",
-                                 ip);
-    }
+  if (ip && *ip && check_ip (cfg, ip, err) < 0)
+    return -1;
+  if (ports && json_is_true (json_object_get (cfg, "Internal")) && warnings)
+    strv_push (warnings, "Published ports are not reachable: the container's network is internal");
   json_t *entry = json_pack (
       "{s:O, s:O, s:s}", "IPAMConfig",
       json_is_object (json_object_get (ep, "IPAMConfig")) ? json_object_get (ep, "IPAMConfig") : json_null (),
@@ -1804,6 +1813,8 @@ pier_engine_network_connect (pier_engine *e, const char *netkey, const char *ctr
   json_t *eps = json_object_get (ns, "Networks");
   if (!json_is_object (eps))
     json_object_set_new (ns, "Networks", eps = json_object ());
+  if (ip && *ip && check_ip (cfg, ip, err) < 0)
+    return -1;
   if (json_object_get (eps, name))
     return pier_error_makex (err, EEXIST, "endpoint with name %s already exists in network %s",
                              json_string_value (json_object_get (rec, "Name")) + 1, name);
