@@ -95,7 +95,7 @@ load_row (pier_engine *e, const pier_db_container *c, json_t **rec_out, json_t *
     {
       /* Its addresses, port rules and peers' hosts entries go back. */
       pier_engine_net_stop (e->root, e->runroot, db, id);
-      pier_engine_net_idle_spawn (e->root, e->runroot);
+      pier_engine_net_idle_spawn (e->root, e->runroot, -1);
       json_object_del (state, "_Network");
       if (!live_status (state) && pier_engine_save_state (db, id, state, err) < 0)
         return -1;

@@ -80,6 +80,7 @@ struct mon
   bool net_started;  /* joined pier's networks (pier_engine_net_start) */
   bool removed;      /* auto_remove done */
   pier_net_dns *dns; /* the embedded resolver, on user-defined networks */
+  int host_mntns;    /* the mount namespace we were started in */
   unsigned short rows, cols;
 };
 
@@ -711,9 +712,14 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
                    unsigned long long packed)
 {
   unsigned flags = (unsigned) (packed & 0xff);
-  struct mon mon = {
-    .listen_fd = -1, .sock_dirfd = -1, .out_fd = -1, .err_fd = -1, .in_fd = -1, .timer_fd = -1, .sig_fd = -1
-  };
+  struct mon mon = { .listen_fd = -1,
+                     .sock_dirfd = -1,
+                     .out_fd = -1,
+                     .err_fd = -1,
+                     .in_fd = -1,
+                     .timer_fd = -1,
+                     .sig_fd = -1,
+                     .host_mntns = -1 };
   struct mon *m = &mon;
   pier_error *err = NULL;
   int code = 125;
@@ -774,6 +780,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
         = strncmp (json_string_value (json_object_get (st0, "StartedAt")) ?: "0001", "0001", 4) != 0;
     json_decref (st0);
   }
+  m->host_mntns = open ("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   if (unshare (CLONE_NEWNS) < 0)
     {
       pier_error_make (&err, errno, "cannot make the monitor's mount namespace");
@@ -837,7 +844,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   if (json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
   if (m->net_started)
-    pier_engine_net_idle_spawn (m->root, m->runroot);
+    pier_engine_net_idle_spawn (m->root, m->runroot, m->host_mntns);
   pier_logfile_close (m->log);
   pier_db_close (m->db);
   _exit (0);
@@ -856,7 +863,7 @@ fail:
   if (m->rec && json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
   if (m->net_started)
-    pier_engine_net_idle_spawn (m->root, m->runroot);
+    pier_engine_net_idle_spawn (m->root, m->runroot, m->host_mntns);
   pier_db_close (m->db);
   _exit (1);
 }

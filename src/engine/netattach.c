@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -688,7 +689,7 @@ pier_enet_idle_cleanup (const char *root, pier_db *db)
 #define IDLE_GRACE_MS 2000
 
 void
-pier_engine_net_idle_spawn (const char *root, const char *runroot)
+pier_engine_net_idle_spawn (const char *root, const char *runroot, int mntns_fd)
 {
   struct timespec now;
   clock_gettime (CLOCK_REALTIME, &now);
@@ -697,8 +698,12 @@ pier_engine_net_idle_spawn (const char *root, const char *runroot)
   pid_t pid = fork ();
   if (pid != 0)
     return;
-  /* A fresh image (no state of the parent's libraries), detached. */
+  /* A fresh image (no state of the parent's libraries), detached, and
+   * out of a monitor's private mount namespace (which holds the
+   * container's root mount). */
   setsid ();
+  if (mntns_fd >= 0)
+    setns (mntns_fd, CLONE_NEWNS);
   int devnull = open ("/dev/null", O_RDWR);
   if (devnull >= 0)
     {

@@ -110,7 +110,8 @@ char *pier_engine_net_resolv_conf (json_t *hc, const char *base);
  * left) the store's nftables table; when the store itself was deleted
  * meanwhile, both go.  The next container brings them back. */
 #define PIER_NETIDLE_ARG "__netidle"
-void pier_engine_net_idle_spawn (const char *root, const char *runroot);
+/* mntns_fd: the mount namespace the helper runs in, -1 for the caller's. */
+void pier_engine_net_idle_spawn (const char *root, const char *runroot, int mntns_fd);
 int pier_engine_net_idle_exec (int argc, char **argv);
 
 /* inspect's NetworkSettings from the record and the state. */
