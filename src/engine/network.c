@@ -705,8 +705,10 @@ pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **netw
         return pier_error_makex (
             err, EINVAL, "conflicting options: dns and the network mode / add-host and the network mode");
     }
-  if (ports && strcmp (mode, "host") == 0 && warnings)
-    strv_push (warnings, "Published ports are discarded when using host network mode");
+  if (ports && (strcmp (mode, "host") == 0 || strcmp (mode, "none") == 0) && warnings)
+    strv_push (warnings, strcmp (mode, "host") == 0
+                             ? "Published ports are discarded when using host network mode"
+                             : "Published ports are discarded when using the none network mode");
   if (!pier_enet_bridged_mode (mode))
     {
       const char *key;
