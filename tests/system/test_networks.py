@@ -250,6 +250,10 @@ def test_network_none_has_only_lo(pier):
     assert r.rc == 125 and "user defined networks" in r.err, r
     r = pier("run", "--rm", "--ip", "10.89.0.50", "busybox", "true")
     assert r.rc == 125 and "user defined networks" in r.err, r
+    r = pier("run", "--rm", "--network", "none", "-p", "80", "busybox", "true")
+    assert r.rc == 0 and "Published ports are discarded" in r.err, r
+    r = pier("run", "--rm", "--network", "container:nope", "-p", "80", "busybox", "true")
+    assert r.rc == 125 and "port publishing and the container type network mode" in r.err, r
     r = pier("run", "--rm", "--network", "no-such-net", "busybox", "true")
     assert r.rc == 125 and "network no-such-net not found" in r.err, r
     # (the --rm container's monitor removes it just after reporting its exit)
