@@ -108,9 +108,11 @@ def bench_pier(pier, work, runs):
     base = [pier, "--root", root, "--runroot", runroot]
     subprocess.run(base + ["import", "-c", 'CMD ["sh"]', os.path.join(work, "busybox.tar"), "busybox"],
                    check=True, stdout=subprocess.DEVNULL)
-    res = {"run": timed(base + ["run", "--rm", "busybox", "true"], runs)}
+    # --network none on both sides (bench/network.py compares default networking)
+    res = {"run": timed(base + ["run", "--rm", "--network", "none", "busybox", "true"], runs)}
     for _ in range(N_DETACHED):
-        subprocess.run(base + ["run", "-d", "busybox", "sleep", "1000"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(base + ["run", "-d", "--network", "none", "busybox", "sleep", "1000"], check=True,
+                       stdout=subprocess.DEVNULL)
     time.sleep(0.5)
     res["monitor_rss"], res["monitor_pss"] = rss_of(pids_named("pier-monitor", root))
     res["ps"] = timed(base + ["ps", "-a"], 20)

@@ -43,7 +43,7 @@ cleanup() {
   for id in demo-run demo-bg; do
     "$runtime" --root "$state" delete --force "$id" >/dev/null 2>&1 || true
   done
-  "$pier_bin" --root "$work/store" --runroot "$work/runroot" rm -f demo-web demo-fail >/dev/null 2>&1 || true
+  "$pier_bin" --root "$work/store" --runroot "$work/runroot" rm -f demo-web demo-fail demo-httpd >/dev/null 2>&1 || true
   "$pier_bin" --root "$work/store" --runroot "$work/runroot" volume rm -f demo-data >/dev/null 2>&1 || true
   if [ -n "${reg_pid:-}" ]; then kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; fi
   rm -rf "$work"
@@ -154,6 +154,16 @@ pier ps -a
 pier inspect -f 'demo-web: {{.State.Status}}, exit code {{.State.ExitCode}}' demo-web
 pier run --name demo-fail busybox sh -c 'exit 3' || echo "exit code: $?"
 pier rm demo-web demo-fail
+
+step "a published port: httpd in a container, fetched from the host with curl"
+pier run -d --name demo-httpd -p 127.0.0.1:18080:80 busybox sh -c \
+  'mkdir -p /www && echo "hello from $(hostname) through a published port" >/www/index.html && exec httpd -f -p 80 -h /www'
+pier port demo-httpd
+for _ in $(seq 50); do
+  curl -s http://127.0.0.1:18080/ && break
+  sleep 0.1
+done
+pier rm -f demo-httpd
 
 step "a named volume keeps data across containers"
 pier volume create demo-data

@@ -9,7 +9,7 @@ packages=(
   # build
   meson ninja-build pkg-config gcc libjansson-dev libssl-dev libseccomp-dev
   libsqlite3-dev sqlite3
-  libarchive-dev zlib1g-dev libzstd-dev libisal-dev zstd libcurl4-openssl-dev
+  libarchive-dev zlib1g-dev libzstd-dev libisal-dev zstd libcurl4-openssl-dev libnftables-dev
   # unit tests, format check, system tests
   libcmocka-dev clang-format python3-pytest
   # demo and test images
@@ -19,7 +19,7 @@ packages=(
   # registry tests and benchmark: a local registry, htpasswd, JWTs for a token server
   docker-registry apache2-utils python3-cryptography openssl
   # tools the tests call
-  uidmap iproute2 procps
+  uidmap iproute2 procps nftables curl
 )
 
 missing=()

@@ -641,15 +641,42 @@ pier_cmd_port (struct pier_globals *g, int argc, char **argv)
     return PIER_EXIT_ERROR;
   pier_error *err = NULL;
   cleanup_free char *id = NULL;
-  if (pier_engine_find (e, argv[i], &id, &err) < 0)
-    rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-  else if (argc - i == 2)
+  cleanup_json json_t *obj = NULL;
+  if (pier_engine_find (e, argv[i], &id, &err) < 0 || pier_engine_inspect (e, id, &obj, &err) < 0)
     {
-      /* No port is published (pier has no published ports yet). */
-      fprintf (stderr, "Error: No public port '%s' published for %s\n", argv[i + 1], argv[i]);
-      rc = PIER_EXIT_ERROR;
+      close_engine (e);
+      return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
   close_engine (e);
+  json_t *ports = json_object_get (json_object_get (obj, "NetworkSettings"), "Ports");
+  cleanup_free char *want = NULL;
+  if (argc - i == 2)
+    want = strchr (argv[i + 1], '/') ? xstrdup (argv[i + 1]) : xasprintf ("%s/tcp", argv[i + 1]);
+  bool found = false;
+  const char *key;
+  json_t *binds;
+  json_object_foreach (ports, key, binds)
+  {
+    if (want && strcmp (key, want) != 0)
+      continue;
+    size_t k;
+    json_t *b;
+    json_array_foreach (binds, k, b)
+    {
+      const char *hip = json_string_value (json_object_get (b, "HostIp")) ?: "";
+      const char *hp = json_string_value (json_object_get (b, "HostPort")) ?: "";
+      if (want)
+        printf ("%s:%s\n", *hip ? hip : "0.0.0.0", hp);
+      else
+        printf ("%s -> %s:%s\n", key, *hip ? hip : "0.0.0.0", hp);
+      found = true;
+    }
+  }
+  if (want && !found)
+    {
+      fprintf (stderr, "Error: No public port '%s' published for %s\n", want, argv[i]);
+      rc = PIER_EXIT_ERROR;
+    }
   return rc;
 }
 

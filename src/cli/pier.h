@@ -76,6 +76,7 @@ int pier_cmd_rename (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_top (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_exec (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_port (struct pier_globals *g, int argc, char **argv);
+int pier_cmd_network (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_container (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_container_prune (struct pier_globals *g, int argc, char **argv);
 

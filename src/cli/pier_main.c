@@ -9,6 +9,7 @@
 #include "cli/opt.h"
 #include "cli/pier.h"
 #include "engine/engine.h"
+#include "engine/network.h"
 #include "runtime/cgroup.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -150,6 +151,7 @@ static const struct
   { "top", pier_cmd_top, "display the running processes of a container" },
   { "port", pier_cmd_port, "list port mappings of a container" },
   { "container", pier_cmd_container, "manage containers" },
+  { "network", pier_cmd_network, "manage networks" },
   { "image", pier_cmd_image, "manage images (ls, inspect, rm, tag, import)" },
   { "images", pier_cmd_images, "list images" },
   { "history", pier_cmd_history, "show the history of an image" },
@@ -209,6 +211,8 @@ main (int argc, char **argv)
   pier_log_set_program ("pier");
   if (argc > 1 && strcmp (argv[1], PIER_MONITOR_ARG) == 0)
     return pier_engine_monitor_exec (argc, argv);
+  if (argc > 1 && strcmp (argv[1], PIER_NETIDLE_ARG) == 0)
+    return pier_engine_net_idle_exec (argc, argv);
   if (pier_opt_parse (opts, argc, argv, &i, &msg) < 0)
     {
       fprintf (stderr, "pier: %s\nSee 'pier --help'.\n", msg);

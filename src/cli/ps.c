@@ -10,6 +10,7 @@
 #include "cli/opt.h"
 #include "cli/pier.h"
 #include "engine/engine.h"
+#include "engine/network.h"
 #include "engine/logfile.h"
 #include "image/images.h"
 #include "util/cleanup.h"
@@ -433,6 +434,7 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
     cleanup_free char *stat = status_text (state);
     const char *name = json_string_value (json_object_get (c, "Name")) + 1;
     cleanup_free char *sz = NULL;
+    cleanup_free char *ports = pier_engine_ports_string (c);
     if (size)
       {
         cleanup_free char *upper = xasprintf ("%s/containers/%s/upper", g->root, id);
@@ -448,7 +450,7 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
         strftime (created_at, sizeof created_at, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
         json_t *row = json_pack (
             "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", short_id, "Image",
-            image_col, "Command", cmd, "CreatedAt", created_at, "RunningFor", since, "Ports", "", "State",
+            image_col, "Command", cmd, "CreatedAt", created_at, "RunningFor", since, "Ports", ports, "State",
             status, "Status", stat, "Size", sz ? sz : "", "Names", name, "Labels", labels, "Mounts", "",
             "Networks",
             json_string_value (json_object_get (json_object_get (c, "HostConfig"), "NetworkMode")));
@@ -460,7 +462,7 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
           }
         continue;
       }
-    pier_table_row (&t, (const char *[]){ short_id, image_col, cmd, since, stat, "", name, sz, NULL });
+    pier_table_row (&t, (const char *[]){ short_id, image_col, cmd, since, stat, ports, name, sz, NULL });
   }
   pier_table_print (&t);
   strv_free (f.status);

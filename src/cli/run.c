@@ -1,6 +1,7 @@
 /* run.c - pier create, run, start and attach: docker's flags turned into
  * docker's ContainerCreate request, and the attached client's stream
  * loop (raw terminal, resize, detach keys, signal proxy). */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include "cli/opt.h"
 #include "cli/pier.h"
 #include "engine/engine.h"
+#include "engine/network.h"
 #include "runtime/container.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -33,23 +35,26 @@
 struct run_flags
 {
   bool detach, interactive, tty, rm, privileged, read_only, oom_kill_disable;
-  bool sig_proxy;
+  bool sig_proxy, publish_all;
   const char *name, *workdir, *user, *entrypoint, *hostname, *domainname, *restart, *stop_signal, *shm_size;
   const char *pid, *ipc, *uts, *userns, *memory, *memory_swap, *memory_reservation, *cpus, *cpuset_cpus;
-  const char *cpuset_mems, *log_driver, *network, *detach_keys, *platform, *pull;
+  const char *cpuset_mems, *log_driver, *network, *detach_keys, *platform, *pull, *ip;
   long stop_timeout, cpu_shares, cpu_quota, cpu_period, pids_limit, blkio_weight;
   char **env, **env_file, **group_add, **label, **ulimit, **tmpfs, **cap_add, **cap_drop, **security_opt;
   char **device, **device_read_bps, **device_write_bps, **sysctl, **log_opt, **attach;
   char **volume, **mount, **volumes_from;
+  char **publish, **expose, **network_alias, **dns, **dns_search, **dns_option, **add_host;
 };
 
 static void
 run_flags_free (struct run_flags *f)
 {
   char ***lists[]
-      = { &f->env,     &f->env_file, &f->group_add,    &f->label,  &f->ulimit,          &f->tmpfs,
-          &f->cap_add, &f->cap_drop, &f->security_opt, &f->device, &f->device_read_bps, &f->device_write_bps,
-          &f->sysctl,  &f->log_opt,  &f->attach,       &f->volume, &f->mount,           &f->volumes_from };
+      = { &f->env,     &f->env_file, &f->group_add,     &f->label,  &f->ulimit,          &f->tmpfs,
+          &f->cap_add, &f->cap_drop, &f->security_opt,  &f->device, &f->device_read_bps, &f->device_write_bps,
+          &f->sysctl,  &f->log_opt,  &f->attach,        &f->volume, &f->mount,           &f->volumes_from,
+          &f->publish, &f->expose,   &f->network_alias, &f->dns,    &f->dns_search,      &f->dns_option,
+          &f->add_host };
   for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
     strv_free (*lists[i]);
 }
@@ -107,8 +112,18 @@ run_flags_free (struct run_flags *f)
       { "sysctl", OPT_LIST, &(f)->sysctl, "namespaced kernel parameters", "map" },                           \
       { "log-driver", OPT_STRING, &(f)->log_driver, "logging driver (json-file, none)", "string" },          \
       { "log-opt", OPT_LIST, &(f)->log_opt, "log driver options", "list" },                                  \
-      { "network|net", OPT_STRING, &(f)->network, "network mode (none, host, container:<name|id>)",          \
-        "string" },                                                                                          \
+      { "network|net", OPT_STRING, &(f)->network,                                                            \
+        "network (bridge, a network's name, none, host, container:<name|id>)", "string" },                   \
+      { "p|publish", OPT_LIST, &(f)->publish, "publish a container's port to the host", "list" },            \
+      { "P|publish-all", OPT_BOOL, &(f)->publish_all, "publish all exposed ports to free host ports",        \
+        NULL },                                                                                              \
+      { "expose", OPT_LIST, &(f)->expose, "expose a port or a range of ports", "list" },                     \
+      { "network-alias", OPT_LIST, &(f)->network_alias, "network-scoped alias for the container", "list" },  \
+      { "ip", OPT_STRING, &(f)->ip, "IPv4 address on a user-defined network", "string" },                    \
+      { "dns", OPT_LIST, &(f)->dns, "custom DNS servers", "list" },                                          \
+      { "dns-search", OPT_LIST, &(f)->dns_search, "custom DNS search domains", "list" },                     \
+      { "dns-option", OPT_LIST, &(f)->dns_option, "DNS options", "list" },                                   \
+      { "add-host", OPT_LIST, &(f)->add_host, "add a custom host-to-IP mapping (host:ip)", "list" },         \
       { "a|attach", OPT_LIST, &(f)->attach, "attach to STDIN, STDOUT or STDERR", "list" },                   \
       { "sig-proxy", OPT_BOOL, &(f)->sig_proxy, "proxy received signals to the process", NULL },             \
       { "detach-keys", OPT_STRING, &(f)->detach_keys, "key sequence for detaching", "string" },              \
@@ -159,6 +174,83 @@ pier_cli_env_file (const char *verb, const char *path, json_t *env)
       if (*line == '=')
         return bad (verb, "invalid environment variable: %s", line);
       pier_cli_env_push (env, line);
+    }
+  return 0;
+}
+
+/* -p, -P, --expose, --network-alias, --ip, --dns*, --add-host. */
+static int
+net_flags (const char *verb, struct run_flags *f, json_t *body, json_t *hc)
+{
+  json_t *bindings = json_object ();
+  json_t *exposed = json_object ();
+  json_object_set_new (hc, "PortBindings", bindings);
+  json_object_set_new (body, "ExposedPorts", exposed);
+  json_object_set_new (hc, "PublishAllPorts", json_boolean (f->publish_all));
+  for (size_t k = 0; f->publish && f->publish[k]; k++)
+    {
+      pier_error *err = NULL;
+      if (pier_engine_port_parse (f->publish[k], bindings, exposed, &err) < 0)
+        {
+          int r = bad (verb, "invalid argument for -p: %s", err->msg);
+          pier_error_free (&err);
+          return r;
+        }
+    }
+  for (size_t k = 0; f->expose && f->expose[k]; k++)
+    {
+      cleanup_json json_t *scratch = json_object ();
+      pier_error *err = NULL;
+      if (strchr (f->expose[k], ':') || pier_engine_port_parse (f->expose[k], scratch, exposed, &err) < 0)
+        {
+          pier_error_free (&err);
+          return bad (verb, "invalid argument for --expose: %s", f->expose[k]);
+        }
+    }
+  json_t *ep = json_object ();
+  if (f->network_alias)
+    {
+      json_t *a = json_array ();
+      for (size_t k = 0; f->network_alias[k]; k++)
+        json_array_append_new (a, json_string (f->network_alias[k]));
+      json_object_set_new (ep, "Aliases", a);
+    }
+  if (f->ip)
+    json_object_set_new (ep, "IPAMConfig", json_pack ("{s:s}", "IPv4Address", f->ip));
+  const char *netname = f->network ? f->network : "bridge";
+  json_object_set_new (body, "NetworkingConfig", json_pack ("{s:{s:o}}", "EndpointsConfig", netname, ep));
+  const struct
+  {
+    char **v;
+    const char *key;
+  } lists[] = { { f->dns, "Dns" },
+                { f->dns_search, "DnsSearch" },
+                { f->dns_option, "DnsOptions" },
+                { f->add_host, "ExtraHosts" } };
+  for (size_t k = 0; k < sizeof lists / sizeof *lists; k++)
+    {
+      json_t *a = json_array ();
+      json_object_set_new (hc, lists[k].key, a);
+      for (size_t j = 0; lists[k].v && lists[k].v[j]; j++)
+        {
+          const char *v = lists[k].v[j];
+          if (strcmp (lists[k].key, "ExtraHosts") == 0)
+            {
+              const char *colon = strchr (v, ':');
+              if (colon == NULL || colon == v || colon[1] == '\0')
+                return bad (verb, "invalid argument for --add-host: %s (it should be host:ip)", v);
+              unsigned char buf[16];
+              if (inet_pton (AF_INET, colon + 1, buf) != 1 && inet_pton (AF_INET6, colon + 1, buf) != 1)
+                return bad (verb, "invalid argument for --add-host: %s: invalid IP address", v);
+            }
+          if (strcmp (lists[k].key, "Dns") == 0)
+            {
+              unsigned char buf[16];
+              if (inet_pton (AF_INET, v, buf) != 1 && inet_pton (AF_INET6, v, buf) != 1)
+                return bad (verb, "invalid argument for --dns: %s is not an IP address", v);
+            }
+          json_array_append_new (a, json_string (v));
+        }
     }
   return 0;
 }
@@ -316,6 +408,8 @@ build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t
             verb,
             "invalid --security-opt: %s (pier supports seccomp=<file|unconfined> and no-new-privileges)", o);
     }
+  if (net_flags (verb, f, body, hc) != 0)
+    return PIER_EXIT_USAGE;
   const char *const mode_keys[] = { "PidMode", "IpcMode", "UTSMode", "UsernsMode", "NetworkMode" };
   const char *mode_vals[] = { f->pid, f->ipc, f->uts, f->userns, f->network };
   for (size_t k = 0; k < sizeof mode_keys / sizeof *mode_keys; k++)

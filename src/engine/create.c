@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "engine/volumes.h"
+#include "engine/network.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -248,12 +249,6 @@ check_host_config (json_t *hc, pier_error **err)
     if (strcmp (k, "max-size") != 0 && strcmp (k, "max-file") != 0)
       return pier_error_makex (err, EINVAL, "unknown log opt '%s' for json-file log driver", k);
   }
-  const char *net = json_string_value (json_object_get (hc, "NetworkMode"));
-  if (net == NULL || *net == '\0' || strcmp (net, "default") == 0)
-    json_object_set_new (hc, "NetworkMode", json_string (net = "none"));
-  if (strcmp (net, "none") != 0 && strcmp (net, "host") != 0 && strncmp (net, "container:", 10) != 0)
-    return pier_error_makex (err, ENOSYS, "network %s: only none, host and container:<name|id> are supported",
-                             net);
   static const char *const modes[] = { "PidMode", "IpcMode", "UTSMode", NULL };
   for (size_t i = 0; modes[i]; i++)
     {
@@ -338,7 +333,9 @@ make_container_dir (pier_engine *e, const char *id, json_t *cfg, json_t *hc, pie
     hosts = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
                        "ff02::2\tip6-allrouters\n");
-  cleanup_free char *resolv = pier_engine_resolv_conf ();
+  pier_engine_net_extra_hosts (hc, &hosts);
+  cleanup_free char *host_resolv = pier_engine_resolv_conf ();
+  cleanup_free char *resolv = pier_engine_net_resolv_conf (hc, host_resolv);
   if (write_file (d, "hostname", hn, err) < 0 || write_file (d, "hosts", hosts, err) < 0
       || write_file (d, "resolv.conf", resolv, err) < 0)
     return -1;
@@ -355,7 +352,6 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   cleanup_json json_t *img = NULL;
   bool generated = false;
   int draws = 0;
-  (void) warnings;
 
   if (name && *name == '/')
     name++;
@@ -400,8 +396,11 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   cleanup_json json_t *hcref = hc;
   if (!json_is_object (hc))
     return pier_error_makex (err, EINVAL, "HostConfig must be an object");
-  if (merge_config (cfg, imgcfg, err) < 0 || check_host_config (hc, err) < 0)
+  cleanup_json json_t *networks = NULL;
+  if (merge_config (cfg, imgcfg, err) < 0 || check_host_config (hc, err) < 0
+      || pier_engine_net_prepare (e, hc, body, &networks, warnings, err) < 0)
     return -1;
+  json_object_del (cfg, "NetworkingConfig");
   const char *hostname = json_string_value (json_object_get (cfg, "Hostname"));
   if (hostname == NULL || *hostname == '\0')
     {
@@ -451,6 +450,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
       pier_engine_mounts_undo (e, undo);
       return -1;
     }
+  json_object_set (json_object_get (rec, "NetworkSettings"), "Networks", networks);
   cleanup_json json_t *state = pier_engine_state_new ("created");
   cleanup_free char *rec_text = pier_json_dump (rec, 0);
   cleanup_free char *state_text = pier_json_dump (state, 0);

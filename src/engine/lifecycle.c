@@ -4,6 +4,7 @@
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "engine/volumes.h"
+#include "engine/network.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,6 +92,15 @@ load_row (pier_engine *e, const pier_db_container *c, json_t **rec_out, json_t *
   if (pier_json_load_buf (c->config, strlen (c->config), "container record", &rec, err) < 0
       || pier_json_load_buf (c->state, strlen (c->state), "container state", &state, err) < 0)
     return -1;
+  if (json_object_get (state, "_Network") && !pier_engine_monitor_alive (state))
+    {
+      /* Its addresses, port rules and peers' hosts entries go back. */
+      pier_engine_net_stop (e->root, e->runroot, db, id);
+      pier_engine_net_idle_spawn (e->root, e->runroot, -1);
+      json_object_del (state, "_Network");
+      if (!live_status (state) && pier_engine_save_state (db, id, state, err) < 0)
+        return -1;
+    }
   if (live_status (state) && !pier_engine_monitor_alive (state))
     {
       /* Its monitor died (killed, or the machine went down): as docker
@@ -551,6 +561,7 @@ inspect_object (json_t *rec, json_t *state)
   json_object_del (st, "MonitorPid");
   json_object_del (st, "MonitorStart");
   json_object_del (st, "StoppedByUser");
+  json_object_del (st, "_Network");
   json_int_t restarts = json_integer_value (json_object_get (st, "RestartCount"));
   json_object_del (st, "RestartCount");
   for (size_t i = 0; order[i]; i++)
@@ -563,6 +574,8 @@ inspect_object (json_t *rec, json_t *state)
         json_object_set_new (out, order[i], json_string (""));
       else if (strcmp (order[i], "ExecIDs") == 0)
         json_object_set_new (out, order[i], json_null ());
+      else if (strcmp (order[i], "NetworkSettings") == 0)
+        json_object_set_new (out, order[i], pier_engine_net_settings (rec, state));
       else if (json_object_get (rec, order[i]))
         json_object_set (out, order[i], json_object_get (rec, order[i]));
     }

@@ -15,6 +15,7 @@
 #include "engine/internal.h"
 #include "engine/logfile.h"
 #include "engine/volumes.h"
+#include "engine/network.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,7 +77,11 @@ struct mon
   int timer_fd;
   int sig_fd;
   pier_logfile *log;
-  bool ran_before; /* the container ran before this monitor */
+  bool ran_before;   /* the container ran before this monitor */
+  bool net_started;  /* joined pier's networks (pier_engine_net_start) */
+  bool removed;      /* auto_remove done */
+  pier_net_dns *dns; /* the embedded resolver, on user-defined networks */
+  int host_mntns;    /* the mount namespace we were started in */
   unsigned short rows, cols;
 };
 
@@ -509,13 +514,15 @@ serve (struct mon *m)
         exited_at = now_ms ();
       if (m->exited && ((m->out_fd < 0 && m->err_fd < 0) || now_ms () - exited_at > 2000))
         break;
-      struct pollfd p[MAX_CLIENTS + 6];
+      struct pollfd p[MAX_CLIENTS + 8];
       size_t n = 0;
       p[n++] = (struct pollfd){ m->sig_fd, POLLIN, 0 };
       p[n++] = (struct pollfd){ m->timer_fd, POLLIN, 0 };
       p[n++] = (struct pollfd){ m->listen_fd, POLLIN, 0 };
       p[n++] = (struct pollfd){ m->out_fd, POLLIN, 0 };
       p[n++] = (struct pollfd){ m->err_fd, POLLIN, 0 };
+      p[n++] = (struct pollfd){ pier_net_dns_query_fd (m->dns), POLLIN, 0 };
+      p[n++] = (struct pollfd){ pier_net_dns_upstream_fd (m->dns), POLLIN, 0 };
       size_t first_client = n;
       for (size_t i = 0; i < m->n_clients; i++)
         p[n++] = (struct pollfd){ m->clients[i].fd, POLLIN, 0 };
@@ -538,6 +545,10 @@ serve (struct mon *m)
         pump (m, &m->out_fd, PIER_MSG_STDOUT);
       if (p[4].revents)
         pump (m, &m->err_fd, PIER_MSG_STDERR);
+      if (p[5].revents)
+        pier_net_dns_on_query (m->dns);
+      if (p[6].revents)
+        pier_net_dns_on_upstream (m->dns);
       /* Clients from the back: dropping one moves the last into its place. */
       for (size_t i = n; i > first_client; i--)
         if (p[i - 1].revents && i - 1 - first_client < m->n_clients)
@@ -549,6 +560,8 @@ serve (struct mon *m)
   struct itimerspec off = { 0 };
   timerfd_settime (m->timer_fd, 0, &off, NULL);
 }
+
+static void auto_remove (struct mon *m);
 
 /* Record the exit; returns the restart delay in ms, or -1 for none. */
 static int64_t
@@ -618,6 +631,16 @@ finish (struct mon *m, int64_t started_ms, int64_t *delay)
     }
   save_state (m, st);
   json_decref (st);
+  if (!restart)
+    {
+      /* The last exit: release the network and, with --rm, remove the
+       * container before telling clients, so `run --rm` returns when it
+       * is gone (as docker's). */
+      if (m->net_started)
+        pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
+      if (json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
+        auto_remove (m);
+    }
   broadcast (m, PIER_MSG_EXIT, 0, ex, sizeof ex);
   while (m->n_clients)
     client_drop (m, 0);
@@ -668,6 +691,9 @@ restart_wait (struct mon *m, int64_t ms)
 static void
 auto_remove (struct mon *m)
 {
+  if (m->removed)
+    return;
+  m->removed = true;
   cleanup_free char *rootfs = pier_path_join (m->dir, "rootfs");
   umount2 (rootfs, MNT_DETACH);
   pier_rmtree_at (AT_FDCWD, m->dir, NULL);
@@ -701,9 +727,14 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
                    unsigned long long packed)
 {
   unsigned flags = (unsigned) (packed & 0xff);
-  struct mon mon = {
-    .listen_fd = -1, .sock_dirfd = -1, .out_fd = -1, .err_fd = -1, .in_fd = -1, .timer_fd = -1, .sig_fd = -1
-  };
+  struct mon mon = { .listen_fd = -1,
+                     .sock_dirfd = -1,
+                     .out_fd = -1,
+                     .err_fd = -1,
+                     .in_fd = -1,
+                     .timer_fd = -1,
+                     .sig_fd = -1,
+                     .host_mntns = -1 };
   struct mon *m = &mon;
   pier_error *err = NULL;
   int code = 125;
@@ -766,6 +797,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   }
   if (pier_engine_mounts_attach (root, m->db, m->rec, &err) < 0)
     goto fail;
+  m->host_mntns = open ("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   if (unshare (CLONE_NEWNS) < 0)
     {
       pier_error_make (&err, errno, "cannot make the monitor's mount namespace");
@@ -784,6 +816,18 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
                              json_string_value (json_object_get (lopts, "max-file")), &m->log, &err)
           < 0)
         goto fail;
+    }
+
+  /* The network namespace (held by us, so it lives as long as we do). */
+  int netns_fd = -1;
+  int joined = pier_engine_net_start (root, runroot, m->db, m->rec, &netns_fd, &m->dns, &err);
+  if (joined < 0)
+    goto fail;
+  m->net_started = joined > 0;
+  if (netns_fd >= 0)
+    {
+      cleanup_free char *nsp = xasprintf ("/proc/%d/fd/%d", (int) getpid (), netns_fd);
+      json_object_set_new (m->rec, "_NetnsPath", json_string (nsp));
     }
 
   int64_t delay = 0;
@@ -810,14 +854,23 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
       if (wait < 0 || !restart_wait (m, wait))
         break;
     }
+  pier_net_dns_free (m->dns);
+  m->dns = NULL;
+  if (m->net_started)
+    pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
   remove_listener (m);
   if (json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
+  if (m->net_started)
+    pier_engine_net_idle_spawn (m->root, m->runroot, m->host_mntns);
   pier_logfile_close (m->log);
   pier_db_close (m->db);
   _exit (0);
 
 fail:
+  pier_net_dns_free (m->dns);
+  if (m->net_started && m->db)
+    pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
   if (err)
     {
       record_failure (m, code, err->msg, m->ran_before);
@@ -827,6 +880,8 @@ fail:
   remove_listener (m);
   if (m->rec && json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
+  if (m->net_started)
+    pier_engine_net_idle_spawn (m->root, m->runroot, m->host_mntns);
   pier_db_close (m->db);
   _exit (1);
 }

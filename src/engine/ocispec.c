@@ -661,6 +661,10 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
   add_ns (nss, "ipc", json_string_value (json_object_get (hc, "IpcMode")), pids);
   add_ns (nss, "uts", json_string_value (json_object_get (hc, "UTSMode")), pids);
   add_ns (nss, "network", json_string_value (json_object_get (hc, "NetworkMode")), pids);
+  /* A namespace the monitor made and plugged into pier's networks. */
+  const char *netns = json_string_value (json_object_get (rec, "_NetnsPath"));
+  if (netns)
+    json_object_set_new (json_array_get (nss, json_array_size (nss) - 1), "path", json_string (netns));
   add_ns (nss, "mount", NULL, NULL);
   add_ns (nss, "cgroup", NULL, NULL);
   const char *uts = json_string_value (json_object_get (hc, "UTSMode"));
