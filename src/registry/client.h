@@ -93,6 +93,10 @@ int reg_transfer_error (pier_error **err, const char *method, const char *url, C
 /* pier's registries file (see registry.h), or an empty object when there
  * is none; *out is the caller's. */
 int reg_conf_load (const pier_registry_opts *o, json_t **out, pier_error **err);
+/* Parallel transfers: o->max_concurrent when set, else the registries
+ * file's key ("max-concurrent-downloads" / "-uploads", as docker's
+ * daemon.json), else 3. */
+int reg_conf_concurrency (const pier_registry_opts *o, const char *key);
 
 /* Whether the file lists domain under "insecure-registries". */
 bool reg_conf_insecure (json_t *conf, const char *domain);

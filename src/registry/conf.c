@@ -37,6 +37,11 @@ reg_conf_load (const pier_registry_opts *o, json_t **out, pier_error **err)
     bad = "\"insecure-registries\" is not a list";
   else if (dm && !json_is_array (dm))
     bad = "\"registry-mirrors\" is not a list";
+  else if ((json_object_get (j, "max-concurrent-downloads")
+            && json_integer_value (json_object_get (j, "max-concurrent-downloads")) < 1)
+           || (json_object_get (j, "max-concurrent-uploads")
+               && json_integer_value (json_object_get (j, "max-concurrent-uploads")) < 1))
+    bad = "\"max-concurrent-downloads\" and \"max-concurrent-uploads\" must be positive integers";
   else if (mirrors && !json_is_object (mirrors))
     bad = "\"mirrors\" is not an object of registry -> list of mirror URLs";
   json_array_foreach (ins, i, v) if (!json_is_string (v)) bad = "\"insecure-registries\" holds a non-string";
@@ -110,4 +115,17 @@ reg_client_for_mirror (const char *url, const pier_registry_opts *o, const char 
   reg_client *c = reg_client_new (host, o, NULL, NULL, scope);
   reg_client_force_scheme (c, https ? "https" : "http");
   return c;
+}
+
+int
+reg_conf_concurrency (const pier_registry_opts *o, const char *key)
+{
+  if (o && o->max_concurrent > 0)
+    return o->max_concurrent;
+  json_t *conf = NULL;
+  if (reg_conf_load (o, &conf, NULL) < 0)
+    return 3;
+  json_int_t v = json_integer_value (json_object_get (conf, key));
+  json_decref (conf);
+  return v > 0 ? (int) v : 3;
 }

@@ -500,7 +500,7 @@ download_layers (struct pull *p, const pier_manifest *m, const bool *need, pier_
                  pier_error **err)
 {
   size_t n = m->n_layers;
-  size_t max = p->o && p->o->max_concurrent > 0 ? (size_t) p->o->max_concurrent : 3;
+  size_t max = (size_t) reg_conf_concurrency (p->o, "max-concurrent-downloads");
   struct dl *ds = xcalloc (n + 1, sizeof *ds);
   CURLM *cm = curl_multi_init ();
   struct unpack_ctx ux = { p, m };
@@ -712,7 +712,7 @@ pull_image (struct pull *p, pier_pull_result *res, pier_error **err)
       emit (p, d->digest, "Pulling fs layer", 0, 0);
     }
   {
-    size_t max = p->o && p->o->max_concurrent > 0 ? (size_t) p->o->max_concurrent : 3, started = 0;
+    size_t max = (size_t) reg_conf_concurrency (p->o, "max-concurrent-downloads"), started = 0;
     for (size_t k = 0; k < m->n_layers; k++)
       if (need[k] && started++ >= max)
         emit (p, m->layers[k].digest, "Waiting", 0, 0);

@@ -341,7 +341,7 @@ push_blobs (struct push *p, const pier_db_image *img, pier_error **err)
   strv_push (&q.digests, img->config_digest);
   q.n = img->n_layers + 1;
   q.layers = img->n_layers;
-  size_t par = p->o && p->o->max_concurrent > 0 ? (size_t) p->o->max_concurrent : 3;
+  size_t par = (size_t) reg_conf_concurrency (p->o, "max-concurrent-uploads");
   if (par > q.n)
     par = q.n;
   pthread_t th[16];

@@ -447,6 +447,26 @@ def test_mirrors_from_the_registries_file(pier, make_pier, registries, tmp_path)
     assert r.rc == 1 and f"manifest for {origin.host}/elsewhere:1 not found" in r.err, r
 
 
+def test_concurrency_limit_from_the_registries_file(pier, make_pier, registry, tmp_path):
+    ref = f"{registry.host}/limited:1"
+    pier.ok("tag", "bb:1", ref)
+    pier.ok("push", ref)
+    layers = len(pier.inspect(ref)["RootFS"]["Layers"])
+    assert layers >= 2
+    conf = tmp_path / "limits.json"
+    conf.write_text(json.dumps({"max-concurrent-downloads": 1, "max-concurrent-uploads": 1}))
+    p = make_pier()
+    out = p.ok("pull", ref)
+    assert "Waiting" not in out, out
+    p2 = make_pier()
+    p2.env = dict(p2.env, PIER_REGISTRIES_CONF=str(conf))
+    out = p2.ok("pull", ref)
+    assert out.count(": Waiting") == layers - 1, out
+    conf.write_text(json.dumps({"max-concurrent-downloads": 0}))
+    r = p2("pull", ref)
+    assert r.rc != 0 and "must be positive integers" in r.err, r
+
+
 # ------------------------------------------------------------ Basic auth
 
 
