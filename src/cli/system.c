@@ -193,51 +193,84 @@ cmd_df (struct pier_globals *g, int argc, char **argv)
 
 /* system prune: images as image prune does; with --volumes, then the
  * anonymous volumes no container uses (docker's --volumes). */
+/* docker system prune: stopped containers, unused networks, dangling (or,
+ * with -a, unused) images, the build cache; anonymous volumes with
+ * --volumes. */
 static int
 system_prune (struct pier_globals *g, int argc, char **argv)
 {
-  bool volumes = false, force = false;
-  cleanup_strv char **args = NULL;
-  cleanup_strv char **filters = NULL;
-  for (int k = 0; k < argc; k++)
-    {
-      if (strcmp (argv[k], "--volumes") == 0 || strcmp (argv[k], "--volumes=true") == 0)
-        {
-          volumes = true;
-          continue;
-        }
-      if (strcmp (argv[k], "--volumes=false") == 0)
-        continue;
-      if (strcmp (argv[k], "-f") == 0 || strcmp (argv[k], "--force") == 0)
-        force = true;
-      if (strncmp (argv[k], "--filter=", 9) == 0 && strncmp (argv[k] + 9, "label", 5) == 0)
-        strv_push (&filters, argv[k] + 9);
-      else if (strcmp (argv[k], "--filter") == 0 && k + 1 < argc && strncmp (argv[k + 1], "label", 5) == 0)
-        strv_push (&filters, argv[k + 1]);
-      strv_push (&args, argv[k]);
-    }
-  if (!volumes)
-    return pier_cmd_image_prune (g, argc, argv);
+  bool all = false, force = false, volumes = false;
+  char **filters = NULL;
+  int i = 1, rc = 0;
+  pier_opt opts[] = {
+    { "a|all", OPT_BOOL, &all, "remove all unused images, not just dangling ones", NULL },
+    { "f|force", OPT_BOOL, &force, "do not prompt for confirmation", NULL },
+    { "filter", OPT_LIST, &filters, "provide filter values (label=, until= for images)", "filter" },
+    { "volumes", OPT_BOOL, &volumes, "prune anonymous volumes", NULL },
+    HELP_OPT,
+    { NULL, 0, NULL, NULL, NULL },
+  };
+  if (pier_cli_parse ("system prune", "pier system prune [OPTIONS]", opts, argc, argv, &i, 0, 0, &rc) < 0)
+    return rc;
+  cleanup_strv char **f = filters;
   if (!force)
     {
-      fprintf (stderr, "WARNING! This will remove:\n  - all dangling images\n"
-                       "  - anonymous volumes not used by at least one container\n"
-                       "Are you sure you want to continue? [y/N] ");
+      fprintf (
+          stderr,
+          "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one "
+          "container\n%s  - %s\n  - all build cache\n\nAre you sure you want to continue? [y/N] ",
+          volumes ? "  - all anonymous volumes not used by at least one container\n" : "",
+          all ? "all images without at least one container associated to them" : "all dangling images");
       char answer[16] = "";
       if (fgets (answer, sizeof answer, stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y'))
         return 0;
-      strv_push (&args, "--force");
     }
-  int64_t reclaimed = 0;
-  int rc = pier_cli_prune_volumes (g, filters, &reclaimed);
-  if (rc != 0)
+  if ((rc = pier_cmd_container_prune (g, 2, (char *[]){ "container prune", "-f", NULL })) != 0)
     return rc;
-  if (reclaimed > 0)
+  if ((rc = pier_cmd_network (g, 3, (char *[]){ "network", "prune", "-f", NULL })) != 0)
+    return rc;
+  if (volumes)
     {
-      cleanup_free char *total = pier_human_size ((double) reclaimed);
-      printf ("Total reclaimed space (volumes): %s\n", total);
+      int64_t reclaimed = 0;
+      cleanup_strv char **labels = NULL;
+      for (size_t k = 0; f && f[k]; k++)
+        if (strncmp (f[k], "label", 5) == 0)
+          strv_push (&labels, f[k]);
+      if ((rc = pier_cli_prune_volumes (g, labels, &reclaimed)) != 0)
+        return rc;
+      if (reclaimed > 0)
+        {
+          cleanup_free char *total = pier_human_size ((double) reclaimed);
+          printf ("Total reclaimed space (volumes): %s\n", total);
+        }
     }
-  return pier_cmd_image_prune (g, (int) strv_len (args), args);
+  cleanup_strv char **args = NULL;
+  strv_push (&args, "image prune");
+  strv_push (&args, "-f");
+  if (all)
+    strv_push (&args, "-a");
+  for (size_t k = 0; f && f[k]; k++)
+    {
+      strv_push (&args, "--filter");
+      strv_push (&args, f[k]);
+    }
+  if ((rc = pier_cmd_image_prune (g, (int) strv_len (args), args)) != 0)
+    return rc;
+  pier_store *st = pier_cli_store (g);
+  if (st == NULL)
+    return PIER_EXIT_ERROR;
+  pier_error *err = NULL;
+  size_t removed = 0;
+  int64_t reclaimed = 0;
+  if (pier_build_cache_prune (st, -1, 0, &removed, &reclaimed, &err) < 0)
+    rc = pier_cli_fail (err, PIER_EXIT_ERROR);
+  else if (removed)
+    {
+      cleanup_free char *h = pier_human_size ((double) reclaimed);
+      printf ("Deleted build cache objects: %zu\nTotal reclaimed space (build cache): %s\n", removed, h);
+    }
+  pier_store_close (st);
+  return rc;
 }
 
 int
@@ -245,11 +278,12 @@ pier_cmd_system (struct pier_globals *g, int argc, char **argv)
 {
   if (argc < 2 || strcmp (argv[1], "--help") == 0)
     {
-      printf ("Usage: pier system COMMAND\n\nCommands:\n"
-              "  check     Verify the store (blobs, layers, images); --repair removes what is broken\n"
-              "  df        Show disk usage\n  prune     Remove unused data (images; --volumes: anonymous "
-              "volumes too)\n"
-              "  info      Show where pier keeps its state\n");
+      printf (
+          "Usage: pier system COMMAND\n\nCommands:\n"
+          "  check     Verify the store (blobs, layers, images); --repair removes what is broken\n"
+          "  df        Show disk usage\n  prune     Remove unused data (stopped containers, unused networks, "
+          "dangling images, build cache; --volumes, -a)\n"
+          "  info      Show where pier keeps its state\n");
       return argc < 2 ? PIER_EXIT_USAGE : 0;
     }
   if (strcmp (argv[1], "check") == 0)

@@ -317,9 +317,9 @@ def test_reproducible_with_source_date_epoch(pier, tmp_path):
     first = image_id(pier, "r:1")
     assert build(pier, ctx, "--no-cache", "-t", "r:2", env=env).returncode == 0
     assert image_id(pier, "r:2") == first
-    # A container keeps the base image through the prune; everything
-    # the builds made goes.
-    pier.ok("create", "--name", "keep", "busybox")
+    # A running container keeps the base image through the prune (a
+    # stopped one would go with it); everything the builds made goes.
+    pier.ok("run", "-d", "--network", "none", "--name", "keep", "busybox", "sh", "-c", "while true; do sleep 1; done")
     pier.ok("rmi", "r:1", "r:2")
     pier.ok("builder", "prune", "-f")
     pier.ok("system", "prune", "-a", "-f")

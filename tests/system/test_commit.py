@@ -176,3 +176,20 @@ def test_stats_and_cpu_limit_measured(pier):
     r = pier("stats", "--no-stream", "nope")
     assert r.rc == 1 and "No such container: nope" in r.err
     pier.ok("rm", "-f", "busy", "idle")
+
+
+def test_system_prune_removes_stopped_containers_unused_networks_and_cache(pier, tmp_path):
+    pier.ok("create", "--name", "stopped", "busybox", "true")
+    pier.ok("run", "-d", "--name", "running", "busybox", "sh", "-c", "while true; do sleep 1; done")
+    pier.ok("network", "create", "unused-net")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo x > /x\n")
+    pier.ok("build", "-q", ctx)
+    out = pier.ok("system", "prune", "-f")
+    assert "stopped" not in pier.ok("ps", "-a", "--format", "{{.Names}}").split()
+    assert "running" in pier.ok("ps", "--format", "{{.Names}}").split()
+    assert "unused-net" not in pier.ok("network", "ls", "--format", "{{.Name}}").split()
+    assert "Deleted build cache objects" in out, out
+    assert pier("image", "inspect", "busybox").rc == 0
+    pier.ok("rm", "-f", "running")
