@@ -655,31 +655,12 @@ parse_detach_keys (const char *spec, char *out, size_t cap)
   return n;
 }
 
-/* An engine on a store opened for one call: while a container runs
- * attached, the CLI keeps no store open (its lock would hold off GC). */
-static int
-with_engine (struct pier_globals *g, pier_engine **e, pier_store **st)
-{
-  *st = pier_cli_store (g);
-  if (*st == NULL)
-    return -1;
-  *e = pier_engine_new (*st, g->runroot);
-  return 0;
-}
-
-static void
-engine_done (pier_engine *e, pier_store *st)
-{
-  pier_engine_free (e);
-  pier_store_close (st);
-}
-
+/* While a container runs attached, the CLI keeps no store open (its
+ * lock would hold off GC): the engine is opened for each call. */
 static int
 pier_cli_stream (struct pier_globals *g, const char *id, int fd, bool tty, bool in, bool sig_proxy,
                  const char *detach_keys)
 {
-  pier_engine *e = NULL;
-  pier_store *st = NULL;
   char keys[16];
   size_t nkeys = parse_detach_keys (detach_keys ? detach_keys : "ctrl-p,ctrl-q", keys, sizeof keys);
   size_t matched = 0;
@@ -739,10 +720,11 @@ pier_cli_stream (struct pier_globals *g, const char *id, int fd, bool tty, bool 
                 {
                   char sig[16];
                   snprintf (sig, sizeof sig, "%u", si.ssi_signo);
-                  if (with_engine (g, &e, &st) == 0)
+                  pier_engine *ke = pier_cli_engine (g);
+                  if (ke)
                     {
-                      pier_engine_kill (e, id, sig, NULL);
-                      engine_done (e, st);
+                      pier_engine_kill (ke, id, sig, NULL);
+                      pier_cli_engine_close (ke);
                     }
                 }
             }
@@ -801,10 +783,11 @@ pier_cli_stream (struct pier_globals *g, const char *id, int fd, bool tty, bool 
       /* The connection ended without an exit report: ask the record. */
       int c = 0;
       pier_error *err = NULL;
-      if (with_engine (g, &e, &st) < 0)
+      pier_engine *we = pier_cli_engine (g);
+      if (we == NULL)
         return PIER_EXIT_USAGE;
-      int r = pier_engine_wait (e, id, &c, &err);
-      engine_done (e, st);
+      int r = pier_engine_wait (we, id, &c, &err);
+      pier_cli_engine_close (we);
       if (r < 0)
         return pier_cli_fail (err, PIER_EXIT_USAGE);
       code = c;
@@ -878,28 +861,6 @@ pier_cmd_create (struct pier_globals *g, int argc, char **argv)
   return rc;
 }
 
-/* --rm in the foreground: as docker's client, return once the monitor has
- * removed the container (and its anonymous volumes), unless it still runs
- * (detached with the detach keys).  Bounded: a monitor that died leaves
- * the record to the next command's reconciliation. */
-static void
-wait_removed (struct pier_globals *g, const char *id)
-{
-  for (int i = 0; i < 1000; i++)
-    {
-      pier_engine *e = NULL;
-      pier_store *st = NULL;
-      cleanup_json json_t *obj = NULL;
-      if (with_engine (g, &e, &st) < 0)
-        return;
-      int r = pier_engine_inspect (e, id, &obj, NULL);
-      engine_done (e, st);
-      if (r < 0 || json_is_true (json_object_get (json_object_get (obj, "State"), "Running")))
-        return;
-      nanosleep (&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
-    }
-}
-
 int
 pier_cmd_run (struct pier_globals *g, int argc, char **argv)
 {
@@ -958,8 +919,6 @@ pier_cmd_run (struct pier_globals *g, int argc, char **argv)
   st = NULL;
   rc = pier_cli_stream (g, id, client, f.tty, attach_in, f.sig_proxy, f.detach_keys);
   close (client);
-  if (f.rm)
-    wait_removed (g, id);
 out:
   pier_engine_free (e);
   pier_store_close (st);
