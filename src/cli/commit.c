@@ -17,30 +17,20 @@
 static pier_engine *
 engine_for (struct pier_globals *g, const char *name, char **id, int *rc)
 {
-  pier_store *st = pier_cli_store (g);
-  if (st == NULL)
+  pier_engine *e = pier_cli_engine (g);
+  if (e == NULL)
     {
       *rc = PIER_EXIT_ERROR;
       return NULL;
     }
-  pier_engine *e = pier_engine_new (st, g->runroot);
   pier_error *err = NULL;
   if (pier_engine_find (e, name, id, &err) < 0)
     {
       *rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-      pier_engine_free (e);
-      pier_store_close (st);
+      pier_cli_engine_close (e);
       return NULL;
     }
   return e;
-}
-
-static void
-engine_close (pier_engine *e)
-{
-  pier_store *st = e->st;
-  pier_engine_free (e);
-  pier_store_close (st);
 }
 
 int
@@ -72,7 +62,7 @@ pier_cmd_diff (struct pier_globals *g, int argc, char **argv)
                 json_string_value (json_object_get (c, "Path")));
       }
     }
-  engine_close (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
@@ -119,7 +109,7 @@ pier_cmd_export (struct pier_globals *g, int argc, char **argv)
     }
   if (output && fd >= 0)
     close (fd);
-  engine_close (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
@@ -159,6 +149,6 @@ pier_cmd_commit (struct pier_globals *g, int argc, char **argv)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
   else
     printf ("%s\n", image);
-  engine_close (e);
+  pier_cli_engine_close (e);
   return rc;
 }

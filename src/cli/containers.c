@@ -34,9 +34,8 @@
 
 extern char **environ;
 
-/* Open the store and an engine; prints the error. */
-static pier_engine *
-open_engine (struct pier_globals *g)
+pier_engine *
+pier_cli_engine (struct pier_globals *g)
 {
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
@@ -44,8 +43,8 @@ open_engine (struct pier_globals *g)
   return pier_engine_new (st, g->runroot);
 }
 
-static void
-close_engine (pier_engine *e)
+void
+pier_cli_engine_close (pier_engine *e)
 {
   if (e == NULL)
     return;
@@ -60,7 +59,7 @@ typedef int (*each_fn) (pier_engine *e, const char *id, void *data, pier_error *
 static int
 for_each (struct pier_globals *g, int argc, char **argv, int i, each_fn fn, void *data, bool print)
 {
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;
   int rc = 0;
@@ -76,7 +75,7 @@ for_each (struct pier_globals *g, int argc, char **argv, int i, each_fn fn, void
       if (print)
         printf ("%s\n", argv[i]);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
@@ -187,7 +186,7 @@ pier_cmd_rm (struct pier_globals *g, int argc, char **argv)
       < 0)
     return rc;
   /* docker rm -f of a missing container is not an error. */
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;
   for (; i < argc; i++)
@@ -211,7 +210,7 @@ pier_cmd_rm (struct pier_globals *g, int argc, char **argv)
         }
       printf ("%s\n", argv[i]);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
@@ -271,21 +270,21 @@ pier_cmd_rename (struct pier_globals *g, int argc, char **argv)
   pier_opt opts[] = { HELP_OPT, { NULL, 0, NULL, NULL, NULL } };
   if (pier_cli_parse ("rename", "pier rename CONTAINER NEW_NAME", opts, argc, argv, &i, 2, 2, &rc) < 0)
     return rc;
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;
   pier_error *err = NULL;
   cleanup_free char *id = NULL;
   if (pier_engine_find (e, argv[i], &id, &err) < 0 || pier_engine_rename (e, id, argv[i + 1], &err) < 0)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
 static int
 inspect_containers (struct pier_globals *g, int argc, char **argv, int i, const char *format, bool images_too)
 {
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;
   int rc = 0;
@@ -340,7 +339,7 @@ inspect_containers (struct pier_globals *g, int argc, char **argv, int i, const 
       free (s);
     }
   json_decref (arr);
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
@@ -446,7 +445,7 @@ pier_cmd_logs (struct pier_globals *g, int argc, char **argv)
       if (*end || ntail < 0)
         ntail = -1;
     }
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;
   pier_error *err = NULL;
@@ -454,13 +453,13 @@ pier_cmd_logs (struct pier_globals *g, int argc, char **argv)
   cleanup_json json_t *obj = NULL;
   if (pier_engine_find (e, argv[i], &id, &err) < 0 || pier_engine_inspect (e, id, &obj, &err) < 0)
     {
-      close_engine (e);
+      pier_cli_engine_close (e);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
   const char *path = json_string_value (json_object_get (obj, "LogPath"));
   if (path == NULL || *path == '\0')
     {
-      close_engine (e);
+      pier_cli_engine_close (e);
       fprintf (stderr, "Error: configured logging driver does not support reading\n");
       return PIER_EXIT_ERROR;
     }
@@ -470,7 +469,7 @@ pier_cmd_logs (struct pier_globals *g, int argc, char **argv)
   size_t n = 0;
   if (pier_logfile_read (logpath, true, &offset, &es, &n, &err) < 0)
     {
-      close_engine (e);
+      pier_cli_engine_close (e);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
   size_t from = ntail >= 0 && (size_t) ntail < n ? n - (size_t) ntail : 0;
@@ -486,7 +485,7 @@ pier_cmd_logs (struct pier_globals *g, int argc, char **argv)
       int mon = -1;
       if (pier_engine_attach (e, id, &a, &mon, &err) < 0)
         pier_error_free (&err);
-      close_engine (e);
+      pier_cli_engine_close (e);
       e = NULL;
       bool done = mon < 0;
       for (;;)
@@ -519,7 +518,7 @@ pier_cmd_logs (struct pier_globals *g, int argc, char **argv)
       if (mon >= 0)
         close (mon);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   return 0;
 }
 
@@ -560,7 +559,7 @@ pier_cmd_top (struct pier_globals *g, int argc, char **argv)
   pier_opt opts[] = { HELP_OPT, { NULL, 0, NULL, NULL, NULL } };
   if (pier_cli_parse ("top", "pier top CONTAINER [ps OPTIONS]", opts, argc, argv, &i, 1, -1, &rc) < 0)
     return rc;
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;
   pier_error *err = NULL;
@@ -569,10 +568,10 @@ pier_cmd_top (struct pier_globals *g, int argc, char **argv)
   size_t n = 0;
   if (pier_engine_find (e, argv[i], &id, &err) < 0 || pier_engine_pids (e, id, &pids, &n, &err) < 0)
     {
-      close_engine (e);
+      pier_cli_engine_close (e);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   char **ps = NULL;
   strv_push (&ps, "ps");
   if (argc - i > 1)
@@ -636,7 +635,7 @@ pier_cmd_port (struct pier_globals *g, int argc, char **argv)
   if (pier_cli_parse ("port", "pier port CONTAINER [PRIVATE_PORT[/PROTO]]", opts, argc, argv, &i, 1, 2, &rc)
       < 0)
     return rc;
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;
   pier_error *err = NULL;
@@ -644,10 +643,10 @@ pier_cmd_port (struct pier_globals *g, int argc, char **argv)
   cleanup_json json_t *obj = NULL;
   if (pier_engine_find (e, argv[i], &id, &err) < 0 || pier_engine_inspect (e, id, &obj, &err) < 0)
     {
-      close_engine (e);
+      pier_cli_engine_close (e);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   json_t *ports = json_object_get (json_object_get (obj, "NetworkSettings"), "Ports");
   cleanup_free char *want = NULL;
   if (argc - i == 2)
@@ -781,20 +780,20 @@ pier_cmd_exec (struct pier_globals *g, int argc, char **argv)
   cleanup_strv char **envs = envv;
   if (workdir && *workdir != '/')
     return pier_cli_usage ("exec", "the working directory must be an absolute path");
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_USAGE;
   pier_error *err = NULL;
   cleanup_free char *id = NULL;
   if (pier_engine_find (e, argv[i], &id, &err) < 0)
     {
-      close_engine (e);
+      pier_cli_engine_close (e);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
   int sv[2] = { -1, -1 };
   if (tty && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     {
-      close_engine (e);
+      pier_cli_engine_close (e);
       fprintf (stderr, "Error: cannot make a socket: %s\n", strerror (errno));
       return PIER_EXIT_USAGE;
     }
@@ -832,7 +831,7 @@ pier_cmd_exec (struct pier_globals *g, int argc, char **argv)
       close (saved_err);
       close (devnull_out);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   if (sv[1] >= 0)
     close (sv[1]);
   if (r < 0)
@@ -897,14 +896,14 @@ pier_cmd_container_prune (struct pier_globals *g, int argc, char **argv)
       if (fgets (ans, sizeof ans, stdin) == NULL || (ans[0] != 'y' && ans[0] != 'Y'))
         return 0;
     }
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;
   pier_error *err = NULL;
   cleanup_json json_t *list = NULL;
   if (pier_engine_list (e, &list, &err) < 0)
     {
-      close_engine (e);
+      pier_cli_engine_close (e);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
   size_t k;
@@ -927,7 +926,7 @@ pier_cmd_container_prune (struct pier_globals *g, int argc, char **argv)
     printf ("%s\n", id);
   }
   printf ("%sTotal reclaimed space: 0B\n", any ? "\n" : "");
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 

@@ -179,14 +179,12 @@ pier_cmd_cp (struct pier_globals *g, int argc, char **argv)
       j.copy.dest = hostdest;
       j.to_container = false;
     }
-  pier_store *st = pier_cli_store (g);
-  if (st == NULL)
+  pier_engine *e = pier_cli_engine (g);
+  if (e == NULL)
     return PIER_EXIT_ERROR;
-  pier_engine *e = pier_engine_new (st, g->runroot);
   cleanup_free char *id = NULL;
   if (pier_engine_find (e, name, &id, &err) < 0 || pier_engine_with_root (e, id, to, cp_fn, &j, &err) < 0)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-  pier_engine_free (e);
-  pier_store_close (st);
+  pier_cli_engine_close (e);
   return rc;
 }

@@ -14,25 +14,6 @@
 
 #include "util/banned.h"
 
-static pier_engine *
-open_engine (struct pier_globals *g)
-{
-  pier_store *st = pier_cli_store (g);
-  if (st == NULL)
-    return NULL;
-  return pier_engine_new (st, g->runroot);
-}
-
-static void
-close_engine (pier_engine *e)
-{
-  if (e == NULL)
-    return;
-  pier_store *st = e->st;
-  pier_engine_free (e);
-  pier_store_close (st);
-}
-
 /* "k=v" labels into an object; 0, or 125 after the usage error. */
 static int
 labels_of (const char *verb, char **list, json_t *out)
@@ -81,7 +62,7 @@ cmd_create (struct pier_globals *g, int argc, char **argv)
   cleanup_json json_t *lab = json_object ();
   if (labels_of ("network create", labels, lab) != 0)
     return PIER_EXIT_USAGE;
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_USAGE;
   pier_error *err = NULL;
@@ -91,7 +72,7 @@ cmd_create (struct pier_globals *g, int argc, char **argv)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
   else
     printf ("%s\n", id);
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
@@ -179,17 +160,17 @@ cmd_ls (struct pier_globals *g, int argc, char **argv)
     return rc;
   if ((rc = check_filters (filters)) != 0)
     return rc;
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_USAGE;
   pier_error *err = NULL;
   cleanup_json json_t *list = NULL;
   if (pier_engine_network_list (e, &list, &err) < 0)
     {
-      close_engine (e);
+      pier_cli_engine_close (e);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   size_t k;
   json_t *n;
   if (!quiet && format == NULL)
@@ -237,7 +218,7 @@ cmd_inspect (struct pier_globals *g, int argc, char **argv)
                       &i, 1, -1, &rc)
       < 0)
     return rc;
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_USAGE;
   cleanup_json json_t *arr = json_array ();
@@ -261,7 +242,7 @@ cmd_inspect (struct pier_globals *g, int argc, char **argv)
       else
         json_array_append_new (arr, obj);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   if (format == NULL)
     {
       cleanup_free char *text = pier_json_dump (arr, 1);
@@ -281,7 +262,7 @@ cmd_rm (struct pier_globals *g, int argc, char **argv)
   if (pier_cli_parse ("network rm", "pier network rm NETWORK [NETWORK...]", o, argc, argv, &i, 1, -1, &rc)
       < 0)
     return rc;
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_USAGE;
   for (; i < argc; i++)
@@ -301,7 +282,7 @@ cmd_rm (struct pier_globals *g, int argc, char **argv)
       else
         printf ("%s\n", argv[i]);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
@@ -327,7 +308,7 @@ cmd_prune (struct pier_globals *g, int argc, char **argv)
       if (fgets (line, sizeof line, stdin) == NULL || (line[0] != 'y' && line[0] != 'Y'))
         return 0;
     }
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_USAGE;
   pier_error *err = NULL;
@@ -340,7 +321,7 @@ cmd_prune (struct pier_globals *g, int argc, char **argv)
       for (size_t k = 0; names[k]; k++)
         printf ("%s\n", names[k]);
     }
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
@@ -358,7 +339,7 @@ cmd_connect (struct pier_globals *g, int argc, char **argv)
                       &i, 2, 2, &rc)
       < 0)
     return rc;
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_USAGE;
   cleanup_json json_t *a = NULL;
@@ -371,7 +352,7 @@ cmd_connect (struct pier_globals *g, int argc, char **argv)
   pier_error *err = NULL;
   if (pier_engine_network_connect (e, argv[i], argv[i + 1], a, ip, &err) < 0)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 
@@ -387,13 +368,13 @@ cmd_disconnect (struct pier_globals *g, int argc, char **argv)
                       argv, &i, 2, 2, &rc)
       < 0)
     return rc;
-  pier_engine *e = open_engine (g);
+  pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_USAGE;
   pier_error *err = NULL;
   if (pier_engine_network_disconnect (e, argv[i], argv[i + 1], force, &err) < 0)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
-  close_engine (e);
+  pier_cli_engine_close (e);
   return rc;
 }
 

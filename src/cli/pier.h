@@ -30,6 +30,11 @@ int pier_cli_fail (pier_error *err, int code);
 int pier_cli_usage (const char *verb, const char *msg);
 /* Open the store under --root; prints the error. */
 pier_store *pier_cli_store (struct pier_globals *g);
+/* An engine over a store opened for it (NULL after printing the error),
+ * and its closing with the store; NULL is allowed. */
+struct pier_engine;
+struct pier_engine *pier_cli_engine (struct pier_globals *g);
+void pier_cli_engine_close (struct pier_engine *e);
 
 /* A Go-template subset for --format: literal text with {{.Field.Sub}} and
  * {{json .Field}} (and {{.}}), looked up in obj.  Returns a new string, or

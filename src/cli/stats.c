@@ -103,10 +103,9 @@ pier_cmd_stats (struct pier_globals *g, int argc, char **argv)
   };
   if (pier_cli_parse ("stats", "pier stats [OPTIONS] [CONTAINER...]", opts, argc, argv, &i, 0, -1, &rc) < 0)
     return rc;
-  pier_store *st = pier_cli_store (g);
-  if (st == NULL)
+  pier_engine *e = pier_cli_engine (g);
+  if (e == NULL)
     return PIER_EXIT_ERROR;
-  pier_engine *e = pier_engine_new (st, g->runroot);
   pier_error *err = NULL;
   struct target *ts = NULL;
   size_t n = 0;
@@ -208,7 +207,6 @@ out:
       free (ts[k].name);
     }
   free (ts);
-  pier_engine_free (e);
-  pier_store_close (st);
+  pier_cli_engine_close (e);
   return rc;
 }

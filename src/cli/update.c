@@ -114,10 +114,9 @@ pier_cmd_update (struct pier_globals *g, int argc, char **argv)
     }
   if (json_object_size (ch) == 0)
     return pier_cli_usage ("update", "you must provide one or more flags when using this command");
-  pier_store *st = pier_cli_store (g);
-  if (st == NULL)
+  pier_engine *e = pier_cli_engine (g);
+  if (e == NULL)
     return PIER_EXIT_ERROR;
-  pier_engine *e = pier_engine_new (st, g->runroot);
   for (; i < argc; i++)
     {
       pier_error *err = NULL;
@@ -127,7 +126,6 @@ pier_cmd_update (struct pier_globals *g, int argc, char **argv)
       else
         printf ("%s\n", argv[i]);
     }
-  pier_engine_free (e);
-  pier_store_close (st);
+  pier_cli_engine_close (e);
   return rc;
 }
