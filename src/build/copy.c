@@ -16,7 +16,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "engine/engine.h"
 #include "util/cleanup.h"
+#include "util/json.h"
 #include "util/digest.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
@@ -250,57 +252,21 @@ struct owner
   mode_t mode;
 };
 
-static long
-lookup_id (const char *file, const char *name, int field)
-{
-  char *end;
-  long v = strtol (name, &end, 10);
-  if (*name && *end == 0)
-    return v;
-  cleanup_fclose FILE *f = fopen (file, "re");
-  if (f == NULL)
-    return -1;
-  char line[1024];
-  size_t len = strlen (name);
-  while (fgets (line, sizeof line, f))
-    if (strncmp (line, name, len) == 0 && line[len] == ':')
-      {
-        char *p = line;
-        for (int i = 0; i < field && p; i++)
-          p = strchr (p, ':') ? strchr (p, ':') + 1 : NULL;
-        return p ? strtol (p, NULL, 10) : -1;
-      }
-  return -1;
-}
-
+/* docker's --chown: "user[:group]", names looked up in the root's
+ * /etc/passwd and /etc/group; a user alone gives the same numeric gid. */
 static int
-resolve_owner (const pier_copy *c, struct owner *o, pier_error **err)
+resolve_owner (int rootfd, const pier_copy *c, struct owner *o, pier_error **err)
 {
   o->uid = 0;
   o->gid = 0;
   if (c->chown && *c->chown)
     {
-      cleanup_free char *u = xstrdup (c->chown);
-      char *g = strchr (u, ':');
-      if (g)
-        *g++ = 0;
-      long uid = lookup_id ("/etc/passwd", u, 2);
-      if (uid < 0)
-        return pier_error_makex (
-            err, EINVAL, "unable to convert uid/gid chown string to host mapping: no such user: %s", u);
-      long gid;
-      if (g && *g)
-        gid = lookup_id ("/etc/group", g, 2);
-      else if (u[strspn (u, "0123456789")] == 0)
-        gid = uid;
-      else
-        gid = lookup_id ("/etc/passwd", u, 3);
-      if (gid < 0)
-        return pier_error_makex (err, EINVAL,
-                                 "unable to convert uid/gid chown string to host mapping: no such group: %s",
-                                 g ? g : u);
-      o->uid = (uid_t) uid;
-      o->gid = (gid_t) gid;
+      cleanup_json json_t *user = json_object ();
+      if (pier_engine_resolve_user (rootfd, c->chown, NULL, user, NULL, err) < 0)
+        return pier_error_wrap (err, "--chown=%s", c->chown);
+      o->uid = (uid_t) json_integer_value (json_object_get (user, "uid"));
+      o->gid = strchr (c->chown, ':') ? (gid_t) json_integer_value (json_object_get (user, "gid"))
+                                      : (gid_t) o->uid;
     }
   o->chmod = false;
   if (c->chmod && *c->chmod)
@@ -551,10 +517,10 @@ pier_copy_apply (int rootfd, const pier_copy *c, pier_error **err)
   if (proc_fds >= 0)
     close (proc_fds);
   proc_fds = open ("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (resolve_owner (rootfd, c, &o, err) < 0)
+    return -1;
   if (fchdir (rootfd) < 0 || chroot (".") < 0 || chdir ("/") < 0)
     return pier_error_make (err, errno, "cannot enter the build root");
-  if (resolve_owner (c, &o, err) < 0)
-    return -1;
   size_t n = strv_len (paths);
   bool to_dir = c->dest_is_dir || n > 1;
   if (n > 1 && !c->dest_is_dir)

@@ -116,6 +116,11 @@ typedef struct pier_engine_exec_opts
 int pier_engine_exec (pier_engine *e, const char *id, const pier_engine_exec_opts *o, pid_t *pid,
                       pier_error **err);
 
+/* docker's user resolution ("user[:group]" plus --group-add names) in
+ * the container's /etc/passwd and /etc/group; fills an OCI user object. */
+int pier_engine_resolve_user (int rootfd, const char *spec, json_t *groups_add, json_t *user_out, char **home,
+                              pier_error **err);
+
 /* Build steps: a throwaway container (RUN), or a function run with the
  * root mounted (COPY, ADD), over a stack of layers, in a child process
  * with a mount namespace of its own.  The changes are left in

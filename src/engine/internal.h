@@ -60,11 +60,6 @@ json_t *pier_engine_oci_resources (json_t *hc, pier_error **err);
  * container's. */
 int pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out, pier_error **err);
 
-/* docker's user resolution ("user[:group]" plus --group-add names) in
- * the container's /etc/passwd and /etc/group; fills an OCI user object. */
-int pier_engine_resolve_user (int rootfd, const char *spec, json_t *groups_add, json_t *user_out, char **home,
-                              pier_error **err);
-
 /* Run the monitor of container id (never returns).  client is a
  * connected socket that gets STARTED and then the streams in flags. */
 void pier_monitor_main (const char *root, const char *runroot, const char *id, int client,
