@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -804,8 +805,8 @@ parse_mounts (struct builder *b, size_t self, struct stage *s, const pier_df_ins
       if (expand (b, env, in->flags[f].value ? in->flags[f].value : "", &spec, err) < 0)
         return -1;
       const char *type = "bind", *target = NULL, *source = NULL, *from = NULL, *id = NULL, *mode = NULL;
+      const char *sharing = NULL, *uid = NULL, *gid = NULL;
       bool rw = false, required = false;
-      const char *env_name = NULL;
       cleanup_free char *copy = xstrdup (spec);
       char *save = NULL;
       for (char *kv = strtok_r (copy, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
@@ -825,19 +826,38 @@ parse_mounts (struct builder *b, size_t self, struct stage *s, const pier_df_ins
             id = v;
           else if (strcmp (kv, "mode") == 0)
             mode = v;
-          else if (strcmp (kv, "env") == 0)
-            env_name = v;
           else if (strcmp (kv, "rw") == 0 || strcmp (kv, "readwrite") == 0)
             rw = v == NULL || strcmp (v, "true") == 0;
           else if (strcmp (kv, "ro") == 0 || strcmp (kv, "readonly") == 0)
             rw = !(v == NULL || strcmp (v, "true") == 0);
           else if (strcmp (kv, "required") == 0)
             required = v == NULL || strcmp (v, "true") == 0;
-          else if (strcmp (kv, "sharing") == 0 || strcmp (kv, "uid") == 0 || strcmp (kv, "gid") == 0)
-            ;
+          else if (strcmp (kv, "sharing") == 0)
+            sharing = v;
+          else if (strcmp (kv, "uid") == 0)
+            uid = v;
+          else if (strcmp (kv, "gid") == 0)
+            gid = v;
           else
-            return pier_error_makex (err, EINVAL, "--mount: unknown key `%s` in `%s`", kv, spec);
+            return pier_error_makex (err, EINVAL, "--mount=%s: `%s` is not supported by pier build", spec,
+                                     kv);
         }
+      /* What a key means depends on the type; one pier cannot honour is
+       * refused rather than dropped. */
+      bool is_cache = strcmp (type, "cache") == 0, is_bind = strcmp (type, "bind") == 0;
+      if ((sharing || uid || gid || mode) && !is_cache)
+        return pier_error_makex (
+            err, EINVAL, "--mount=%s: sharing, uid, gid and mode apply to cache mounts only here", spec);
+      if ((from || source) && !is_bind)
+        return pier_error_makex (err, EINVAL, "--mount=%s: from and source apply to bind mounts only here",
+                                 spec);
+      if (sharing && strcmp (sharing, "shared") != 0)
+        return pier_error_makex (err, ENOTSUP, "--mount=%s: sharing=%s is not supported (only shared)", spec,
+                                 sharing);
+      if (rw)
+        return pier_error_makex (
+            err, ENOTSUP,
+            "--mount=%s: rw bind mounts are not supported (their writes would reach the source)", spec);
       const char *wd = json_string_value (json_object_get (cfg_of (s), "WorkingDir"));
       if (strcmp (type, "cache") == 0)
         {
@@ -849,8 +869,21 @@ parse_mounts (struct builder *b, size_t self, struct stage *s, const pier_df_ins
           pier_sha256_hex (cid, strlen (cid), hex);
           cleanup_free char *base = xasprintf ("%s/cache-mounts", b->tmp);
           cleanup_free char *host = xasprintf ("%s/%s", base, hex);
-          if ((mkdir (base, 0700) < 0 && errno != EEXIST)
-              || (mkdir (host, mode ? (mode_t) strtol (mode, NULL, 8) : 0755) < 0 && errno != EEXIST))
+          char *end = NULL;
+          long m = mode ? strtol (mode, &end, 8) : 0755;
+          long u = uid ? strtol (uid, &end, 10) : 0;
+          long g = gid ? strtol (gid, &end, 10) : 0;
+          if ((mode || uid || gid) && (*end || m < 0 || m > 07777 || u < 0 || g < 0))
+            return pier_error_makex (err, EINVAL, "--mount=%s: mode is octal, uid and gid are numbers", spec);
+          if (mkdir (base, 0700) < 0 && errno != EEXIST)
+            return pier_error_make (err, errno, "cannot create the cache mounts' directory %s", base);
+          if (mkdir (host, (mode_t) m) == 0)
+            {
+              /* A new cache gets the owner and mode asked for. */
+              if (chmod (host, (mode_t) m) < 0 || chown (host, (uid_t) u, (gid_t) g) < 0)
+                return pier_error_make (err, errno, "cannot set up the cache mount %s", host);
+            }
+          else if (errno != EEXIST)
             return pier_error_make (err, errno, "cannot create the cache mount %s", host);
           json_array_append_new (mounts, json_pack ("{s:s, s:s, s:s, s:[s, s]}", "destination", dst, "type",
                                                     "bind", "source", host, "options", "rbind", "rw"));
@@ -899,7 +932,6 @@ parse_mounts (struct builder *b, size_t self, struct stage *s, const pier_df_ins
                   src = xstrdup (tmpl);
                 }
             }
-          (void) env_name;
           if (src == NULL)
             {
               if (required)
@@ -952,8 +984,19 @@ parse_mounts (struct builder *b, size_t self, struct stage *s, const pier_df_ins
               cleanup_free char *sub = source ? pier_ignore_clean_path (source) : xstrdup (".");
               if (strstr (sub, "..") && strncmp (sub, "..", 2) == 0)
                 return pier_error_makex (err, EINVAL, "--mount=%s: the source leaves the context", spec);
-              cleanup_free char *ctx = realpath (b->o->context, NULL);
-              src = xasprintf ("%s/%s", ctx ? ctx : b->o->context, sub[0] == '/' ? sub + 1 : sub);
+              /* The path as resolved inside the context (a symlink in it
+               * cannot point the mount at the host's files). */
+              cleanup_close int sfd = pier_open_in_root (b->ctxfd, sub, O_PATH, 0, err);
+              if (sfd < 0)
+                return pier_error_wrap (err, "--mount=%s", spec);
+              char proc[64], real[PATH_MAX];
+              snprintf (proc, sizeof proc, "/proc/self/fd/%d", sfd);
+              ssize_t rl = readlink (proc, real, sizeof real - 1);
+              if (rl < 0)
+                return pier_error_make (err, errno, "--mount=%s: cannot resolve %s in the context", spec,
+                                        sub);
+              real[rl] = 0;
+              src = xstrdup (real);
               pier_copy cc
                   = { .srcfd = b->ctxfd, .ig = b->ig, .sources = (char *[]){ sub, NULL }, .clamp_mtime = -1 };
               char sum[65];
@@ -963,9 +1006,8 @@ parse_mounts (struct builder *b, size_t self, struct stage *s, const pier_df_ins
               free (*keytext);
               *keytext = steal_pointer (&kt);
             }
-          json_array_append_new (mounts,
-                                 json_pack ("{s:s, s:s, s:s, s:[s, s]}", "destination", dst, "type", "bind",
-                                            "source", src, "options", "rbind", rw ? "rw" : "ro"));
+          json_array_append_new (mounts, json_pack ("{s:s, s:s, s:s, s:[s, s]}", "destination", dst, "type",
+                                                    "bind", "source", src, "options", "rbind", "ro"));
         }
       else
         return pier_error_makex (err, ENOTSUP, "--mount=type=%s is not supported by pier build", type);
@@ -1010,22 +1052,20 @@ do_run (struct builder *b, size_t self, struct stage *s, const pier_df_instr *in
   json_object_set (config, "Cmd", cmd);
   /* ARGs reach the process's environment; ENV wins over them. */
   json_t *env = json_array ();
+  json_t *img_env = json_object_get (cfg_of (s), "Env");
   for (size_t i = 0; s->args && s->args[i]; i++)
-    if (strchr (s->args[i], '='))
-      {
-        cleanup_free char *name = xstrndup (s->args[i], (size_t) (strchr (s->args[i], '=') - s->args[i]));
-        cleanup_strv char **cur = stage_vars (s);
-        size_t i2;
-        json_t *e;
-        bool in_env = false;
-        json_array_foreach (json_object_get (cfg_of (s), "Env"), i2, e)
-        {
-          const char *es = json_string_value (e);
-          in_env |= es && strncmp (es, name, strlen (name)) == 0 && es[strlen (name)] == '=';
-        }
-        if (!in_env)
-          json_array_append_new (env, json_string (s->args[i]));
-      }
+    {
+      const char *eq = strchr (s->args[i], '=');
+      if (eq == NULL)
+        continue;
+      bool in_env = false;
+      size_t k;
+      json_t *e;
+      json_array_foreach (img_env, k, e) in_env
+          |= strncmp (json_string_value (e) ?: "", s->args[i], (size_t) (eq - s->args[i]) + 1) == 0;
+      if (!in_env)
+        json_array_append_new (env, json_string (s->args[i]));
+    }
   json_array_extend (env, json_object_get (cfg_of (s), "Env"));
   json_object_set_new (config, "Env", env);
   cleanup_json json_t *mounts = json_array ();
@@ -1053,7 +1093,11 @@ do_run (struct builder *b, size_t self, struct stage *s, const pier_df_instr *in
   int rc = parse_mounts (b, self, s, in, mounts, &keytext, &scratch, err);
   cleanup_free char *kt = keytext;
   if (rc < 0)
-    return -1;
+    {
+      for (size_t i = 0; scratch && scratch[i]; i++)
+        unlink (scratch[i]);
+      return -1;
+    }
   cleanup_free char *created_by = xasprintf ("RUN %s # buildkit", shown);
   struct step_ctx c = { .b = b, .kind = STEP_RUN, .config = config, .mounts = mounts, .shown = shown };
   pier_build_opts o2;

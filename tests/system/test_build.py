@@ -142,10 +142,16 @@ def test_cache_hits_misses_and_no_cache(pier, tmp_path):
     df_out = pier.ok("system", "df")
     cache_line = [line for line in df_out.splitlines() if line.startswith("Build Cache")][0]
     assert int(cache_line.split()[2]) > 0, df_out
+    before = int(cache_line.split()[2])
+    # Without -a only dangling entries go: the ones whose image is tagged stay.
     r = pier("builder", "prune", "-f")
     assert r.rc == 0 and "Total reclaimed space" in r.out, r
     cache_line = [line for line in pier.ok("system", "df").splitlines() if line.startswith("Build Cache")][0]
-    assert cache_line.split()[2] == "0", cache_line
+    assert 0 < int(cache_line.split()[2]) < before, (before, cache_line)
+    r = pier("builder", "prune", "-a", "-f")
+    assert r.rc == 0, r
+    cache_line = [line for line in pier.ok("system", "df").splitlines() if line.startswith("Build Cache")][0]
+    assert cache_line.split()[2] == "0" and cache_line.split()[4] == "0B", cache_line
     assert pier("run", "--rm", "c:1", "cat", "/copy.txt").out == "A\n"
     assert "CACHED" not in build(pier, ctx, "-t", "c:1").stderr
 
@@ -307,6 +313,18 @@ RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/lo
     assert "s3kr1t" not in hist
     r = build(pier, ctx, "--no-cache", "-t", "sec")
     assert r.returncode == 1 and "secret token" in r.stderr, r.stderr
+    # A new cache gets the owner asked for; keys pier cannot honour are refused.
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=cache,target=/c2,uid=1000,mode=0750 "
+                                    "stat -c '%u %a' /c2 > /owner\n")
+    assert build(pier, ctx, "-t", "own").returncode == 0
+    assert pier.ok("run", "--rm", "own", "cat", "/owner") == "1000 750\n"
+    for mount, msg in (("type=bind,rw,target=/x", "rw bind mounts are not supported"),
+                       ("type=secret,id=token,env=TOKEN", "`env` is not supported"),
+                       ("type=cache,target=/c,sharing=private", "sharing=private is not supported"),
+                       ("type=secret,id=token,mode=0444", "apply to cache mounts only")):
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN --mount={mount} true\n")
+        r = build(pier, ctx, "--secret", f"id=token,src={secret}")
+        assert r.returncode == 1 and msg in r.stderr, (mount, r.stderr)
 
 
 def test_reproducible_with_source_date_epoch(pier, tmp_path):
@@ -321,7 +339,7 @@ def test_reproducible_with_source_date_epoch(pier, tmp_path):
     # stopped one would go with it); everything the builds made goes.
     pier.ok("run", "-d", "--network", "none", "--name", "keep", "busybox", "sh", "-c", "while true; do sleep 1; done")
     pier.ok("rmi", "r:1", "r:2")
-    pier.ok("builder", "prune", "-f")
+    pier.ok("builder", "prune", "-a", "-f")
     pier.ok("system", "prune", "-a", "-f")
     assert pier.ok("images", "-aq").split() == [image_id(pier, "busybox")[7:19]]
     assert build(pier, ctx, "-t", "r:3", env=env).returncode == 0
