@@ -73,7 +73,7 @@ def bench_pier(pier, work, ctx, runs):
                    check=True, stdout=subprocess.DEVNULL)
 
     def reset():
-        subprocess.run(base + ["builder", "prune", "-f"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(base + ["builder", "prune", "-a", "-f"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(base + ["rmi", "-f", "bench:1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     return measure(base + ["build", "-q", "-t", "bench:1", ctx], reset, runs)

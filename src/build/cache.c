@@ -106,9 +106,21 @@ drop_entry (pier_store *st, const pier_db_cache_entry *e, pier_error **err)
   return pier_image_remove (st, e->image_id, false, &report, err);
 }
 
+/* Whether only the cache holds the entry's image (a dangling entry). */
+static int
+entry_dangling (pier_db *db, const pier_db_cache_entry *e, pier_error **err)
+{
+  pier_db_image *img = NULL;
+  if (pier_db_get_image (db, e->image_id, &img, NULL) < 0)
+    return 1;
+  int only = cache_only (db, img, err);
+  pier_db_image_free (img);
+  return only;
+}
+
 int
-pier_build_cache_prune (pier_store *st, int64_t keep, int64_t until, size_t *removed, int64_t *reclaimed,
-                        pier_error **err)
+pier_build_cache_prune (pier_store *st, bool all, int64_t keep, int64_t until, size_t *removed,
+                        int64_t *reclaimed, pier_error **err)
 {
   pier_db *db = pier_store_db (st);
   pier_db_cache_entry *es = NULL;
@@ -124,9 +136,20 @@ pier_build_cache_prune (pier_store *st, int64_t keep, int64_t until, size_t *rem
     {
       bool old = until > 0 && es[i].last_used < until;
       bool over = keep >= 0 && now_size > keep;
-      bool all = keep < 0 && until == 0;
-      if (!(old || over || all))
+      bool every = keep < 0 && until == 0;
+      if (!(old || over || every))
         continue;
+      if (!all)
+        {
+          int d = entry_dangling (db, &es[i], err);
+          if (d < 0)
+            {
+              rc = -1;
+              break;
+            }
+          if (d == 0)
+            continue;
+        }
       rc = drop_entry (st, &es[i], err);
       if (rc == 0)
         {

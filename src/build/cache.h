@@ -6,6 +6,7 @@
 #ifndef PIER_BUILD_CACHE_H
 #define PIER_BUILD_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,8 +18,10 @@ int pier_build_cache_usage (pier_store *st, size_t *entries, int64_t *size, pier
 /* Remove entries, least recently used first: those last used before
  * until (unix seconds; 0 for any), and then more until the cache's size
  * is at most keep (negative: no cap; with keep < 0 and until 0, all).
- * The images only they held go.  *removed and *reclaimed say how much. */
-int pier_build_cache_prune (pier_store *st, int64_t keep, int64_t until, size_t *removed, int64_t *reclaimed,
-                            pier_error **err);
+ * Without all, only dangling entries (whose image nothing but the cache
+ * holds: not tagged, no container) go.  The images only they held go.
+ * *removed and *reclaimed say how much. */
+int pier_build_cache_prune (pier_store *st, bool all, int64_t keep, int64_t until, size_t *removed,
+                            int64_t *reclaimed, pier_error **err);
 
 #endif

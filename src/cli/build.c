@@ -335,7 +335,7 @@ pier_cmd_builder_prune (struct pier_globals *g, int argc, char **argv)
   const char *keep = NULL;
   int i = 1, rc = 0;
   pier_opt opts[] = {
-    { "a|all", OPT_BOOL, &all, "remove all unused build cache", NULL },
+    { "a|all", OPT_BOOL, &all, "remove all unused build cache, not just dangling ones", NULL },
     { "f|force", OPT_BOOL, &force, "do not prompt for confirmation", NULL },
     { "filter", OPT_LIST, &filters, "provide filter values (until=<duration>)", "filter" },
     { "keep-storage", OPT_STRING, &keep, "amount of disk space to keep for cache", "bytes" },
@@ -371,14 +371,13 @@ pier_cmd_builder_prune (struct pier_globals *g, int argc, char **argv)
       if (fgets (line, sizeof line, stdin) == NULL || (line[0] != 'y' && line[0] != 'Y'))
         return 0;
     }
-  (void) all;
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
     return PIER_EXIT_ERROR;
   pier_error *err = NULL;
   size_t removed = 0;
   int64_t reclaimed = 0;
-  if (pier_build_cache_prune (st, keep_bytes, until, &removed, &reclaimed, &err) < 0)
+  if (pier_build_cache_prune (st, all, keep_bytes, until, &removed, &reclaimed, &err) < 0)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
   else
     {

@@ -218,9 +218,10 @@ system_prune (struct pier_globals *g, int argc, char **argv)
       fprintf (
           stderr,
           "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one "
-          "container\n%s  - %s\n  - all build cache\n\nAre you sure you want to continue? [y/N] ",
+          "container\n%s  - %s\n  - %s\n\nAre you sure you want to continue? [y/N] ",
           volumes ? "  - all anonymous volumes not used by at least one container\n" : "",
-          all ? "all images without at least one container associated to them" : "all dangling images");
+          all ? "all images without at least one container associated to them" : "all dangling images",
+          all ? "all build cache" : "unused build cache");
       char answer[16] = "";
       if (fgets (answer, sizeof answer, stdin) == NULL || (answer[0] != 'y' && answer[0] != 'Y'))
         return 0;
@@ -262,7 +263,7 @@ system_prune (struct pier_globals *g, int argc, char **argv)
   pier_error *err = NULL;
   size_t removed = 0;
   int64_t reclaimed = 0;
-  if (pier_build_cache_prune (st, -1, 0, &removed, &reclaimed, &err) < 0)
+  if (pier_build_cache_prune (st, all, -1, 0, &removed, &reclaimed, &err) < 0)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
   else if (removed)
     {
