@@ -9,7 +9,6 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -144,52 +143,12 @@ pier_engine_diff (pier_engine *e, const char *id, json_t **changes, pier_error *
 
 /* ---- export ----------------------------------------------------------------- */
 
-#ifndef FSCONFIG_SET_STRING
-#define FSCONFIG_SET_STRING 1
-#define FSCONFIG_CMD_CREATE 6
-#endif
-#ifndef MOVE_MOUNT_F_EMPTY_PATH
-#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
-#endif
-
 static int
 export_sink (void *data, const void *buf, size_t len, pier_error **err)
 {
   int fd = *(int *) data;
   if (pier_write_all (fd, buf, len) < 0)
     return pier_error_make (err, errno, "cannot write the export");
-  return 0;
-}
-
-/* In a child with a private mount namespace: the image's layers under
- * the writable layer, read-only, on target. */
-static int
-mount_view (pier_engine *e, const pier_db_image *img, const char *upper, const char *target, pier_error **err)
-{
-  int fs = (int) syscall (SYS_fsopen, "overlay", 1);
-  if (fs < 0)
-    return pier_error_make (err, errno, "cannot open an overlay");
-  if (syscall (SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", upper, 0) < 0)
-    return pier_error_make (err, errno, "overlay: %s", upper);
-  for (size_t i = img->n_layers; i > 0; i--)
-    {
-      cleanup_free char *l = xasprintf ("%s/layers/%s", e->root, img->layers[i - 1].chain_id + 7);
-      if (syscall (SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", l, 0) < 0)
-        return pier_error_make (err, errno, "overlay: %s", l);
-    }
-  if (img->n_layers == 0)
-    {
-      /* overlay wants two lower layers when it has no upper one. */
-      cleanup_free char *empty = xasprintf ("%s.empty", target);
-      if ((mkdir (empty, 0755) < 0 && errno != EEXIST)
-          || syscall (SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", empty, 0) < 0)
-        return pier_error_make (err, errno, "overlay: %s", empty);
-    }
-  if (syscall (SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-    return pier_error_make (err, errno, "cannot create the overlay of the container's layers");
-  int mnt = (int) syscall (SYS_fsmount, fs, 0, 0);
-  if (mnt < 0 || syscall (SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-    return pier_error_make (err, errno, "cannot mount the container's layers on %s", target);
   return 0;
 }
 
@@ -234,8 +193,15 @@ root_child (struct root_job *j, pier_error **err)
             return -1;
           root = live;
         }
-      else if (mount_view (j->e, j->img, j->upper, j->target, err) < 0)
-        return -1;
+      else
+        {
+          cleanup_strv char **chains = NULL;
+          for (size_t i = 0; i < j->img->n_layers; i++)
+            strv_push (&chains, j->img->layers[i].chain_id);
+          if (pier_engine_mount_lowers (j->e->root, j->upper, (const char *const *) chains, j->target, err)
+              < 0)
+            return -1;
+        }
     }
   cleanup_close int rootfd = open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
@@ -282,12 +248,15 @@ run_root_job (struct root_job *j, pier_error **err)
   while (waitpid (child, &status, 0) < 0 && errno == EINTR)
     ;
   rmdir (j->target);
-  cleanup_free char *empty = xasprintf ("%s.empty", j->target);
-  rmdir (empty);
   if (len)
     return pier_error_makex (err, EIO, "%.*s", (int) len, msg);
+  if (WIFSIGNALED (status))
+    return pier_error_makex (err, EIO,
+                             "the process working on container %.12s's filesystem was killed by signal %d",
+                             j->id, WTERMSIG (status));
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return pier_error_makex (err, EIO, "the operation on the container's filesystem failed");
+    return pier_error_makex (err, EIO, "the process working on container %.12s's filesystem failed (exit %d)",
+                             j->id, WEXITSTATUS (status));
   return 0;
 }
 

@@ -51,6 +51,12 @@ int pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, pier_e
 int pier_engine_mount_overlay (const char *root, const char *const *chains, const char *dir, bool plain,
                                pier_error **err);
 
+/* Mount read-only on target: top (a directory, or NULL) over the layers
+ * chains (chain ids, bottom first).  Nothing is mounted when there is
+ * nothing to show. */
+int pier_engine_mount_lowers (const char *root, const char *top, const char *const *chains,
+                              const char *target, pier_error **err);
+
 /* The OCI linux.resources of a HostConfig (no device rules). */
 json_t *pier_engine_oci_resources (json_t *hc, pier_error **err);
 

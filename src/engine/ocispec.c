@@ -68,8 +68,9 @@ mount_legacy (const char *layers, char **lowers, const char *upper, const char *
       free (opt);
       opt = n;
     }
-  char *n = xasprintf ("%s,upperdir=%s,workdir=%s%s", opt, upper, work,
-                       plain ? ",redirect_dir=off,metacopy=off,index=off" : "");
+  char *n = upper ? xasprintf ("%s,upperdir=%s,workdir=%s%s", opt, upper, work,
+                               plain ? ",redirect_dir=off,metacopy=off,index=off" : "")
+                  : xstrdup (opt);
   free (opt);
   opt = n;
   if (strlen (opt) >= 4096)
@@ -78,12 +79,52 @@ mount_legacy (const char *layers, char **lowers, const char *upper, const char *
   cleanup_close int cwd = open (".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (chdir (layers) < 0)
     return pier_error_make (err, errno, "cannot enter %s", layers);
-  int r = mount ("overlay", target, "overlay", 0, opt);
+  int r = mount ("overlay", target, "overlay", upper ? 0 : MS_RDONLY, opt);
   int saved = errno;
   if (cwd >= 0 && fchdir (cwd) < 0)
     (void) 0;
   if (r < 0)
     return pier_error_make (err, saved, "cannot mount the container's root on %s", target);
+  return 0;
+}
+
+/* An overlay of lw (paths, top first) on target; with upper (and work)
+ * writable, else read-only.  The new mount API first, the option string
+ * for kernels before "lowerdir+". */
+static int
+overlay_mount (const char *layers, char **lw, const char *upper, const char *work, const char *target,
+               bool plain, pier_error **err)
+{
+  cleanup_close int fs = (int) syscall (SYS_fsopen, "overlay", 1);
+  if (fs < 0)
+    return mount_legacy (layers, lw, upper, work, target, plain, err);
+  for (size_t i = 0; lw[i]; i++)
+    if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "lowerdir+", lw[i], 0) < 0)
+      {
+        if (errno == EINVAL && i == 0)
+          return mount_legacy (layers, lw, upper, work, target, plain, err);
+        return fs_fail (fs, lw[i], err);
+      }
+  if (upper && syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0)
+    return fs_fail (fs, upper, err);
+  if (upper && syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "workdir", work, 0) < 0)
+    return fs_fail (fs, work, err);
+  /* An upper layer that becomes an image layer must hold whole files and
+   * directories: no metadata-only copy-up, no renamed-directory redirects
+   * pointing into the layers below. */
+  if (plain
+      && (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "redirect_dir", "off", 0) < 0
+          || syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "metacopy", "off", 0) < 0
+          || syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "index", "off", 0) < 0))
+    return fs_fail (fs, "options", err);
+  if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return fs_fail (fs, "create", err);
+  /* Without an upper layer the mount is read-only (MOUNT_ATTR_RDONLY). */
+  cleanup_close int mnt = (int) syscall (SYS_fsmount, fs, 1, upper ? 0 : 1);
+  if (mnt < 0)
+    return fs_fail (fs, "fsmount", err);
+  if (syscall (SYS_move_mount, mnt, "", AT_FDCWD, target, PIER_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return pier_error_make (err, errno, "cannot mount the container's root on %s", target);
   return 0;
 }
 
@@ -128,36 +169,34 @@ pier_engine_mount_overlay (const char *root, const char *const *chains, const ch
       strv_push (&lowers, empty);
     }
   cleanup_strv char **lw = lowers;
-  cleanup_close int fs = (int) syscall (SYS_fsopen, "overlay", 1);
-  if (fs < 0)
-    return mount_legacy (layers, lw, upper, work, target, plain, err);
-  for (size_t i = 0; lw[i]; i++)
-    if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "lowerdir+", lw[i], 0) < 0)
-      {
-        if (errno == EINVAL && i == 0)
-          return mount_legacy (layers, lw, upper, work, target, plain, err);
-        return fs_fail (fs, lw[i], err);
-      }
-  if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0)
-    return fs_fail (fs, upper, err);
-  if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "workdir", work, 0) < 0)
-    return fs_fail (fs, work, err);
-  /* An upper layer that becomes an image layer must hold whole files and
-   * directories: no metadata-only copy-up, no renamed-directory redirects
-   * pointing into the layers below. */
-  if (plain
-      && (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "redirect_dir", "off", 0) < 0
-          || syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "metacopy", "off", 0) < 0
-          || syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "index", "off", 0) < 0))
-    return fs_fail (fs, "options", err);
-  if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-    return fs_fail (fs, "create", err);
-  cleanup_close int mnt = (int) syscall (SYS_fsmount, fs, 1, 0);
-  if (mnt < 0)
-    return fs_fail (fs, "fsmount", err);
-  if (syscall (SYS_move_mount, mnt, "", AT_FDCWD, target, PIER_MOVE_MOUNT_F_EMPTY_PATH) < 0)
-    return pier_error_make (err, errno, "cannot mount the container's root on %s", target);
-  return 0;
+  return overlay_mount (layers, lw, upper, work, target, plain, err);
+}
+
+int
+pier_engine_mount_lowers (const char *root, const char *top, const char *const *chains, const char *target,
+                          pier_error **err)
+{
+  cleanup_free char *layers = xasprintf ("%s/layers", root);
+  cleanup_strv char **lw = NULL;
+  if (top)
+    strv_push (&lw, top);
+  for (size_t i = chains ? strv_len ((char *const *) chains) : 0; i > 0; i--)
+    {
+      cleanup_free char *l = xasprintf ("%s/%s", layers, chains[i - 1] + 7);
+      strv_push (&lw, l);
+    }
+  size_t n = lw ? strv_len (lw) : 0;
+  if (n == 0)
+    return 0;
+  if (n == 1)
+    {
+      /* overlay wants two lower layers when it has no upper one. */
+      if (mount (lw[0], target, NULL, MS_BIND, NULL) < 0
+          || mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+        return pier_error_make (err, errno, "cannot mount %s on %s", lw[0], target);
+      return 0;
+    }
+  return overlay_mount (layers, lw, NULL, NULL, target, false, err);
 }
 
 /* ---------------------------------------------------------------- users */

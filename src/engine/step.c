@@ -286,32 +286,5 @@ pier_engine_step_apply (pier_engine *e, const pier_engine_step *s, pier_engine_s
 int
 pier_engine_mount_layers (pier_engine *e, const char *const *chains, const char *target, pier_error **err)
 {
-  size_t n = chains ? strv_len ((char *const *) chains) : 0;
-  if (n == 0)
-    return 0;
-  if (n == 1)
-    {
-      cleanup_free char *src = xasprintf ("%s/layers/%s", e->root, chains[0] + 7);
-      if (mount (src, target, NULL, MS_BIND, NULL) < 0
-          || mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-        return pier_error_make (err, errno, "cannot mount layer %s on %s", chains[0], target);
-      return 0;
-    }
-  /* Two or more lower layers and no upper: a read-only overlay.  The
-   * option string holds paths relative to the layers directory. */
-  cleanup_free char *layers = xasprintf ("%s/layers", e->root);
-  cleanup_free char *opt = xstrdup ("lowerdir=");
-  for (size_t i = n; i > 0; i--)
-    {
-      char *o = xasprintf ("%s%s%s", opt, i == n ? "" : ":", chains[i - 1] + 7);
-      free (opt);
-      opt = o;
-    }
-  if (strlen (opt) >= 4096)
-    return pier_error_makex (err, E2BIG, "cannot mount %zu layers on %s: too many for one mount", n, target);
-  if (chdir (layers) < 0)
-    return pier_error_make (err, errno, "cannot enter %s", layers);
-  if (mount ("overlay", target, "overlay", MS_RDONLY, opt) < 0)
-    return pier_error_make (err, errno, "cannot mount the layers on %s", target);
-  return 0;
+  return pier_engine_mount_lowers (e->root, NULL, chains, target, err);
 }
