@@ -174,7 +174,7 @@ write_plain (struct diff *d, const char *path, mode_t mode, pier_error **err)
 static int walk (struct diff *d, int dirfd, const char *prefix, pier_error **err);
 
 bool
-pier_diff_is_placeholder (int dirfd, const char *name, const char *path, const char *const *skip)
+pier_diff_is_empty_listed (int dirfd, const char *name, const char *path, const char *const *skip)
 {
   bool listed = false;
   for (size_t i = 0; skip && skip[i] && !listed; i++)
@@ -201,7 +201,7 @@ write_entry (struct diff *d, int dirfd, const char *name, const char *path, pier
   struct stat st;
   if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return pier_error_make (err, errno, "cannot stat `%s`", path);
-  if (d->o->skip_empty && pier_diff_is_placeholder (dirfd, name, path, d->o->skip_empty))
+  if (d->o->skip_empty && pier_diff_is_empty_listed (dirfd, name, path, d->o->skip_empty))
     return 0;
 
   /* A whiteout: overlay's char 0/0. */

@@ -42,6 +42,6 @@ int pier_layer_diff (int dirfd, const pier_diff_opts *o, pier_diff_sink sink, vo
                      uint64_t *file_bytes, pier_error **err);
 
 /* Whether name (at path) in dirfd is one of skip and empty. */
-bool pier_diff_is_placeholder (int dirfd, const char *name, const char *path, const char *const *skip);
+bool pier_diff_is_empty_listed (int dirfd, const char *name, const char *path, const char *const *skip);
 
 #endif

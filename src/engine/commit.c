@@ -52,7 +52,7 @@ container_layers (pier_engine *e, const char *id, json_t **rec, pier_db_image **
 /* The mount points a container's start leaves in its writable layer when
  * the image lacks them: not changes of the user's (docker keeps them in
  * an init layer of its own). */
-static const char *const placeholders[]
+static const char *const start_mount_points[]
     = { "dev",     "proc",    "sys",        "etc/hostname",  "etc/hosts",   "etc/resolv.conf",
         "dev/shm", "dev/pts", "dev/mqueue", "sys/fs/cgroup", "dev/console", NULL };
 
@@ -93,7 +93,7 @@ walk_changes (pier_engine *e, const pier_db_image *img, int dirfd, const char *r
       if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         continue;
       if (!in_lower (e, img, path + 1)
-          && pier_diff_is_placeholder (dirfd, de->d_name, path + 1, placeholders))
+          && pier_diff_is_empty_listed (dirfd, de->d_name, path + 1, start_mount_points))
         continue;
       int kind;
       if (S_ISCHR (st.st_mode) && st.st_rdev == makedev (0, 0))
@@ -334,7 +334,7 @@ pier_engine_commit (pier_engine *e, const char *id, const pier_engine_commit_opt
     }
   pier_new_layer nl = { 0 };
   const char *parent = img->n_layers ? img->layers[img->n_layers - 1].chain_id : NULL;
-  int r = pier_image_layer_from_dir (e->st, upper, parent, -1, false, placeholders, &nl, err);
+  int r = pier_image_layer_from_dir (e->st, upper, parent, -1, false, start_mount_points, &nl, err);
   if (paused)
     pier_engine_pause (e, id, false, NULL);
   if (r < 0)
@@ -393,6 +393,9 @@ pier_engine_commit (pier_engine *e, const char *id, const pier_engine_commit_opt
   layers[img->n_layers] = (pier_db_image_layer){ nl.diff_id, nl.chain_id, nl.blob,
                                                  (char *) PIER_MT_OCI_LAYER_GZIP, nl.blob_size };
   r = pier_image_create (e->st, image, layers, img->n_layers + 1, o->reference, image_id, err);
+  if (r < 0)
+    /* No image holds the new layer: it goes, and its blob. */
+    pier_image_drop_unused (e->st, (const char *[]){ nl.chain_id }, 1, (const char *[]){ nl.blob }, 1);
   free (layers);
   pier_db_image_free (img);
   pier_new_layer_clear (&nl);

@@ -201,7 +201,10 @@ pier_image_create (pier_store *st, json_t *config, const pier_db_image_layer *la
                    PIER_MT_OCI_MANIFEST, "config", "mediaType", PIER_MT_OCI_CONFIG, "digest", config_digest,
                    "size", (json_int_t) config_size, "layers", mlayers);
   if (put_json (st, manifest, &manifest_digest, &manifest_size, err) < 0)
-    return -1;
+    {
+      pier_image_drop_unreferenced (st, (const char *[]){ config_digest }, 1);
+      return -1;
+    }
   pier_db_image img = { config_digest,
                         (int64_t) time (NULL),
                         size,
@@ -212,7 +215,7 @@ pier_image_create (pier_store *st, json_t *config, const pier_db_image_layer *la
                         n,
                         NULL };
   if (pier_db_begin (db, err) < 0)
-    return -1;
+    goto rollback;
   if (pier_db_put_image (db, &img, err) < 0)
     goto rollback;
   if (ref)
@@ -227,5 +230,7 @@ pier_image_create (pier_store *st, json_t *config, const pier_db_image_layer *la
   return 0;
 rollback:
   pier_db_rollback (db, NULL);
+  /* The config and manifest written for it go, unless an image has them. */
+  pier_image_drop_unreferenced (st, (const char *[]){ config_digest, manifest_digest }, 2);
   return -1;
 }
