@@ -85,6 +85,11 @@ int pier_cmd_network (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_container (struct pier_globals *g, int argc, char **argv);
 int pier_cmd_container_prune (struct pier_globals *g, int argc, char **argv);
 
+/* --restart "no|always|unless-stopped|on-failure[:N]" as docker's
+ * RestartPolicy object (the engine checks the name); NULL for a bad
+ * format. */
+json_t *pier_cli_restart_policy (const char *s);
+
 /* -e values: "K=V" as is, a bare "K" from our environment (dropped when
  * unset); --env-file lines the same, # comments skipped. */
 void pier_cli_env_push (json_t *env, const char *kv);

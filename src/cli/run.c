@@ -139,6 +139,22 @@ bad (const char *verb, const char *fmt, const char *v)
   return pier_cli_usage (verb, msg);
 }
 
+json_t *
+pier_cli_restart_policy (const char *s)
+{
+  cleanup_free char *pol = xstrdup (s);
+  char *colon = strchr (pol, ':');
+  long max = 0;
+  if (colon)
+    {
+      *colon++ = '\0';
+      char *end;
+      max = strtol (colon, &end, 10);
+      if (*end || strcmp (pol, "on-failure") != 0 || max < 0 || max > INT_MAX)
+        return NULL;
+    }
+  return json_pack ("{s:s, s:i}", "Name", pol, "MaximumRetryCount", (int) max);
+}
 /* "KEY=V" stays; a bare "KEY" takes the value from our environment, or
  * is dropped when unset (docker's rule). */
 void
@@ -368,19 +384,10 @@ build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t
   json_object_set_new (hc, "ReadonlyRootfs", json_boolean (f->read_only));
   if (f->restart)
     {
-      cleanup_free char *pol = xstrdup (f->restart);
-      char *colon = strchr (pol, ':');
-      long max = 0;
-      if (colon)
-        {
-          *colon++ = '\0';
-          char *end;
-          max = strtol (colon, &end, 10);
-          if (*end || strcmp (pol, "on-failure") != 0 || max < 0)
-            return bad (verb, "invalid restart policy format: %s", f->restart);
-        }
-      json_object_set_new (hc, "RestartPolicy",
-                           json_pack ("{s:s, s:i}", "Name", pol, "MaximumRetryCount", (int) max));
+      json_t *rp = pier_cli_restart_policy (f->restart);
+      if (rp == NULL)
+        return bad (verb, "invalid restart policy format: %s", f->restart);
+      json_object_set_new (hc, "RestartPolicy", rp);
     }
   static const struct
   {

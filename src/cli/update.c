@@ -59,8 +59,6 @@ pier_cmd_update (struct pier_globals *g, int argc, char **argv)
                 = xasprintf ("invalid argument \"%s\" for \"%s\" flag", sizes[k].v, sizes[k].flag);
             return pier_cli_usage ("update", msg);
           }
-        if (strcmp (sizes[k].key, "Memory") == 0 && n > 0 && n < 6 * 1024 * 1024)
-          return pier_cli_usage ("update", "Minimum memory limit allowed is 6MB");
         json_object_set_new (ch, sizes[k].key, json_integer (n));
       }
   if (cpus)
@@ -95,22 +93,13 @@ pier_cmd_update (struct pier_globals *g, int argc, char **argv)
     }
   if (restart)
     {
-      cleanup_free char *pol = xstrdup (restart);
-      char *colon = strchr (pol, ':');
-      long max = 0;
-      if (colon)
+      json_t *rp = pier_cli_restart_policy (restart);
+      if (rp == NULL)
         {
-          *colon++ = '\0';
-          char *end;
-          max = strtol (colon, &end, 10);
-          if (*end || strcmp (pol, "on-failure") != 0 || max < 0)
-            return pier_cli_usage ("update", "invalid restart policy format");
+          cleanup_free char *msg = xasprintf ("invalid restart policy format: %s", restart);
+          return pier_cli_usage ("update", msg);
         }
-      if (strcmp (pol, "no") != 0 && strcmp (pol, "always") != 0 && strcmp (pol, "unless-stopped") != 0
-          && strcmp (pol, "on-failure") != 0)
-        return pier_cli_usage ("update", "invalid restart policy name");
-      json_object_set_new (ch, "RestartPolicy",
-                           json_pack ("{s:s, s:i}", "Name", pol, "MaximumRetryCount", (int) max));
+      json_object_set_new (ch, "RestartPolicy", rp);
     }
   if (json_object_size (ch) == 0)
     return pier_cli_usage ("update", "you must provide one or more flags when using this command");

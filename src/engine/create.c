@@ -192,9 +192,8 @@ merge_config (json_t *cfg, json_t *img, pier_error **err)
   return 0;
 }
 
-/* HostConfig: docker's defaults and its checks at create time. */
-static int
-check_host_config (json_t *hc, pier_error **err)
+int
+pier_engine_check_host_config (json_t *hc, pier_error **err)
 {
   json_t *rp = json_object_get (hc, "RestartPolicy");
   if (!json_is_object (rp))
@@ -397,7 +396,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   if (!json_is_object (hc))
     return pier_error_makex (err, EINVAL, "HostConfig must be an object");
   cleanup_json json_t *networks = NULL;
-  if (merge_config (cfg, imgcfg, err) < 0 || check_host_config (hc, err) < 0
+  if (merge_config (cfg, imgcfg, err) < 0 || pier_engine_check_host_config (hc, err) < 0
       || pier_engine_net_prepare (e, hc, body, &networks, warnings, err) < 0)
     return -1;
   json_object_del (cfg, "NetworkingConfig");

@@ -19,6 +19,10 @@ char *pier_engine_container_dir (const pier_engine *e, const char *id);
  * nameservers on loopback.  Caller frees. */
 char *pier_engine_resolv_conf (void);
 
+/* HostConfig: docker's defaults and its checks (at create, and again
+ * after an update). */
+int pier_engine_check_host_config (json_t *hc, pier_error **err);
+
 /* A fresh State object with the given Status. */
 json_t *pier_engine_state_new (const char *status);
 

@@ -30,11 +30,9 @@ pier_engine_update (pier_engine *e, const char *id, json_t *changes, pier_error 
   const char *key;
   json_t *v;
   json_object_foreach (changes, key, v) json_object_set (hc, key, v);
-  int64_t m = json_integer_value (json_object_get (hc, "Memory"));
-  int64_t swap = json_integer_value (json_object_get (hc, "MemorySwap"));
-  if (m > 0 && swap > 0 && swap < m)
-    return pier_error_makex (err, EINVAL,
-                             "Minimum memoryswap limit should be larger than memory limit, see usage");
+  /* The same checks as at create, on the merged result. */
+  if (pier_engine_check_host_config (hc, err) < 0)
+    return -1;
 
   /* A running container gets the new limits now. */
   const char *status = json_string_value (json_object_get (state, "Status"));

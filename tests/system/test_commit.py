@@ -142,7 +142,13 @@ def test_update_resources_and_restart_policy(pier):
     r = pier("update", "up")
     assert r.rc == 125 and "one or more flags" in r.err
     r = pier("update", "--restart", "sometimes", "up")
-    assert r.rc == 125
+    assert r.rc == 1 and "invalid restart policy 'sometimes'" in r.err, r
+    r = pier("update", "--restart", "on-failure:x", "up")
+    assert r.rc == 125 and "invalid restart policy format" in r.err, r
+    r = pier("update", "-m", "1m", "--memory-swap", "2m", "up")
+    assert r.rc == 1 and "Minimum memory limit allowed is 6MB" in r.err, r
+    r = pier("update", "--restart", "always", "up")
+    assert r.rc == 0, r
     pier.ok("rm", "-f", "up")
     # A restart policy set after the start is the one the monitor applies.
     pier.ok("run", "-d", "--name", "flaky", "busybox", "sh", "-c", "sleep 0.3; exit 3")
