@@ -176,6 +176,22 @@ v_end (struct builder *b, int vertex, const char *status, double secs)
   fflush (b->o->progress);
 }
 
+/* A fresh directory in the store's tmp/: whatever a build that dies
+ * leaves there is removed by a later pier once the builder is gone. */
+static char *
+scratch_dir (pier_store *st, pier_error **err)
+{
+  cleanup_free char *name = pier_store_tmp_name (st);
+  char *dir = xasprintf ("%s/tmp/%s", pier_store_root (st), name);
+  if (mkdir (dir, 0700) < 0)
+    {
+      pier_error_make (err, errno, "cannot create %s", dir);
+      free (dir);
+      return NULL;
+    }
+  return dir;
+}
+
 /* ---- layers and state --------------------------------------------------- */
 
 static void
@@ -585,10 +601,10 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
         }
     }
 
-  cleanup_free char *dir = xasprintf ("%s/step-XXXXXX", b->tmp);
+  cleanup_free char *dir = scratch_dir (b->st, err);
   cleanup_free char *upper = NULL, *created = NULL;
-  if (mkdtemp (dir) == NULL)
-    return pier_error_make (err, errno, "cannot create a build step directory in %s", b->tmp);
+  if (dir == NULL)
+    return pier_error_wrap (err, "cannot make the build step's directory");
   cleanup_strv char **chains = chains_of (s);
   int out[2] = { -1, -1 };
   pthread_t th;
@@ -919,8 +935,9 @@ parse_mounts (struct builder *b, size_t self, struct stage *s, const pier_df_ins
                   if (val == NULL)
                     return pier_error_makex (err, ENOENT, "secret %s: the environment variable %s is not set",
                                              id, senv ? senv : sid);
-                  cleanup_free char *tmpl = xasprintf ("%s/secret-XXXXXX", b->tmp);
-                  int fd = mkstemp (tmpl);
+                  cleanup_free char *name = pier_store_tmp_name (b->st);
+                  cleanup_free char *tmpl = xasprintf ("%s/tmp/%s", pier_store_root (b->st), name);
+                  int fd = open (tmpl, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
                   if (fd < 0 || pier_write_all (fd, val, strlen (val)) < 0)
                     {
                       if (fd >= 0)
@@ -1812,12 +1829,9 @@ pier_build_export (pier_engine *e, const char *image_id, const char *dest, int f
     return -1;
   cleanup_strv char **chains = chains_of (&s);
   stage_clear (&s);
-  cleanup_free char *tmp = xasprintf ("%s/build", e->root);
-  if (mkdir (tmp, 0700) < 0 && errno != EEXIST)
-    return pier_error_make (err, errno, "cannot create %s", tmp);
-  cleanup_free char *dir = xasprintf ("%s/export-XXXXXX", tmp);
-  if (mkdtemp (dir) == NULL)
-    return pier_error_make (err, errno, "cannot create a directory in %s", tmp);
+  cleanup_free char *dir = scratch_dir (e->st, err);
+  if (dir == NULL)
+    return pier_error_wrap (err, "cannot make the export's directory");
   cleanup_free char *absdest = NULL;
   if (dest)
     {

@@ -33,32 +33,24 @@ looks_like_archive (const char *buf, size_t len)
 }
 
 /* A context tar (from a file, or bytes read from stdin) unpacked into a
- * fresh directory under <root>/build. */
+ * fresh directory in the store's tmp/ (a later pier removes it if this
+ * one dies). */
 static int
-unpack_context (const char *root, int fd, char **dir, pier_error **err)
+unpack_context (pier_store *st, int fd, char **dir, pier_error **err)
 {
-  cleanup_free char *base = xasprintf ("%s/build", root);
-  if (mkdir (base, 0700) < 0 && errno != EEXIST)
-    return pier_error_make (err, errno, "cannot create %s", base);
-  cleanup_close int bfd = open (base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (bfd < 0)
-    return pier_error_make (err, errno, "cannot open %s", base);
-  char name[32];
-  snprintf (name, sizeof name, "context-%d", getpid ());
+  cleanup_free char *name = pier_store_tmp_name (st);
   pier_extract_opts o = { 0 };
-  if (pier_layer_extract_into_new (bfd, name, fd, &o, NULL, err) < 0)
+  if (pier_layer_extract_into_new (pier_store_tmp_fd (st), name, fd, &o, NULL, err) < 0)
     return pier_error_wrap (err, "cannot read the build context");
-  *dir = xasprintf ("%s/%s", base, name);
+  *dir = xasprintf ("%s/tmp/%s", pier_store_root (st), name);
   return 0;
 }
 
+/* Bytes read from stdin, as a file to unpack (unnamed: nothing to leave). */
 static int
-write_tmp (const char *root, const char *data, size_t len, int *fd, pier_error **err)
+write_tmp (pier_store *st, const char *data, size_t len, int *fd, pier_error **err)
 {
-  cleanup_free char *base = xasprintf ("%s/build", root);
-  if (mkdir (base, 0700) < 0 && errno != EEXIST)
-    return pier_error_make (err, errno, "cannot create %s", base);
-  *fd = open (base, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  *fd = openat (pier_store_tmp_fd (st), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (*fd < 0 || pier_write_all (*fd, data, len) < 0 || lseek (*fd, 0, SEEK_SET) < 0)
     return pier_error_make (err, errno, "cannot stage the build context");
   return 0;
@@ -172,8 +164,7 @@ pier_cmd_build (struct pier_globals *g, int argc, char **argv)
       if (looks_like_archive (in, len))
         {
           cleanup_close int fd = -1;
-          if (write_tmp (g->root, in, len, &fd, &err) < 0
-              || unpack_context (g->root, fd, &unpacked, &err) < 0)
+          if (write_tmp (st, in, len, &fd, &err) < 0 || unpack_context (st, fd, &unpacked, &err) < 0)
             goto fail;
           ctx = xstrdup (unpacked);
         }
@@ -182,9 +173,8 @@ pier_cmd_build (struct pier_globals *g, int argc, char **argv)
           /* A Dockerfile alone: the context is empty. */
           df_text = steal_pointer (&in);
           df_len = len;
-          cleanup_free char *base = xasprintf ("%s/build", g->root);
-          mkdir (base, 0700);
-          unpacked = xasprintf ("%s/context-%d", base, getpid ());
+          cleanup_free char *name = pier_store_tmp_name (st);
+          unpacked = xasprintf ("%s/tmp/%s", pier_store_root (st), name);
           if (mkdir (unpacked, 0700) < 0)
             {
               pier_error_make (&err, errno, "cannot create %s", unpacked);
@@ -206,7 +196,7 @@ pier_cmd_build (struct pier_globals *g, int argc, char **argv)
       else
         {
           cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-          if (fd < 0 || unpack_context (g->root, fd, &unpacked, &err) < 0)
+          if (fd < 0 || unpack_context (st, fd, &unpacked, &err) < 0)
             {
               if (fd < 0)
                 pier_error_make (&err, errno, "cannot open %s", path);

@@ -24,6 +24,9 @@ def build_leftovers(p):
         extra = [x.name for x in build.iterdir() if x.name != "cache-mounts"]
         if extra:
             found.append(f"build directory entries {extra}")
+    tmp = p.root / "tmp"
+    if tmp.exists() and list(tmp.iterdir()):
+        found.append(f"store tmp entries {[x.name for x in tmp.iterdir()]}")
     for hier in Path("/sys/fs/cgroup").iterdir():
         d = hier / "pier"
         if d.is_dir():
