@@ -586,19 +586,20 @@ finish (struct mon *m, int64_t started_ms, int64_t *delay)
   ex[4] = ooms > 0;
 
   /* The policy as recorded now (`pier update --restart` may have
-   * changed it since the start). */
-  {
-    pier_db_container *c = NULL;
-    db_open (m);
-    if (m->db && pier_db_container_get (m->db, m->id, &c, NULL) == 0)
-      {
-        cleanup_json json_t *now_rec = json_loads (c->config, 0, NULL);
-        json_t *nrp = json_object_get (json_object_get (now_rec, "HostConfig"), "RestartPolicy");
-        if (nrp)
-          json_object_set (json_object_get (m->rec, "HostConfig"), "RestartPolicy", nrp);
-        pier_db_container_free (c);
-      }
-  }
+   * changed it since the start; never for --rm, which has none). */
+  if (!json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
+    {
+      pier_db_container *c = NULL;
+      db_open (m);
+      if (m->db && pier_db_container_get (m->db, m->id, &c, NULL) == 0)
+        {
+          cleanup_json json_t *now_rec = json_loads (c->config, 0, NULL);
+          json_t *nrp = json_object_get (json_object_get (now_rec, "HostConfig"), "RestartPolicy");
+          if (nrp)
+            json_object_set (json_object_get (m->rec, "HostConfig"), "RestartPolicy", nrp);
+          pier_db_container_free (c);
+        }
+    }
   json_t *rp = json_object_get (json_object_get (m->rec, "HostConfig"), "RestartPolicy");
   const char *pol = json_string_value (json_object_get (rp, "Name")) ?: "no";
   json_int_t max = json_integer_value (json_object_get (rp, "MaximumRetryCount"));
