@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import alive, run_captured
+from conftest import run_captured
+from test_containers import Pier as ContainersPier, leftovers as container_leftovers
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n"
 GROUP = "root:x:0:\nuser:x:1000:\n"
@@ -45,52 +46,17 @@ def image_tar(rootfs_template, tmp_path_factory):
     return p
 
 
-class Pier:
-    def __init__(self, exe, root, runroot):
-        self.exe, self.root, self.runroot = exe, root, runroot
-
-    def argv(self, *args):
-        return [self.exe, "--root", str(self.root), "--runroot", str(self.runroot)] + [str(a) for a in args]
-
-    def __call__(self, *args, input=None, timeout=60):
-        return run_captured(self.argv(*args), input=input, timeout=timeout)
-
-    def ok(self, *args, **kw):
-        r = self(*args, **kw)
-        assert r.rc == 0, r
-        return r.out
-
-    def inspect(self, name):
-        return json.loads(self.ok("inspect", name))[0]
-
+class Pier(ContainersPier):
     def volumes(self):
         return self.ok("volume", "ls", "-q").split()
 
 
 def leftovers(p, ids):
     """What the test's containers and volumes left on the host."""
-    found = []
-    mounts = Path("/proc/self/mountinfo").read_text()
-    if str(p.root) in mounts:
-        found.append("mount under the store: " + " ".join(
-            line.split()[4] for line in mounts.splitlines() if str(p.root) in line))
-    for cid in ids:
-        for hier in Path("/sys/fs/cgroup").iterdir():
-            if (hier / "pier" / cid).exists():
-                found.append(f"cgroup {hier}/pier/{cid}")
-        if (p.root / "containers" / cid).exists():
-            found.append(f"directory of {cid}")
+    found = container_leftovers(p, ids)
     vols = p.root / "volumes"
     if vols.exists() and list(vols.iterdir()):
         found.append(f"volume directories {sorted(os.listdir(vols))}")
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if len(cmd) > 3 and cmd[1] == b"__monitor" and cmd[2] == str(p.root).encode() and alive(int(pid)):
-                found.append(f"monitor {pid}")
     return found
 
 
