@@ -52,6 +52,12 @@ pier_engine_runtime_root (const pier_engine *e)
 }
 
 char *
+pier_engine_seccomp_cache (const char *runroot)
+{
+  return pier_path_join (runroot, "seccomp");
+}
+
+char *
 pier_engine_container_dir (const pier_engine *e, const char *id)
 {
   return xasprintf ("%s/containers/%s", e->root, id);

@@ -42,6 +42,8 @@ void pier_engine_free (pier_engine *e);
 
 /* <runroot>/runtime: pier-runtime's state root. Caller frees. */
 char *pier_engine_runtime_root (const pier_engine *e);
+/* <runroot>/seccomp: compiled seccomp programs, keyed by profile. */
+char *pier_engine_seccomp_cache (const char *runroot);
 
 /* docker's create: body is docker's ContainerCreate request (Config
  * fields at the top with "HostConfig" inside, as the Engine API takes it);

@@ -103,7 +103,10 @@ pier_engine_exec (pier_engine *e, const char *id, const pier_engine_exec_opts *o
   if (pier_process_parse (proc, "exec", &p, err) < 0)
     return -1;
   cleanup_free char *rt = pier_engine_runtime_root (e);
-  pier_exec_request r = { .root = rt, .id = id, .process = p, .console_fd = o->console_fd, .detach = true };
+  cleanup_free char *sc = pier_engine_seccomp_cache (e->runroot);
+  pier_exec_request r = {
+    .root = rt, .id = id, .process = p, .console_fd = o->console_fd, .detach = true, .seccomp_cache = sc
+  };
   int st = 0;
   int rc = pier_container_exec (&r, pid, &st, err);
   pier_process_free (p);

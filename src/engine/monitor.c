@@ -297,7 +297,8 @@ start_once (struct mon *m, int *code, pier_error **err)
   close_fd (&in[0]);
   close_fd (&out[1]);
   close_fd (&errp[1]);
-  pier_create_opts o = { .root = m->rtroot, .bundle = m->dir, .console_fd = -1 };
+  cleanup_free char *sc = pier_engine_seccomp_cache (m->runroot);
+  pier_create_opts o = { .root = m->rtroot, .bundle = m->dir, .console_fd = -1, .seccomp_cache = sc };
   if (m->tty)
     o.own_console = &console_peer;
   pid_t pid = -1;

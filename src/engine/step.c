@@ -158,7 +158,8 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
   dup2 (devnull, 0);
   dup2 (s->out_fd, 1);
   dup2 (s->out_fd, 2);
-  pier_create_opts o = { .root = rtroot, .bundle = s->dir, .console_fd = -1 };
+  cleanup_free char *sc = pier_engine_seccomp_cache (e->runroot);
+  pier_create_opts o = { .root = rtroot, .bundle = s->dir, .console_fd = -1, .seccomp_cache = sc };
   pid_t pid = -1;
   if (pier_container_create (id, &o, &pid, err) < 0)
     {

@@ -585,7 +585,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   warn_unenforced_lsm (s);
   if (pier_resources_parse (s->resources, &res, err) < 0)
     goto out;
-  if (s->seccomp && pier_seccomp_compile (s->seccomp, &sc, err) < 0)
+  if (s->seccomp && pier_seccomp_compile_cached (s->seccomp, o->seccomp_cache, &sc, err) < 0)
     goto out;
   if (pier_cgroup_path_for (s->cgroups_path, id, &cgpath, err) < 0)
     goto out;

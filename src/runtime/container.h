@@ -28,6 +28,8 @@ typedef struct pier_create_opts
    * the console socket and its other end comes back here (the pty master
    * arrives on it); -1 when the config asks for no terminal. */
   int *own_console;
+  /* Where compiled seccomp programs are cached (NULL: not cached). */
+  const char *seccomp_cache;
 } pier_create_opts;
 
 /* Create the container; returns its init's pid in *pid. */
@@ -50,6 +52,7 @@ typedef struct pier_exec_request
   bool detach;
   int preserve_fds;
   bool ignore_paused;
+  const char *seccomp_cache; /* as pier_create_opts' */
 } pier_exec_request;
 
 /* Run a process in the container.  Detached: returns 0 once it runs

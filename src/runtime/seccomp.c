@@ -1,12 +1,22 @@
 #include "runtime/seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -17,7 +27,24 @@ struct pier_seccomp
   char *listener;
   char *listener_metadata;
   unsigned flags;
+  /* The compiled program, when it came from (or went to) the cache: it
+   * is loaded as is, without libseccomp. */
+  struct sock_filter *prog;
+  size_t prog_len;
 };
+
+/* A cache file: this header, the ident text, then the program. */
+#define CACHE_MAGIC "pierbpf1"
+struct cache_head
+{
+  char magic[8];
+  uint32_t flags;
+  uint32_t count;     /* instructions */
+  uint32_t ident_len; /* bytes of the profile's text, before them */
+};
+
+/* The flags libseccomp passes to seccomp(2) for the attributes we set. */
+#define CACHED_FLAGS (SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW)
 
 static const struct
 {
@@ -115,6 +142,7 @@ pier_seccomp_free (pier_seccomp *s)
     seccomp_release (s->ctx);
   free (s->listener);
   free (s->listener_metadata);
+  free (s->prog);
   free (s);
 }
 
@@ -299,9 +327,16 @@ fail:
 int
 pier_seccomp_load (pier_seccomp *s, int *notify_fd, pier_error **err)
 {
-  int r = seccomp_load (s->ctx);
   if (notify_fd)
     *notify_fd = -1;
+  if (s->prog)
+    {
+      struct sock_fprog fp = { .len = (unsigned short) s->prog_len, .filter = s->prog };
+      if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->flags & CACHED_FLAGS, &fp) != 0)
+        return pier_error_make (err, errno, "cannot load the seccomp filter");
+      return 0;
+    }
+  int r = seccomp_load (s->ctx);
   if (r < 0)
     return pier_error_make (err, -r, "cannot load the seccomp filter");
   if (s->listener && notify_fd)
@@ -311,6 +346,114 @@ pier_seccomp_load (pier_seccomp *s, int *notify_fd, pier_error **err)
         return pier_error_make (err, -fd, "cannot get the seccomp notify fd");
       *notify_fd = fd;
     }
+  return 0;
+}
+
+/* What a cache entry is for: the profile as canonical JSON and the
+ * libseccomp that compiles it (which syscall names it knows changes the
+ * program).  An entry holds this text whole and is used only when it
+ * matches byte for byte; its file name is just a hash of it. */
+static char *
+cache_ident (json_t *obj, char *name, size_t name_size)
+{
+  const struct scmp_version *v = seccomp_version ();
+  cleanup_free char *dump = json_dumps (obj, JSON_COMPACT | JSON_SORT_KEYS);
+  if (dump == NULL)
+    return NULL;
+  char *ident = xasprintf ("libseccomp %u.%u.%u\n%s", v->major, v->minor, v->micro, dump);
+  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *) ident; *p; p++)
+    h = (h ^ *p) * 0x100000001b3ULL;
+  snprintf (name, name_size, "%016llx.bpf", (unsigned long long) h);
+  return ident;
+}
+
+static pier_seccomp *
+cache_read (int dirfd, const char *name, const char *ident)
+{
+  cleanup_close int fd = openat (dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  cleanup_free char *buf = NULL;
+  size_t len = 0, ilen = strlen (ident);
+  struct stat st;
+  struct cache_head head;
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_uid != geteuid ()
+      || (st.st_mode & 022) != 0 || pier_read_fd (fd, "a seccomp cache entry", &buf, &len, NULL) < 0
+      || len < sizeof head)
+    return NULL;
+  memcpy (&head, buf, sizeof head);
+  if (memcmp (head.magic, CACHE_MAGIC, 8) != 0 || head.ident_len != ilen || head.count == 0
+      || head.count > BPF_MAXINSNS || len != sizeof head + ilen + head.count * sizeof (struct sock_filter)
+      || memcmp (buf + sizeof head, ident, ilen) != 0)
+    return NULL;
+  pier_seccomp *s = xzalloc (sizeof *s);
+  s->prog_len = head.count;
+  s->prog = xmalloc (head.count * sizeof (struct sock_filter));
+  memcpy (s->prog, buf + sizeof head + ilen, head.count * sizeof (struct sock_filter));
+  s->flags = head.flags & CACHED_FLAGS;
+  return s;
+}
+
+/* Export what libseccomp would load into s->prog. */
+static int
+export_prog (pier_seccomp *s)
+{
+  cleanup_close int fd = memfd_create ("seccomp-bpf", MFD_CLOEXEC);
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  if (fd < 0 || seccomp_export_bpf (s->ctx, fd) < 0 || lseek (fd, 0, SEEK_SET) < 0
+      || pier_read_fd (fd, "the seccomp program", &buf, &len, NULL) < 0)
+    return -1;
+  if (len == 0 || len % sizeof (struct sock_filter) != 0 || len / sizeof (struct sock_filter) > BPF_MAXINSNS)
+    return -1;
+  s->prog = xmalloc (len);
+  memcpy (s->prog, buf, len);
+  s->prog_len = len / sizeof (struct sock_filter);
+  return 0;
+}
+
+static void
+cache_write (const char *dir, const char *name, const char *ident, const pier_seccomp *s)
+{
+  if (mkdir (dir, 0700) < 0 && errno != EEXIST)
+    return;
+  cleanup_close int dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (dirfd < 0)
+    return;
+  size_t ilen = strlen (ident), plen = s->prog_len * sizeof (struct sock_filter);
+  cleanup_free char *buf = xmalloc (sizeof (struct cache_head) + ilen + plen);
+  struct cache_head head
+      = { .flags = s->flags & CACHED_FLAGS, .count = (uint32_t) s->prog_len, .ident_len = (uint32_t) ilen };
+  memcpy (head.magic, CACHE_MAGIC, 8);
+  memcpy (buf, &head, sizeof head);
+  memcpy (buf + sizeof head, ident, ilen);
+  memcpy (buf + sizeof head + ilen, s->prog, plen);
+  pier_atomic_write (dirfd, name, buf, sizeof head + ilen + plen, 0600, NULL);
+}
+
+int
+pier_seccomp_compile_cached (json_t *obj, const char *cache_dir, pier_seccomp **out, pier_error **err)
+{
+  char name[32];
+  const char *lp = json_string_value (json_object_get (obj, "listenerPath"));
+  cleanup_free char *ident = NULL;
+  if (cache_dir != NULL && (lp == NULL || *lp == '\0'))
+    ident = cache_ident (obj, name, sizeof name);
+  if (ident)
+    {
+      cleanup_close int dirfd = open (cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+      pier_seccomp *hit = dirfd >= 0 ? cache_read (dirfd, name, ident) : NULL;
+      if (hit)
+        {
+          *out = hit;
+          return 0;
+        }
+    }
+  pier_seccomp *s = NULL;
+  if (pier_seccomp_compile (obj, &s, err) < 0)
+    return -1;
+  if (ident && s->listener == NULL && export_prog (s) == 0)
+    cache_write (cache_dir, name, ident, s);
+  *out = s;
   return 0;
 }
 
