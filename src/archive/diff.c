@@ -1,4 +1,5 @@
 /* diff.c - a directory of changes as an OCI layer tar (see diff.h). */
+#include "archive/archive_dl.h"
 #include "archive/diff.h"
 
 #include <dirent.h>
@@ -12,9 +13,6 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-#include <archive.h>
-#include <archive_entry.h>
 
 #include "util/cleanup.h"
 #include "util/xalloc.h"
@@ -375,6 +373,8 @@ pier_layer_diff (int dirfd, const pier_diff_opts *o, pier_diff_sink sink, void *
                  pier_error **err)
 {
   struct diff d = { .o = o, .sink = sink, .data = data };
+  if (pier_archive_dl_open (err) < 0)
+    return -1;
   d.a = archive_write_new ();
   archive_write_set_format_pax_restricted (d.a);
   archive_write_set_bytes_per_block (d.a, 10240);

@@ -1,4 +1,5 @@
 #include "archive/extract.h"
+#include "archive/archive_dl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,9 +12,6 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-#include <archive.h>
-#include <archive_entry.h>
 
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -657,7 +655,7 @@ finish_dirs (ctx *c, pier_error **err)
 static int
 run (ctx *c, int fd, int dirfd, pier_extract_result *res, pier_error **err)
 {
-  if (pier_dir_check_empty (dirfd, "the layer directory", err) < 0)
+  if (pier_dir_check_empty (dirfd, "the layer directory", err) < 0 || pier_archive_dl_open (err) < 0)
     return -1;
   c->root = openat (dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (c->root < 0)

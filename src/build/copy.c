@@ -1,4 +1,5 @@
 /* copy.c - COPY and ADD (see copy.h). */
+#include "archive/archive_dl.h"
 #include "build/copy.h"
 
 #include <dirent.h>
@@ -12,9 +13,6 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <archive.h>
-#include <archive_entry.h>
 
 #include "engine/engine.h"
 #include "util/cleanup.h"
@@ -429,6 +427,8 @@ add_archive (int fd, const char *rel, const char *dir, const struct owner *o, co
   cleanup_close int rfd = reopen_read (fd);
   if (rfd < 0)
     return pier_error_make (err, errno, "cannot read `%s`", rel);
+  if (pier_archive_dl_open (err) < 0)
+    return -1;
   struct archive *a = archive_read_new ();
   archive_read_support_filter_all (a);
   archive_read_support_format_tar (a);

@@ -3,8 +3,6 @@
  * image, same bytes) and read as hostile input (every blob verified, every
  * layer checked against the config's diff ids, nothing recorded until all
  * of it is in place). */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "archive/archive_dl.h"
 #include "archive/dstream.h"
 #include "archive/extract.h"
 #include "image/images.h"
@@ -223,6 +222,8 @@ pier_image_save (pier_store *st, char *const *names, const char *format, int fd,
   int outfd = fd;
   /* A save never mixes with what is there. */
   if (dir && pier_dir_check_empty (fd, "the output directory", err) < 0)
+    return -1;
+  if (!dir && pier_archive_dl_open (err) < 0)
     return -1;
   if (!dir)
     {
@@ -481,6 +482,8 @@ store_member (struct loading *l, const char *name, const char *want, char **dige
 static int
 read_archive (struct loading *l, int fd, pier_error **err)
 {
+  if (pier_archive_dl_open (err) < 0)
+    return -1;
   struct archive *a = archive_read_new ();
   struct archive_entry *e;
   int rc = 0;

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
+#include "registry/curl_dl.h"
 #include <jansson.h>
 
 #include "registry/registry.h"

@@ -72,6 +72,8 @@ pier_registry_login (const char *server, const char *user, const char *password,
     return pier_error_makex (err, EINVAL, "Username is required");
   if (password == NULL || *password == '\0')
     return pier_error_makex (err, EINVAL, "Password is required");
+  if (pier_curl_dl_open (err) < 0)
+    return -1;
   cleanup_free char *key = pier_registry_auth_key (server);
   /* Where to connect: the host of the key (docker.io for the default). */
   const char *domain = strcmp (key, "https://index.docker.io/v1/") == 0 ? "docker.io" : key;

@@ -776,6 +776,8 @@ pier_registry_pull (pier_store *st, const char *name, const pier_registry_opts *
                     pier_error **err)
 {
   cleanup_ref pier_ref *ref = NULL;
+  if (pier_curl_dl_open (err) < 0)
+    return -1;
   if (pier_ref_parse (name, &ref, err) < 0)
     return -1;
   cleanup_free char *scope = xasprintf ("repository:%s:pull", ref->path);
@@ -819,6 +821,8 @@ int
 pier_registry_list_tags (const char *name, const pier_registry_opts *o, char ***tags, pier_error **err)
 {
   cleanup_ref pier_ref *ref = NULL;
+  if (pier_curl_dl_open (err) < 0)
+    return -1;
   if (pier_ref_parse (name, &ref, err) < 0)
     return -1;
   cleanup_free char *scope = xasprintf ("repository:%s:pull", ref->path);

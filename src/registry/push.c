@@ -379,7 +379,7 @@ pier_registry_push (pier_store *st, const char *name, const pier_registry_opts *
   int rc = -1;
   reg_resp r = { .max_body = 1 << 16 };
 
-  if (pier_ref_parse (name, &ref, err) < 0)
+  if (pier_ref_parse (name, &ref, err) < 0 || pier_curl_dl_open (err) < 0)
     return -1;
   if (ref->digest)
     return pier_error_makex (err, EINVAL, "cannot push a digest reference (%s): push a tag", name);
