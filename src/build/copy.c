@@ -519,6 +519,10 @@ pier_copy_apply (int rootfd, const pier_copy *c, pier_error **err)
   proc_fds = open ("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (resolve_owner (rootfd, c, &o, err) < 0)
     return -1;
+  /* ADD unpacks archives: libarchive must be opened while the host's
+   * libraries are still in view. */
+  if (pier_archive_dl_open (err) < 0)
+    return -1;
   if (fchdir (rootfd) < 0 || chroot (".") < 0 || chdir ("/") < 0)
     return pier_error_make (err, errno, "cannot enter the build root");
   size_t n = strv_len (paths);

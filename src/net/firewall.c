@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nftables/libnftables.h>
-
+#include "net/nft_dl.h"
 #include "util/cleanup.h"
 #include "util/xalloc.h"
 
@@ -44,6 +43,8 @@ static void __attribute__ ((format (printf, 2, 3))) sb_printf (struct sb *b, con
 static int
 run (const char *script, pier_error **err)
 {
+  if (pier_nft_dl_open (err) < 0)
+    return -1;
   struct nft_ctx *ctx = nft_ctx_new (NFT_CTX_DEFAULT);
   if (ctx == NULL)
     return pier_error_makex (err, ENOMEM, "cannot start libnftables");

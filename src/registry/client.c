@@ -12,8 +12,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
 
 #include "util/cleanup.h"
 #include "util/json.h"
@@ -857,6 +855,8 @@ reg_auth_lookup (const pier_registry_opts *o, const char *key, char **user, char
   const char *auth = json_string_value (json_object_get (entry, "auth"));
   if (auth == NULL || *auth == '\0')
     return 0;
+  if (pier_crypto_dl_open (err) < 0)
+    return -1;
   size_t n = strlen (auth);
   cleanup_free unsigned char *dec = xmalloc (n + 1);
   int dl = EVP_DecodeBlock (dec, (const unsigned char *) auth, (int) n);

@@ -1,7 +1,8 @@
 /* curl_dl.h - libcurl, opened on first use (util/dl.h).
  *
  * Include this instead of curl/curl.h.  Call pier_curl_dl_open before the first use
- * of the library in a process; the calls below then go through pointers.
+ * of the library in a process (it opens libcrypto and libssl too, for
+ * ssl_dl.h and util/crypto_dl.h); the calls then go through pointers.
  */
 #ifndef PIER_REGISTRY_CURL_DL_H
 #define PIER_REGISTRY_CURL_DL_H
@@ -10,6 +11,8 @@
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
 
+#include "registry/ssl_dl.h"
+#include "util/crypto_dl.h"
 #include "util/error.h"
 
 #define PIER_CURL_FUNCS(X)                                                                                   \

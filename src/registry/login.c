@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "registry/client.h"
 #include "registry/registry.h"

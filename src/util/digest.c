@@ -1,12 +1,12 @@
 #include "util/digest.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "util/crypto_dl.h"
 #include "util/banned.h"
 
 struct pier_sha256
@@ -29,6 +29,13 @@ to_hex (const unsigned char *md, char *hex)
 pier_sha256 *
 pier_sha256_new (void)
 {
+  pier_error *err = NULL;
+  if (pier_crypto_dl_open (&err) < 0)
+    {
+      /* As running out of memory: nothing can be digested without it. */
+      fprintf (stderr, "pier: %s\n", err->msg);
+      abort ();
+    }
   pier_sha256 *h = malloc (sizeof *h);
   if (h == NULL)
     abort ();
