@@ -262,7 +262,7 @@ write_config (struct mon *m, pier_error **err)
   cleanup_close int dfd = open (m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return pier_error_make (err, errno, "cannot open %s", m->dir);
-  return pier_atomic_write (dfd, "config.json", text, strlen (text), 0600, err);
+  return pier_atomic_replace (dfd, "config.json", text, strlen (text), 0600, err);
 }
 
 static void

@@ -53,9 +53,9 @@ prepare_dir (const pier_engine_step *s, const char *id, pier_error **err)
   cleanup_free char *hosts
       = xasprintf ("127.0.0.1\tlocalhost %.12s\n::1\tlocalhost ip6-localhost ip6-loopback\n", id);
   cleanup_free char *resolv = pier_engine_resolv_conf ();
-  if (pier_atomic_write (d, "hostname", hn, strlen (hn), 0644, err) < 0
-      || pier_atomic_write (d, "hosts", hosts, strlen (hosts), 0644, err) < 0
-      || pier_atomic_write (d, "resolv.conf", resolv, strlen (resolv), 0644, err) < 0)
+  if (pier_atomic_replace (d, "hostname", hn, strlen (hn), 0644, err) < 0
+      || pier_atomic_replace (d, "hosts", hosts, strlen (hosts), 0644, err) < 0
+      || pier_atomic_replace (d, "resolv.conf", resolv, strlen (resolv), 0644, err) < 0)
     return -1;
   return 0;
 }
@@ -145,7 +145,7 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
   json_object_set_new (json_object_get (spec, "linux"), "cgroupsPath", json_string (cg));
   cleanup_free char *text = pier_json_dump (spec, 0);
   cleanup_close int dfd = open (s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || pier_atomic_write (dfd, "config.json", text, strlen (text), 0600, err) < 0)
+  if (dfd < 0 || pier_atomic_replace (dfd, "config.json", text, strlen (text), 0600, err) < 0)
     {
       if (dfd < 0)
         pier_error_make (err, errno, "cannot open %s", s->dir);

@@ -108,7 +108,7 @@ pier_state_save (const char *root, const pier_state *st, pier_error **err)
     json_object_set (j, "config", st->config);
   cleanup_free char *s = pier_json_dump (j, 0);
   json_decref (j);
-  return pier_atomic_write (dfd, "state.json", s, strlen (s), 0600, err);
+  return pier_atomic_replace (dfd, "state.json", s, strlen (s), 0600, err);
 }
 
 void

@@ -254,14 +254,15 @@ pier_write_all (int fd, const void *buf, size_t len)
   return 0;
 }
 
-int
-pier_atomic_write (int dirfd, const char *name, const void *data, size_t len, mode_t mode, pier_error **err)
+static int
+replace_file (int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool durable,
+              pier_error **err)
 {
   cleanup_free char *tmp = xasprintf (".%s.tmp.%d", name, (int) getpid ());
   cleanup_close int fd = openat (dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0)
     return pier_error_make (err, errno, "cannot create `%s`", tmp);
-  if (pier_write_all (fd, data, len) < 0 || fsync (fd) < 0)
+  if (pier_write_all (fd, data, len) < 0 || (durable && fsync (fd) < 0))
     {
       int e = errno;
       unlinkat (dirfd, tmp, 0);
@@ -273,8 +274,21 @@ pier_atomic_write (int dirfd, const char *name, const void *data, size_t len, mo
       unlinkat (dirfd, tmp, 0);
       return pier_error_make (err, e, "cannot rename `%s`", name);
     }
-  fsync (dirfd);
+  if (durable)
+    fsync (dirfd);
   return 0;
+}
+
+int
+pier_atomic_write (int dirfd, const char *name, const void *data, size_t len, mode_t mode, pier_error **err)
+{
+  return replace_file (dirfd, name, data, len, mode, true, err);
+}
+
+int
+pier_atomic_replace (int dirfd, const char *name, const void *data, size_t len, mode_t mode, pier_error **err)
+{
+  return replace_file (dirfd, name, data, len, mode, false, err);
 }
 
 int

@@ -32,6 +32,12 @@ int pier_ensure_in_root (int rootfd, const char *path, int is_dir, pier_error **
  * directory. */
 int pier_atomic_write (int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                        pier_error **err);
+/* The same without the fsyncs: readers see the old or the new content,
+ * never a part; after a power loss the file may be old, new or empty.  For files made again
+ * from a record whenever they are needed (a container's config.json,
+ * a build step's files; runtime state under a tmpfs). */
+int pier_atomic_replace (int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                         pier_error **err);
 
 /* Read what is left of fd (what names it in errors).  *out is
  * NUL-terminated. */
