@@ -32,6 +32,7 @@ pier_engine_new (pier_store *st, const char *runroot)
   e->st = st;
   e->root = xstrdup (pier_store_root (st));
   e->runroot = xstrdup (runroot);
+  pier_engine_boot (e);
   return e;
 }
 

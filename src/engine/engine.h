@@ -37,6 +37,7 @@ typedef struct pier_engine
 } pier_engine;
 
 /* Open the engine over an open store (not owned). */
+/* The first engine of a boot restarts what must run again (pier_engine_boot). */
 pier_engine *pier_engine_new (pier_store *st, const char *runroot);
 void pier_engine_free (pier_engine *e);
 
@@ -76,6 +77,13 @@ typedef struct pier_attach
  * it: 127 command not found, 126 not executable, 125 otherwise. */
 int pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *client, int *exit_code,
                        pier_error **err);
+
+/* After a reboot (this boot's id is not the one in <runroot>/boot-id):
+ * the containers that were running with restart policy `always`, or
+ * `unless-stopped` and not stopped by the user, start again, as dockerd
+ * does when it starts.  Quick when there is nothing to do (one read);
+ * failures are warnings.  Returns how many started. */
+int pier_engine_boot (pier_engine *e);
 
 /* Connect to a running container's monitor as a client. */
 int pier_engine_attach (pier_engine *e, const char *id, const pier_attach *a, int *client, pier_error **err);

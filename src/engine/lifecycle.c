@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/log.h"
 #include "util/timestamp.h"
 #include "util/xalloc.h"
 
@@ -147,6 +149,77 @@ pier_engine_load (pier_engine *e, const char *id, json_t **rec_out, json_t **sta
   int r = load_row (e, c, rec_out, state_out, err);
   pier_db_container_free (c);
   return r;
+}
+
+/* Whether a container recorded as running must run again after the
+ * machine came back: as dockerd at its start, for `always` and for
+ * `unless-stopped` unless the user stopped it. */
+static bool
+restarts_at_boot (const pier_db_container *c)
+{
+  cleanup_json json_t *rec = json_loads (c->config, 0, NULL);
+  cleanup_json json_t *state = json_loads (c->state, 0, NULL);
+  if (rec == NULL || state == NULL || !live_status (state) || pier_engine_monitor_alive (state)
+      || json_is_true (json_object_get (state, "StoppedByUser")))
+    return false;
+  json_t *rp = json_object_get (json_object_get (rec, "HostConfig"), "RestartPolicy");
+  const char *pol = json_string_value (json_object_get (rp, "Name"));
+  return pol && (strcmp (pol, "always") == 0 || strcmp (pol, "unless-stopped") == 0);
+}
+
+static int
+read_boot_id (int dirfd, const char *path, char *buf, size_t size)
+{
+  cleanup_close int fd = openat (dirfd, path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : read (fd, buf, size - 1);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  buf[strcspn (buf, "\n")] = '\0';
+  return 0;
+}
+
+int
+pier_engine_boot (pier_engine *e)
+{
+  char boot[64], seen[64];
+  if (read_boot_id (AT_FDCWD, "/proc/sys/kernel/random/boot_id", boot, sizeof boot) < 0)
+    return 0;
+  if (mkdir (e->runroot, 0700) < 0 && errno != EEXIST)
+    return 0;
+  cleanup_close int dfd = open (e->runroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || (read_boot_id (dfd, "boot-id", seen, sizeof seen) == 0 && strcmp (seen, boot) == 0))
+    return 0;
+  /* One pier does it; the others wait for it and find it done. */
+  cleanup_close int lk = openat (dfd, "boot.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (lk < 0 || flock (lk, LOCK_EX) < 0)
+    return 0;
+  if (read_boot_id (dfd, "boot-id", seen, sizeof seen) == 0 && strcmp (seen, boot) == 0)
+    return 0;
+  pier_db_container *cs = NULL;
+  size_t n = 0;
+  int started = 0;
+  if (pier_db_container_list (pier_store_db (e->st), &cs, &n, NULL) == 0)
+    {
+      for (size_t i = n; i-- > 0;) /* oldest first, as they were started */
+        {
+          pier_error *err = NULL;
+          if (!restarts_at_boot (&cs[i]))
+            continue;
+          if (pier_engine_load (e, cs[i].id, NULL, NULL, &err) < 0
+              || pier_engine_start (e, cs[i].id, NULL, NULL, NULL, &err) < 0)
+            {
+              pier_warn ("cannot restart container %s after the reboot: %s", cs[i].name,
+                         err ? err->msg : "unknown error");
+              pier_error_free (&err);
+              continue;
+            }
+          started++;
+        }
+      pier_db_containers_free (cs, n);
+    }
+  pier_atomic_write (dfd, "boot-id", boot, strlen (boot), 0600, NULL);
+  return started;
 }
 
 char *

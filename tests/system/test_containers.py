@@ -269,6 +269,53 @@ def test_restart_policies(pier):
     assert r.rc == 125 and "invalid restart policy" in r.err, r
 
 
+def monitor_pid(cid):
+    """The pid of the monitor of container cid (a process this test made)."""
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                argv = Path("/proc", d, "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"__monitor" in argv and cid.encode() in argv:
+                return int(d)
+    return None
+
+
+def test_containers_with_always_or_unless_stopped_run_again_after_a_reboot(pier):
+    """As dockerd at its start: after the machine went down, the first pier
+    starts the containers with --restart always, and unless-stopped ones
+    the user did not stop; the others stay exited."""
+    ids = {}
+    for name, policy in (("ra", "always"), ("ru", "unless-stopped"), ("rs", "unless-stopped"), ("rn", "no")):
+        ids[name] = pier.ok("run", "-d", "--name", name, "--restart", policy, "busybox", "sleep", "1000").strip()
+    pier.ok("stop", "-t", "1", "rs")
+    old = {}
+    # The power goes: every process of the containers dies at once (their
+    # mounts live in their monitors' namespaces) and so does this boot (its
+    # id, in the runroot).
+    for name in ("ra", "ru", "rn"):
+        old[name] = pier.inspect(name)["State"]["Pid"]
+        mon = monitor_pid(ids[name])
+        assert mon, name
+        os.kill(mon, 9)
+        os.kill(old[name], 9)
+        wait_until(lambda: not alive(mon) and not alive(old[name]), timeout=10, what="the kill")
+    (pier.runroot / "boot-id").unlink()
+    ps = pier.ok("ps", "--format", "{{.Names}} {{.Status}}")
+    running = {line.split()[0] for line in ps.splitlines()}
+    assert running == {"ra", "ru"}, ps
+    for name in ("ra", "ru"):
+        st = pier.inspect(name)["State"]
+        assert st["Running"] and st["Pid"] not in (0, old[name]), st
+    for name in ("rs", "rn"):
+        assert pier.inspect(name)["State"]["Status"] == "exited"
+    # Once per boot: a later pier leaves things as they are.
+    pier.ok("stop", "-t", "1", "ra")
+    pier.ok("ps")
+    assert pier.inspect("ra")["State"]["Status"] == "exited"
+
+
 def test_resource_limits_are_enforced(pier):
     cid = pier.ok("run", "-d", "--memory", "64m", "--pids-limit", "20", "--cpus", "0.5",
                   "--cpu-shares", "512", "busybox", "sleep", "1000").strip()
