@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -80,6 +82,7 @@ struct mon
   bool ran_before;   /* the container ran before this monitor */
   bool net_started;  /* joined pier's networks (pier_engine_net_start) */
   bool removed;      /* auto_remove done */
+  bool shed;         /* shed () done for this run */
   pier_net_dns *dns; /* the embedded resolver, on user-defined networks */
   int host_mntns;    /* the mount namespace we were started in */
   unsigned short rows, cols;
@@ -505,6 +508,58 @@ now_ms (void)
 }
 
 /* Serve the running container until it exited and its output is drained. */
+/* How long a container runs before its monitor sheds what only the start
+ * needed: a short-lived one (run --rm true) never pays for it. */
+#define SHED_AFTER_MS 1000
+
+/* The container keeps running: the monitor gives back what only its start
+ * needed.  The database closes (db_open opens it again at the exit), freed
+ * heap goes back to the kernel, and the file pages of pier and its
+ * libraries (code, read-only data) leave this process's resident set:
+ * MADV_DONTNEED on the read-only file mappings that hold no page of ours
+ * (smaps says Anonymous: 0, so relocated data is never touched).  The few
+ * pages the loop uses come back at their first use, from the page cache,
+ * as after the kernel reclaimed them under memory pressure. */
+static void
+shed (struct mon *m)
+{
+  m->shed = true;
+  pier_db_close (m->db);
+  m->db = NULL;
+  FILE *f = fopen ("/proc/self/smaps", "re");
+  char line[512];
+  unsigned long start = 0, end = 0, inode = 0, anon;
+  char perms[8] = "";
+  /* Collected first and dropped last, so that reading smaps does not
+   * fault back in what was just dropped. */
+  struct
+  {
+    unsigned long start, len;
+  } drop[256];
+  size_t n = 0;
+  while (f && fgets (line, sizeof line, f))
+    {
+      unsigned long s, e, ino;
+      char p[8];
+      if (sscanf (line, "%lx-%lx %7s %*s %*s %lu", &s, &e, p, &ino) == 4)
+        {
+          start = s, end = e, inode = ino;
+          memcpy (perms, p, sizeof perms);
+        }
+      else if (sscanf (line, "Anonymous: %lu kB", &anon) == 1 && anon == 0 && inode != 0 && perms[0] == 'r'
+               && perms[1] == '-' && perms[3] == 'p' && n < sizeof drop / sizeof drop[0])
+        {
+          drop[n].start = start;
+          drop[n++].len = end - start;
+        }
+    }
+  if (f)
+    fclose (f);
+  malloc_trim (0);
+  for (size_t i = 0; i < n; i++)
+    madvise ((void *) drop[i].start, drop[i].len, MADV_DONTNEED);
+}
+
 static void
 serve (struct mon *m)
 {
@@ -527,9 +582,11 @@ serve (struct mon *m)
       size_t first_client = n;
       for (size_t i = 0; i < m->n_clients; i++)
         p[n++] = (struct pollfd){ m->clients[i].fd, POLLIN, 0 };
-      int r = poll (p, n, m->exited ? 100 : -1);
+      int r = poll (p, n, m->exited ? 100 : m->shed ? -1 : SHED_AFTER_MS);
       if (r < 0 && errno != EINTR)
         break;
+      if (r == 0 && !m->exited && !m->shed)
+        shed (m);
       if (r <= 0)
         continue;
       if (p[0].revents)
