@@ -6,6 +6,7 @@
 #include "engine/volumes.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -399,6 +400,48 @@ dev_rule (bool allow, const char *type, long major, long minor, const char *acce
   return r;
 }
 
+/* --privileged: every device node of the host's /dev, as docker makes
+ * them; not what devpts, shm, mqueue or the runtime's own default nodes
+ * provide. */
+static void
+host_devices (int fd, const char *path, int depth, json_t *devices)
+{
+  static const char *const skip[]
+      = { "pts",  "shm",  "mqueue", "fd",   ".lxc",   ".lxd-mounts", ".udev", "console",
+          "ptmx", "null", "zero",   "full", "random", "urandom",     "tty" };
+  DIR *d = fdopendir (fd);
+  if (d == NULL)
+    {
+      close (fd);
+      return;
+    }
+  struct dirent *de;
+  while ((de = readdir (d)) != NULL)
+    {
+      const char *name = de->d_name;
+      bool skipped = name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+      for (size_t k = 0; !skipped && depth == 0 && k < sizeof skip / sizeof *skip; k++)
+        skipped = strcmp (name, skip[k]) == 0;
+      struct stat st;
+      if (skipped || fstatat (dirfd (d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        continue;
+      cleanup_free char *p = xasprintf ("%s/%s", path, name);
+      if (S_ISDIR (st.st_mode) && depth < 4)
+        {
+          int sub = openat (dirfd (d), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+          if (sub >= 0)
+            host_devices (sub, p, depth + 1, devices);
+        }
+      else if (S_ISCHR (st.st_mode) || S_ISBLK (st.st_mode))
+        json_array_append_new (devices, json_pack ("{s:s, s:s, s:I, s:I, s:i, s:i, s:i}", "path", p, "type",
+                                                   S_ISCHR (st.st_mode) ? "c" : "b", "major",
+                                                   (json_int_t) major (st.st_rdev), "minor",
+                                                   (json_int_t) minor (st.st_rdev), "fileMode",
+                                                   st.st_mode & 07777, "uid", st.st_uid, "gid", st.st_gid));
+    }
+  closedir (d);
+}
+
 static int
 parse_device (const char *host, const char *ctr, const char *perms, json_t *devices, json_t *rules,
               pier_error **err)
@@ -716,7 +759,12 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
   json_t *devices = json_array ();
   json_array_append_new (rules, dev_rule (false, NULL, -1, -1, "rwm"));
   if (privileged)
-    json_array_append_new (rules, dev_rule (true, NULL, -1, -1, "rwm"));
+    {
+      json_array_append_new (rules, dev_rule (true, NULL, -1, -1, "rwm"));
+      int dev = open ("/dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dev >= 0)
+        host_devices (dev, "/dev", 0, devices);
+    }
   else
     for (size_t k = 0; k < sizeof default_devices / sizeof *default_devices; k++)
       json_array_append_new (rules, dev_rule (true, default_devices[k].type, default_devices[k].major,

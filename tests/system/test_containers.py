@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import stat
 import subprocess
 import tarfile
 import time
@@ -464,3 +465,25 @@ def test_fifty_concurrent_runs(pier):
     assert pier.ok("system", "check").strip().endswith("no problems found")
     df = {line.split()[0]: line.split()[1:3] for line in pier.ok("system", "df").splitlines()[1:]}
     assert df["Containers"] == ["50", "50"] and df["Images"] == ["1", "1"]
+
+
+def test_privileged_gets_the_host_devices_all_capabilities_and_no_seccomp(pier):
+    """--privileged as docker: the host's device nodes in the container's
+    /dev, every capability, no seccomp filter, a writable /sys."""
+    host = sorted(name for name in os.listdir("/dev")
+                  if os.path.exists("/dev/" + name) and stat.S_ISBLK(os.lstat("/dev/" + name).st_mode))
+    assert host, "the host has no block device"
+    dev = host[0]
+    rdev = os.lstat("/dev/" + dev).st_rdev
+    want = "%x:%x" % (os.major(rdev), os.minor(rdev))
+    script = ("stat -c %%t:%%T /dev/%s && grep -E '^(CapEff|Seccomp):' /proc/self/status "
+              "&& mount -t tmpfs t /tmp && echo mounted" % dev)
+    out = pier.ok("run", "--rm", "--privileged", "busybox", "sh", "-c", script)
+    lines = out.split()
+    assert lines[0] == want, out
+    assert re.search(r"Seccomp:\s+0\b", out), out
+    cap_eff = int(re.search(r"CapEff:\s+([0-9a-f]+)", out).group(1), 16)
+    assert cap_eff & (1 << 21), out  # CAP_SYS_ADMIN
+    assert "mounted" in out, out
+    r = pier("run", "--rm", "busybox", "ls", "/dev/" + dev)
+    assert r.rc != 0, r
