@@ -307,24 +307,24 @@ pier_engine_resolv_conf (void)
   return out;
 }
 
+/* The container's directory is made in the store's tmp/ (under tmp_name,
+ * marked with the container's id) and moved into containers/ once the
+ * record is committed: a pier killed before the commit leaves only a
+ * tmp/ entry, one killed after it a move the next pier finishes. */
 static int
-make_container_dir (pier_engine *e, const char *id, json_t *cfg, json_t *hc, pier_error **err)
+make_container_dir (pier_engine *e, const char *tmp_name, const char *id, json_t *cfg, json_t *hc,
+                    pier_error **err)
 {
-  cleanup_free char *dir = pier_engine_container_dir (e, id);
-  cleanup_close int root = open (e->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0)
-    return pier_error_make (err, errno, "cannot open %s", e->root);
-  if (mkdirat (root, "containers", 0700) < 0 && errno != EEXIST)
-    return pier_error_make (err, errno, "cannot create %s/containers", e->root);
-  if (mkdir (dir, 0710) < 0)
-    return pier_error_make (err, errno, "cannot create %s", dir);
-  cleanup_close int d = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int tmpfd = pier_store_tmp_fd (e->st);
+  if (mkdirat (tmpfd, tmp_name, 0710) < 0)
+    return pier_error_make (err, errno, "cannot create %s/tmp/%s", e->root, tmp_name);
+  cleanup_close int d = openat (tmpfd, tmp_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (d < 0)
-    return pier_error_make (err, errno, "cannot open %s", dir);
+    return pier_error_make (err, errno, "cannot open %s/tmp/%s", e->root, tmp_name);
   static const char *const subdirs[] = { "upper", "work", "rootfs", NULL };
   for (size_t i = 0; subdirs[i]; i++)
     if (mkdirat (d, subdirs[i], i == 0 ? 0755 : 0700) < 0)
-      return pier_error_make (err, errno, "cannot create %s/%s", dir, subdirs[i]);
+      return pier_error_make (err, errno, "cannot create %s/tmp/%s/%s", e->root, tmp_name, subdirs[i]);
   const char *hostname = json_string_value (json_object_get (cfg, "Hostname"));
   cleanup_free char *hn = xasprintf ("%s\n", hostname);
   const char *net = json_string_value (json_object_get (hc, "NetworkMode"));
@@ -343,8 +343,30 @@ make_container_dir (pier_engine *e, const char *id, json_t *cfg, json_t *hc, pie
   cleanup_free char *host_resolv = pier_engine_resolv_conf ();
   cleanup_free char *resolv = pier_engine_net_resolv_conf (hc, host_resolv);
   if (write_file (d, "hostname", hn, err) < 0 || write_file (d, "hosts", hosts, err) < 0
-      || write_file (d, "resolv.conf", resolv, err) < 0)
+      || write_file (d, "resolv.conf", resolv, err) < 0
+      || write_file (d, PIER_STORE_CONTAINER_MARK, id, err) < 0)
     return -1;
+  return 0;
+}
+
+/* Move a recorded container's directory from tmp/ to containers/<id>
+ * (after the record's commit; a pier killed before it leaves the
+ * directory in tmp/, and the next store open finishes the move:
+ * pier_store_clean_tmp). */
+static int
+place_container_dir (pier_engine *e, const char *tmp_name, const char *id, pier_error **err)
+{
+  cleanup_close int cdir
+      = openat (pier_store_root_fd (e->st), "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cdir < 0)
+    return pier_error_make (err, errno, "cannot open %s/containers", e->root);
+  if (renameat (pier_store_tmp_fd (e->st), tmp_name, cdir, id) < 0)
+    return pier_error_make (err, errno, "cannot move the container's directory to %s/containers/%s", e->root,
+                            id);
+  fsync (cdir);
+  cleanup_close int d = openat (cdir, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (d >= 0)
+    unlinkat (d, PIER_STORE_CONTAINER_MARK, 0);
   return 0;
 }
 
@@ -461,9 +483,10 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   cleanup_free char *rec_text = pier_json_dump (rec, 0);
   cleanup_free char *state_text = pier_json_dump (state, 0);
 
-  if (make_container_dir (e, id, cfg, hc, err) < 0)
+  cleanup_free char *tmp_name = pier_store_tmp_name (e->st);
+  if (make_container_dir (e, tmp_name, id, cfg, hc, err) < 0)
     {
-      pier_rmtree_at (AT_FDCWD, dir, NULL);
+      pier_rmtree_at (pier_store_tmp_fd (e->st), tmp_name, NULL);
       pier_engine_mounts_undo (e, undo);
       return -1;
     }
@@ -492,7 +515,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
     }
   if (r < 0)
     {
-      pier_rmtree_at (AT_FDCWD, dir, NULL);
+      pier_rmtree_at (pier_store_tmp_fd (e->st), tmp_name, NULL);
       pier_engine_mounts_undo (e, undo);
       if ((*err)->code == EEXIST)
         {
@@ -508,6 +531,13 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
                   name, other);
             }
         }
+      return -1;
+    }
+  if (place_container_dir (e, tmp_name, id, err) < 0)
+    {
+      pier_db_container_delete (db, id, NULL);
+      pier_rmtree_at (pier_store_tmp_fd (e->st), tmp_name, NULL);
+      pier_engine_mounts_undo (e, undo);
       return -1;
     }
   /* A volume removed between its lookup and the record: not ours now. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,6 +62,47 @@ chain_hex (const char *chain)
 {
   const char *c = strchr (chain, ':');
   return c ? c + 1 : chain;
+}
+
+static int
+check_containers (pier_store *st, bool repair, char ***report, int *problems, pier_error **err)
+{
+  pier_db *db = pier_store_db (st);
+  pier_db_container *cs = NULL;
+  size_t n = 0;
+  if (pier_db_container_list (db, &cs, &n, err) < 0)
+    return -1;
+  cleanup_close int cfd = openat (pier_store_root_fd (st), "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_strv char **dirs = cfd >= 0 ? list_dir (cfd) : xcalloc (1, sizeof (char *));
+  for (size_t i = 0; i < n; i++)
+    if (!in_list (dirs, cs[i].id))
+      {
+        say (report, "container %s: its directory is missing%s", cs[i].id, NULL);
+        (*problems)++;
+        if (repair)
+          pier_db_container_delete (db, cs[i].id, NULL);
+      }
+  for (size_t i = 0; dirs[i]; i++)
+    {
+      bool known = false;
+      for (size_t k = 0; k < n && !known; k++)
+        known = strcmp (cs[k].id, dirs[i]) == 0;
+      if (!known)
+        {
+          say (report, "container directory %s: not recorded (left by an interrupted create or rm)%s",
+               dirs[i], NULL);
+          (*problems)++;
+          if (repair && cfd >= 0)
+            {
+              cleanup_free char *rootfs
+                  = xasprintf ("%s/containers/%s/rootfs", pier_store_root (st), dirs[i]);
+              umount2 (rootfs, MNT_DETACH);
+              pier_rmtree_at (cfd, dirs[i], NULL);
+            }
+        }
+    }
+  pier_db_containers_free (cs, n);
+  return 0;
 }
 
 int
@@ -199,6 +241,11 @@ pier_store_check (pier_store *st, bool repair, char ***report, int *problems, pi
             unlinkat (pier_store_blobs_fd (st), blob_names[i], 0);
         }
     }
+  /* 5. containers: a directory for each record and a record for each
+   * directory (a create interrupted between the two leaves one) */
+  if (check_containers (st, repair, report, problems, err) < 0)
+    goto out;
+
   tmp_names = list_dir (pier_store_tmp_fd (st));
   for (size_t i = 0; tmp_names[i]; i++)
     {

@@ -298,6 +298,37 @@ parse_tmp_name (const char *name, pid_t *pid, unsigned long long *start)
   return 1;
 }
 
+/* A container's directory its dead creator left in tmp/ after recording
+ * the container: moved into place (true), as the creator would have. */
+static bool
+finish_container_dir (pier_store *st, const char *name)
+{
+  cleanup_close int d = openat (st->tmpfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  char id[80];
+  ssize_t n = -1;
+  if (d >= 0)
+    {
+      cleanup_close int m = openat (d, PIER_STORE_CONTAINER_MARK, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      n = m < 0 ? -1 : read (m, id, sizeof id - 1);
+    }
+  if (n != 64)
+    return false;
+  id[n] = '\0';
+  for (ssize_t i = 0; i < n; i++)
+    if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+      return false;
+  pier_db_container *c = NULL;
+  if (pier_db_container_get (st->db, id, &c, NULL) < 0)
+    return false;
+  pier_db_container_free (c);
+  cleanup_close int cdir = openat (st->rootfd, "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cdir < 0 || renameat (st->tmpfd, name, cdir, id) < 0)
+    return false;
+  fsync (cdir);
+  unlinkat (d, PIER_STORE_CONTAINER_MARK, 0);
+  return true;
+}
+
 int
 pier_store_clean_tmp (pier_store *st, pier_error **err)
 {
@@ -329,6 +360,8 @@ pier_store_clean_tmp (pier_store *st, pier_error **err)
             continue;
         }
       else if (errno != ENOENT)
+        continue;
+      if (finish_container_dir (st, de->d_name))
         continue;
       if (pier_rmtree_at (st->tmpfd, de->d_name, err) < 0)
         return pier_error_wrap (err, "cannot remove stale `%s/tmp/%s`", st->root, de->d_name);

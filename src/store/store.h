@@ -68,6 +68,11 @@ pier_db *pier_store_db (pier_store *st);
  * Caller frees. */
 char *pier_store_tmp_name (const pier_store *st);
 
+/* In a container's directory while it is made in tmp/: the container's id.
+ * When its creator died after recording the container, the next store
+ * open moves the directory to containers/<id> instead of removing it. */
+#define PIER_STORE_CONTAINER_MARK ".pier-container-id"
+
 /* Remove the tmp/ entries whose creating process no longer exists (a pid
  * now used by a process started later does not count); returns how many
  * were removed. */
