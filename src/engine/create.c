@@ -371,6 +371,38 @@ place_container_dir (pier_engine *e, const char *tmp_name, const char *id, pier_
 }
 
 int
+pier_engine_container_remove (const char *root, pier_db *db, const char *id, pier_error **err)
+{
+  cleanup_close int rfd = open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rfd < 0)
+    return pier_error_make (err, errno, "cannot open %s", root);
+  cleanup_free char *rel = xasprintf ("containers/%s", id);
+  cleanup_free char *name = pier_store_tmp_name (NULL);
+  cleanup_free char *tmp = xasprintf ("tmp/%s", name);
+  cleanup_close int d = openat (rfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (d >= 0)
+    {
+      /* Marked, so that a pier killed before the record goes has the
+       * next store open put it back. */
+      if (pier_atomic_write (d, PIER_STORE_CONTAINER_MARK, id, strlen (id), 0644, err) < 0
+          || renameat (rfd, rel, rfd, tmp) < 0)
+        {
+          if (err && *err == NULL)
+            pier_error_make (err, errno, "cannot move %s/%s to %s/tmp", root, rel, root);
+          return pier_error_wrap (err, "cannot remove container %s", id);
+        }
+    }
+  if (pier_db_container_delete (db, id, err) < 0)
+    {
+      renameat (rfd, tmp, rfd, rel);
+      return -1;
+    }
+  /* What cannot go now goes with a later pier (a tmp/ entry of ours). */
+  pier_rmtree_at (rfd, tmp, NULL);
+  return 0;
+}
+
+int
 pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_out, char ***warnings,
                     pier_error **err)
 {

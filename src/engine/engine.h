@@ -37,6 +37,11 @@ typedef struct pier_engine
 } pier_engine;
 
 /* Open the engine over an open store (not owned). */
+/* A container's directory and record go, in the order that lets a pier
+ * killed at any point leave a consistent store: the directory is moved to
+ * tmp/ (marked with the id), the record deleted, the directory removed. */
+int pier_engine_container_remove (const char *root, pier_db *db, const char *id, pier_error **err);
+
 /* The first engine of a boot restarts what must run again (pier_engine_boot). */
 pier_engine *pier_engine_new (pier_store *st, const char *runroot);
 void pier_engine_free (pier_engine *e);

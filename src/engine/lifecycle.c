@@ -593,10 +593,7 @@ pier_engine_remove (pier_engine *e, const char *id, bool force, bool volumes, pi
     }
   cleanup_free char *rt = pier_engine_runtime_root (e);
   pier_container_delete (rt, id, true, NULL);
-  cleanup_free char *dir = pier_engine_container_dir (e, id);
-  if (pier_rmtree_at (AT_FDCWD, dir, err) < 0)
-    return pier_error_wrap (err, "cannot remove container %s", id);
-  if (pier_db_container_delete (pier_store_db (e->st), id, err) < 0)
+  if (pier_engine_container_remove (e->root, pier_store_db (e->st), id, err) < 0)
     return -1;
   return volumes ? pier_engine_mounts_release (e->root, pier_store_db (e->st), rec, err) : 0;
 }

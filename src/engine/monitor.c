@@ -755,9 +755,8 @@ auto_remove (struct mon *m)
   m->removed = true;
   cleanup_free char *rootfs = pier_path_join (m->dir, "rootfs");
   umount2 (rootfs, MNT_DETACH);
-  pier_rmtree_at (AT_FDCWD, m->dir, NULL);
   db_open (m);
-  if (m->db && pier_db_container_delete (m->db, m->id, NULL) == 0)
+  if (m->db && pier_engine_container_remove (m->root, m->db, m->id, NULL) == 0)
     pier_engine_mounts_release (m->root, m->db, m->rec, NULL);
 }
 

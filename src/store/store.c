@@ -274,8 +274,8 @@ pier_store_tmp_name (const pier_store *st)
   /* A forked child inherits st but not its parent's identity: name it by
    * the process really creating the entry. */
   pid_t pid = getpid ();
-  unsigned long long start = st->starttime;
-  if (pid != st->pid)
+  unsigned long long start = st ? st->starttime : 0;
+  if (st == NULL || pid != st->pid)
     proc_starttime (pid, &start);
   return xasprintf ("%d-%llu-%016" PRIx64, (int) pid, start, r);
 }

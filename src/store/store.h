@@ -65,7 +65,7 @@ pier_db *pier_store_db (pier_store *st);
 
 /* A fresh name for an entry in tmp/ ("<pid>-<starttime>-<random>"); the
  * entry is removed by a later pier_store_open once its creator is gone.
- * Caller frees. */
+ * st may be NULL (a process without the store open).  Caller frees. */
 char *pier_store_tmp_name (const pier_store *st);
 
 /* In a container's directory while it is made in tmp/: the container's id.
