@@ -176,24 +176,17 @@ file_name (const char *id)
   return xasprintf ("%s.health", id);
 }
 
-/* The live file: written whole and renamed over, so readers never see
- * half of it.  No fsync: it lives on the runroot and, as docker's, is
- * worth nothing after a crash. */
+/* The live file, replaced whole (readers never see half of it) and not
+ * fsynced: it lives on the runroot and, as docker's, is worth nothing
+ * after a crash. */
 static void
 write_live (pier_health *h)
 {
   if (h->state_dirfd < 0)
     return;
   cleanup_free char *name = file_name (h->id);
-  cleanup_free char *tmp = xasprintf ("%s.tmp", name);
   cleanup_free char *text = pier_json_dump (h->health, 0);
-  int fd = openat (h->state_dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return;
-  bool ok = pier_write_all (fd, text, strlen (text)) == 0;
-  close (fd);
-  if (!ok || renameat (h->state_dirfd, tmp, h->state_dirfd, name) < 0)
-    unlinkat (h->state_dirfd, tmp, 0);
+  pier_atomic_replace (h->state_dirfd, name, text, strlen (text), 0600, NULL);
 }
 
 static void
