@@ -217,6 +217,8 @@ def test_init_is_pid1_and_reaps_orphans(pier):
     # The init is read-only in the container.
     r = pier("exec", cid, "sh", "-c", "echo x > /sbin/docker-init")
     assert r.rc != 0, r
+    # Its mount point is no change of the container's (diff, commit).
+    assert "/sbin/docker-init" not in pier.ok("diff", cid)
 
 
 def test_init_forwards_signals_and_exit_codes(pier):
