@@ -209,7 +209,7 @@ pier_health_started (pier_health *h, json_t *state, pid_t init_pid)
                               json_is_array (old) ? json_deep_copy (old) : json_array ());
   json_decref (h->health);
   h->health = health;
-  json_object_set (state, "Health", h->health);
+  json_object_set_new (state, "Health", json_deep_copy (h->health));
   remove_live (h);
   h->running = true;
   h->init_pid = init_pid;
@@ -315,7 +315,8 @@ static void __attribute__ ((noreturn)) probe_child (pier_health *h, int out_w, i
   sigaddset (&set, SIGCHLD);
   sigprocmask (SIG_BLOCK, &set, NULL);
   int devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  dup2 (devnull, 0);
+  if (devnull != 0)
+    dup2 (devnull, 0);
   dup2 (out_w, 1);
   dup2 (out_w, 2);
   if (res_w != 3)
@@ -339,9 +340,10 @@ static void __attribute__ ((noreturn)) probe_child (pier_health *h, int out_w, i
     }
   else
     {
-      /* Only the check holds the output pipe now: its end is EOF. */
-      dup2 (devnull, 1);
-      dup2 (devnull, 2);
+      /* Only the check holds the output pipe now: its end is EOF.  (fd
+       * 0 is /dev/null; devnull itself may have been fd 3.) */
+      dup2 (0, 1);
+      dup2 (0, 2);
       for (;;)
         {
           int ws;
@@ -394,6 +396,7 @@ start_probe (pier_health *h)
       return;
     }
   pid_t pid = fork ();
+  int fork_errno = errno;
   if (pid == 0)
     {
       close (out[0]);
@@ -407,7 +410,7 @@ start_probe (pier_health *h)
       close (out[0]);
       close (res[0]);
       char m[128];
-      int n = snprintf (m, sizeof m, "cannot run the health check: %s", strerror (errno));
+      int n = snprintf (m, sizeof m, "cannot run the health check: %s", strerror (fork_errno));
       record (h, -1, m, (size_t) n);
       return;
     }
