@@ -7,7 +7,9 @@
  * a probe that could not start, a timeout: -1) is a failure, which does
  * not count while the container is starting within its StartPeriod, and
  * makes it unhealthy once the streak reaches Retries.  The log keeps the
- * last 5 results, each output cut at 4096 bytes ("..." marks the cut). */
+ * last 5 results, each output cut at 4096 bytes ("..." marks the cut).
+ * No probe runs while the container is paused, and it is unhealthy then;
+ * once its checks stop (it exited), unhealthy too. */
 #include "engine/health.h"
 #include "engine/internal.h"
 
@@ -552,6 +554,13 @@ pier_health_reaped (pier_health *h, pid_t pid, int wstatus)
     }
   if (rep[0] == PROBE_SKIPPED)
     {
+      /* Paused: docker stops probing and calls it unhealthy until a
+       * probe after the unpause says otherwise. */
+      if (strcmp (status (h), "unhealthy") != 0)
+        {
+          json_object_set_new (h->health, "Status", json_string ("unhealthy"));
+          write_live (h);
+        }
       h->due_ms = now_ms () + next_interval (h);
       return true;
     }

@@ -150,6 +150,10 @@ load_row (pier_engine *e, const pier_db_container *c, json_t **rec_out, json_t *
       json_t *live = pier_health_live (e->runroot, id);
       if (live)
         json_object_set_new (state, "Health", live);
+      /* docker's rule: no probes while paused, and unhealthy meanwhile
+       * (the monitor writes it too at the next probe it skips). */
+      if (status_is (state, "paused"))
+        json_object_set_new (json_object_get (state, "Health"), "Status", json_string ("unhealthy"));
     }
   if (rec_out)
     *rec_out = steal_pointer (&rec);

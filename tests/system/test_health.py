@@ -66,6 +66,13 @@ def test_healthy_status_in_inspect_ps_and_filters(pier):
     r = pier("ps", "--filter", "health=bogus")
     assert r.rc != 0 and "Unrecognised filter value for health: bogus" in r.err, r
 
+    # Paused: no probes, and unhealthy (docker's rule) until one passes again.
+    pier.ok("pause", good)
+    assert health(pier, good)["Status"] == "unhealthy"
+    assert re.fullmatch(r"Up .+ \(Paused\)\n", pier.ok("ps", "--filter", "name=good", "--format", "{{.Status}}"))
+    pier.ok("unpause", good)
+    wait_health(pier, good, lambda h: h["Status"] == "healthy", "healthy after unpause")
+
 
 def test_unhealthy_streak_log_timeout_and_truncation(pier):
     bad = run_d(pier, "--health-cmd", "echo bad; exit 1", "--health-interval", "200ms",
