@@ -41,7 +41,12 @@ status_text (json_t *state)
     {
       cleanup_free char *d
           = pier_human_duration (seconds_since (json_string_value (json_object_get (state, "StartedAt"))));
-      return xasprintf ("Up %s%s", d, strcmp (st, "paused") == 0 ? " (Paused)" : "");
+      const char *health = json_string_value (json_object_get (json_object_get (state, "Health"), "Status"));
+      if (strcmp (st, "paused") == 0)
+        return xasprintf ("Up %s (Paused)", d);
+      if (health)
+        return xasprintf ("Up %s (%s%s)", d, strcmp (health, "starting") == 0 ? "health: " : "", health);
+      return xasprintf ("Up %s", d);
     }
   if (strcmp (st, "restarting") == 0)
     {
@@ -166,7 +171,7 @@ pier_table_print (struct pier_table *t)
 
 struct filter
 {
-  char **status, **name, **label, **ancestor, **exited, **id;
+  char **status, **name, **label, **ancestor, **exited, **id, **health;
   const char *before, *since;
 };
 
@@ -185,6 +190,15 @@ static bool
 m_status (const char *w, void *c)
 {
   return strcmp (w, json_string_value (json_object_get (json_object_get (c, "State"), "Status"))) == 0;
+}
+
+/* docker's health filter: the Health status, "none" without a check. */
+static bool
+m_health (const char *w, void *c)
+{
+  const char *h = json_string_value (
+      json_object_get (json_object_get (json_object_get (c, "State"), "Health"), "Status"));
+  return strcmp (w, h ? h : "none") == 0;
 }
 
 static bool
@@ -262,6 +276,13 @@ add_filter (struct filter *f, const char *spec)
         return -2;
       strv_push (&f->status, eq);
     }
+  else if (strcmp (k, "health") == 0)
+    {
+      if (strcmp (eq, "starting") != 0 && strcmp (eq, "healthy") != 0 && strcmp (eq, "unhealthy") != 0
+          && strcmp (eq, "none") != 0)
+        return -3;
+      strv_push (&f->health, eq);
+    }
   else if (strcmp (k, "name") == 0)
     strv_push (&f->name, eq);
   else if (strcmp (k, "label") == 0)
@@ -310,8 +331,11 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
       if (r < 0)
         {
           char m[256];
-          snprintf (m, sizeof m, r == -2 ? "invalid filter 'status=%s'" : "invalid filter '%s'",
-                    r == -2 ? strchr (filters[k], '=') + 1 : filters[k]);
+          snprintf (m, sizeof m,
+                    r == -2   ? "invalid filter 'status=%s'"
+                    : r == -3 ? "Unrecognised filter value for health: %s"
+                              : "invalid filter '%s'",
+                    r <= -2 ? strchr (filters[k], '=') + 1 : filters[k]);
           return pier_cli_usage ("ps", m);
         }
     }
@@ -393,7 +417,8 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
       continue;
     struct anc a = { c, st };
     if (!any_match (f.status, m_status, c) || !any_match (f.name, m_name, c) || !any_match (f.id, m_id, c)
-        || !any_match (f.exited, m_exited, c) || !any_match (f.ancestor, m_ancestor, &a))
+        || !any_match (f.exited, m_exited, c) || !any_match (f.ancestor, m_ancestor, &a)
+        || !any_match (f.health, m_health, c))
       continue;
     bool labels_ok = true;
     for (size_t j = 0; f.label && f.label[j]; j++)
@@ -471,6 +496,7 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
   strv_free (f.ancestor);
   strv_free (f.exited);
   strv_free (f.id);
+  strv_free (f.health);
   pier_engine_free (e);
   pier_store_close (st);
   return rc;

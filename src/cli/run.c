@@ -27,6 +27,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/timestamp.h"
 #include "util/units.h"
 #include "util/xalloc.h"
 
@@ -39,6 +40,9 @@ struct run_flags
   const char *name, *workdir, *user, *entrypoint, *hostname, *domainname, *restart, *stop_signal, *shm_size;
   const char *pid, *ipc, *uts, *userns, *memory, *memory_swap, *memory_reservation, *cpus, *cpuset_cpus;
   const char *cpuset_mems, *log_driver, *network, *detach_keys, *platform, *pull, *ip;
+  const char *health_cmd, *health_interval, *health_timeout, *health_start_period, *health_start_interval;
+  bool no_healthcheck, init;
+  long health_retries;
   long stop_timeout, cpu_shares, cpu_quota, cpu_period, pids_limit, blkio_weight;
   char **env, **env_file, **group_add, **label, **ulimit, **tmpfs, **cap_add, **cap_drop, **security_opt;
   char **device, **device_read_bps, **device_write_bps, **sysctl, **log_opt, **attach;
@@ -129,6 +133,23 @@ run_flags_free (struct run_flags *f)
       { "detach-keys", OPT_STRING, &(f)->detach_keys, "key sequence for detaching", "string" },              \
       { "platform", OPT_STRING, &(f)->platform, "platform (linux/<this machine's arch> only)", "string" },   \
       { "pull", OPT_STRING, &(f)->pull, "pull image before running (always, missing, never)", "string" },    \
+      { "health-cmd", OPT_STRING, &(f)->health_cmd, "command to run to check health", "string" },            \
+      { "health-interval", OPT_STRING, &(f)->health_interval, "time between running the check (ms|s|m|h)",   \
+        "duration" },                                                                                        \
+      { "health-timeout", OPT_STRING, &(f)->health_timeout, "maximum time to allow one check to run",        \
+        "duration" },                                                                                        \
+      { "health-retries", OPT_INT, &(f)->health_retries, "consecutive failures needed to report unhealthy",  \
+        "int" },                                                                                             \
+      { "health-start-period", OPT_STRING, &(f)->health_start_period,                                        \
+        "start period for the container to initialize before failures count", "duration" },                  \
+      { "health-start-interval", OPT_STRING, &(f)->health_start_interval,                                    \
+        "time between running the check during the start period", "duration" },                              \
+      { "no-healthcheck", OPT_BOOL, &(f)->no_healthcheck, "disable any container-specified HEALTHCHECK",     \
+        NULL },                                                                                              \
+      { "init", OPT_BOOL, &(f)->init,                                                                        \
+        "run an init inside the container that forwards signals and reaps "                                  \
+        "processes",                                                                                         \
+        NULL },                                                                                              \
       HELP_OPT
 
 static int
@@ -271,6 +292,65 @@ net_flags (const char *verb, struct run_flags *f, json_t *body, json_t *hc)
   return 0;
 }
 
+/* --health-* and --no-healthcheck: docker's Config.Healthcheck (its
+ * checks and messages, durations in nanoseconds, unset fields left out
+ * so the image's fill them in). */
+static int
+health_flags (const char *verb, struct run_flags *f, json_t *body)
+{
+  const struct
+  {
+    const char *v, *flag, *key;
+  } durs[] = { { f->health_interval, "--health-interval", "Interval" },
+               { f->health_timeout, "--health-timeout", "Timeout" },
+               { f->health_start_period, "--health-start-period", "StartPeriod" },
+               { f->health_start_interval, "--health-start-interval", "StartInterval" } };
+  int64_t ns[4] = { 0 };
+  bool any = f->health_cmd != NULL && *f->health_cmd != '\0';
+  for (size_t k = 0; k < 4; k++)
+    {
+      if (durs[k].v == NULL)
+        continue;
+      if (pier_time_parse_duration (durs[k].v, &ns[k]) < 0)
+        {
+          char m[512];
+          snprintf (m, sizeof m, "invalid argument \"%s\" for \"%s\" flag: time: invalid duration \"%s\"",
+                    durs[k].v, durs[k].flag, durs[k].v);
+          return pier_cli_usage (verb, m);
+        }
+      any |= ns[k] != 0;
+    }
+  any |= f->health_retries != 0;
+  if (f->no_healthcheck)
+    {
+      if (any)
+        return bad (verb, "%s", "--no-healthcheck conflicts with --health-* options");
+      json_object_set_new (body, "Healthcheck", json_pack ("{s:[s]}", "Test", "NONE"));
+      return 0;
+    }
+  if (!any)
+    return 0;
+  for (size_t k = 0; k < 4; k++)
+    if (ns[k] < 0)
+      {
+        char m[128];
+        snprintf (m, sizeof m, "%s cannot be negative", durs[k].flag);
+        return pier_cli_usage (verb, m);
+      }
+  if (f->health_retries < 0)
+    return bad (verb, "%s", "--health-retries cannot be negative");
+  json_t *hc = json_object ();
+  json_object_set_new (body, "Healthcheck", hc);
+  if (f->health_cmd && *f->health_cmd)
+    json_object_set_new (hc, "Test", json_pack ("[s, s]", "CMD-SHELL", f->health_cmd));
+  for (size_t k = 0; k < 4; k++)
+    if (ns[k])
+      json_object_set_new (hc, durs[k].key, json_integer (ns[k]));
+  if (f->health_retries)
+    json_object_set_new (hc, "Retries", json_integer (f->health_retries));
+  return 0;
+}
+
 /* The ContainerCreate body for the flags and positional args. */
 static int
 build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t **out)
@@ -377,11 +457,16 @@ build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t
     }
   if (f->stop_timeout != LONG_MIN)
     json_object_set_new (body, "StopTimeout", json_integer (f->stop_timeout));
+  int hrc = health_flags (verb, f, body);
+  if (hrc != 0)
+    return hrc;
 
   /* HostConfig */
   json_object_set_new (hc, "AutoRemove", json_boolean (f->rm));
   json_object_set_new (hc, "Privileged", json_boolean (f->privileged));
   json_object_set_new (hc, "ReadonlyRootfs", json_boolean (f->read_only));
+  if (f->init)
+    json_object_set_new (hc, "Init", json_true ());
   if (f->restart)
     {
       json_t *rp = pier_cli_restart_policy (f->restart);

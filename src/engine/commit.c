@@ -51,10 +51,11 @@ container_layers (pier_engine *e, const char *id, json_t **rec, pier_db_image **
 
 /* The mount points a container's start leaves in its writable layer when
  * the image lacks them: not changes of the user's (docker keeps them in
- * an init layer of its own). */
+ * an init layer of its own).  sbin/docker-init is --init's. */
 static const char *const start_mount_points[]
     = { "dev",     "proc",    "sys",        "etc/hostname",  "etc/hosts",   "etc/resolv.conf",
-        "dev/shm", "dev/pts", "dev/mqueue", "sys/fs/cgroup", "dev/console", NULL };
+        "dev/shm", "dev/pts", "dev/mqueue", "sys/fs/cgroup", "dev/console", "sbin/docker-init",
+        NULL };
 
 static bool
 in_lower (pier_engine *e, const pier_db_image *img, const char *rel)

@@ -153,6 +153,66 @@ empty_strarr (json_t *a)
   return a == NULL || json_is_null (a) || (json_is_array (a) && json_array_size (a) == 0);
 }
 
+static const char *const health_durations[] = { "Interval", "Timeout", "StartPeriod", "StartInterval", NULL };
+
+/* docker's validateHealthCheck, on the request's Healthcheck (before the
+ * image's is merged in). */
+static int
+check_healthcheck (json_t *hc, pier_error **err)
+{
+  if (hc == NULL || json_is_null (hc))
+    return 0;
+  if (!json_is_object (hc))
+    return pier_error_makex (err, EINVAL, "Healthcheck must be an object");
+  json_t *test = json_object_get (hc, "Test");
+  if (test && !json_is_null (test) && !json_is_array (test))
+    return pier_error_makex (err, EINVAL, "Healthcheck.Test must be an array of strings");
+  for (size_t i = 0; i < json_array_size (test); i++)
+    if (!json_is_string (json_array_get (test, i)))
+      return pier_error_makex (err, EINVAL, "Healthcheck.Test must be an array of strings");
+  for (size_t i = 0; health_durations[i]; i++)
+    {
+      json_t *v = json_object_get (hc, health_durations[i]);
+      if (v && !json_is_null (v) && !json_is_integer (v))
+        return pier_error_makex (err, EINVAL, "%s in Healthcheck must be a number of nanoseconds",
+                                 health_durations[i]);
+      json_int_t ns = json_integer_value (v);
+      if (ns != 0 && ns < 1000000)
+        return pier_error_makex (err, EINVAL, "%s in Healthcheck cannot be less than 1ms",
+                                 health_durations[i]);
+    }
+  if (json_integer_value (json_object_get (hc, "Retries")) < 0)
+    return pier_error_makex (err, EINVAL, "Retries in Healthcheck cannot be negative");
+  return 0;
+}
+
+/* docker's merge of a Healthcheck: the image's where the user's has none,
+ * field by field where the user's leaves a field unset. */
+static void
+merge_healthcheck (json_t *cfg, json_t *img)
+{
+  json_t *ih = json_object_get (img, "Healthcheck");
+  json_t *uh = json_object_get (cfg, "Healthcheck");
+  if (!json_is_object (uh))
+    {
+      if (json_is_object (ih))
+        json_object_set_new (cfg, "Healthcheck", json_deep_copy (ih));
+      else
+        json_object_del (cfg, "Healthcheck");
+      return;
+    }
+  if (!json_is_object (ih))
+    return;
+  if (json_array_size (json_object_get (uh, "Test")) == 0 && json_object_get (ih, "Test"))
+    json_object_set (uh, "Test", json_object_get (ih, "Test"));
+  static const char *const more[] = { "Retries", NULL };
+  const char *const *lists[] = { health_durations, more };
+  for (size_t l = 0; l < 2; l++)
+    for (size_t i = 0; lists[l][i]; i++)
+      if (json_integer_value (json_object_get (uh, lists[l][i])) == 0 && json_object_get (ih, lists[l][i]))
+        json_object_set (uh, lists[l][i], json_object_get (ih, lists[l][i]));
+}
+
 /* docker's merge of the user's Config with the image's. */
 static int
 merge_config (json_t *cfg, json_t *img, pier_error **err)
@@ -174,7 +234,7 @@ merge_config (json_t *cfg, json_t *img, pier_error **err)
     return pier_error_makex (err, EINVAL, "no command specified");
 
   json_object_set_new (cfg, "Env", merge_env (json_object_get (img, "Env"), json_object_get (cfg, "Env")));
-  static const char *const inherit[] = { "WorkingDir", "User", "StopSignal", "Healthcheck", NULL };
+  static const char *const inherit[] = { "WorkingDir", "User", "StopSignal", NULL };
   for (size_t i = 0; inherit[i]; i++)
     {
       json_t *v = json_object_get (cfg, inherit[i]);
@@ -182,6 +242,7 @@ merge_config (json_t *cfg, json_t *img, pier_error **err)
           && json_object_get (img, inherit[i]))
         json_object_set (cfg, inherit[i], json_object_get (img, inherit[i]));
     }
+  merge_healthcheck (cfg, img);
   const char *wd = json_string_value (json_object_get (cfg, "WorkingDir"));
   if (wd && *wd && *wd != '/')
     return pier_error_makex (err, EINVAL,
@@ -236,6 +297,9 @@ pier_engine_check_host_config (json_t *hc, pier_error **err)
   if (mem > 0 && res > mem)
     return pier_error_makex (err, EINVAL,
                              "Minimum memory limit can not be less than memory reservation limit, see usage");
+  json_t *init = json_object_get (hc, "Init");
+  if (init && !json_is_boolean (init) && !json_is_null (init))
+    return pier_error_makex (err, EINVAL, "HostConfig.Init must be a boolean");
   json_t *lc = json_object_get (hc, "LogConfig");
   if (!json_is_object (lc))
     json_object_set_new (hc, "LogConfig", lc = json_pack ("{s:s, s:{}}", "Type", "json-file", "Config"));
@@ -457,7 +521,8 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   if (!json_is_object (hc))
     return pier_error_makex (err, EINVAL, "HostConfig must be an object");
   cleanup_json json_t *networks = NULL;
-  if (merge_config (cfg, imgcfg, err) < 0 || pier_engine_check_host_config (hc, err) < 0
+  if (check_healthcheck (json_object_get (cfg, "Healthcheck"), err) < 0 || merge_config (cfg, imgcfg, err) < 0
+      || pier_engine_check_host_config (hc, err) < 0
       || pier_engine_net_prepare (e, hc, body, &networks, warnings, err) < 0)
     return -1;
   json_object_del (cfg, "NetworkingConfig");

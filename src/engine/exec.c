@@ -34,6 +34,15 @@ pier_engine_exec (pier_engine *e, const char *id, const pier_engine_exec_opts *o
   if (strcmp (status, "running") != 0)
     return pier_error_makex (err, EINVAL, "container %s is not running", id);
   cleanup_free char *dir = pier_engine_container_dir (e, id);
+  cleanup_free char *rt = pier_engine_runtime_root (e);
+  return pier_engine_exec_in (dir, rt, e->runroot, id,
+                              (pid_t) json_integer_value (json_object_get (state, "Pid")), o, pid, err);
+}
+
+int
+pier_engine_exec_in (const char *dir, const char *rtroot, const char *runroot, const char *id, pid_t init_pid,
+                     const pier_engine_exec_opts *o, pid_t *pid, pier_error **err)
+{
   cleanup_free char *cfgpath = xasprintf ("%s/config.json", dir);
   cleanup_json json_t *spec = NULL;
   if (pier_json_load_file (cfgpath, &spec, err) < 0)
@@ -76,8 +85,7 @@ pier_engine_exec (pier_engine *e, const char *id, const pier_engine_exec_opts *o
     json_object_set_new (proc, "cwd", json_string (o->workdir));
   if (o->user && *o->user)
     {
-      cleanup_free char *root
-          = xasprintf ("/proc/%lld/root", (long long) json_integer_value (json_object_get (state, "Pid")));
+      cleanup_free char *root = xasprintf ("/proc/%d/root", (int) init_pid);
       cleanup_close int rootfd = open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (rootfd < 0)
         return pier_error_make (err, errno, "cannot open the root of container %s", id);
@@ -102,10 +110,9 @@ pier_engine_exec (pier_engine *e, const char *id, const pier_engine_exec_opts *o
   pier_process *p = NULL;
   if (pier_process_parse (proc, "exec", &p, err) < 0)
     return -1;
-  cleanup_free char *rt = pier_engine_runtime_root (e);
-  cleanup_free char *sc = pier_engine_seccomp_cache (e->runroot);
+  cleanup_free char *sc = pier_engine_seccomp_cache (runroot);
   pier_exec_request r = {
-    .root = rt, .id = id, .process = p, .console_fd = o->console_fd, .detach = true, .seccomp_cache = sc
+    .root = rtroot, .id = id, .process = p, .console_fd = o->console_fd, .detach = true, .seccomp_cache = sc
   };
   int st = 0;
   int rc = pier_container_exec (&r, pid, &st, err);

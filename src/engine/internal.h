@@ -70,6 +70,14 @@ json_t *pier_engine_oci_resources (json_t *hc, pier_error **err);
  * container's. */
 int pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out, pier_error **err);
 
+/* pier_engine_exec without the store: dir is the container's directory
+ * (its config.json gives the process spec), rtroot the runtime's state
+ * root, init_pid the container's init (for --user lookups).  The caller
+ * checked that the container runs.  Safe in a child forked from the
+ * monitor (no database). */
+int pier_engine_exec_in (const char *dir, const char *rtroot, const char *runroot, const char *id,
+                         pid_t init_pid, const pier_engine_exec_opts *o, pid_t *pid, pier_error **err);
+
 /* Run the monitor of container id (never returns).  client is a
  * connected socket that gets STARTED and then the streams in flags. */
 void pier_monitor_main (const char *root, const char *runroot, const char *id, int client,

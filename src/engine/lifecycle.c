@@ -5,6 +5,7 @@
 #include "engine/internal.h"
 #include "engine/volumes.h"
 #include "engine/network.h"
+#include "engine/health.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,6 +123,16 @@ load_row (pier_engine *e, const pier_db_container *c, json_t **rec_out, json_t *
       json_object_set_new (state, "FinishedAt", json_string (now));
       json_object_del (state, "MonitorPid");
       json_object_del (state, "MonitorStart");
+      json_t *health = json_object_get (state, "Health");
+      if (health)
+        {
+          /* Its checks stopped with it (docker's rule: unhealthy). */
+          json_t *live = pier_health_live (e->runroot, id);
+          if (live)
+            json_object_set_new (state, "Health", health = live);
+          json_object_set_new (health, "Status", json_string ("unhealthy"));
+          pier_health_forget (e->runroot, id);
+        }
       int dirfd = -1;
       cleanup_free char *sock = pier_engine_socket_path (e, id, &dirfd, NULL);
       if (dirfd >= 0)
@@ -132,6 +143,17 @@ load_row (pier_engine *e, const pier_db_container *c, json_t **rec_out, json_t *
         }
       if (pier_engine_save_state (db, id, state, err) < 0)
         return -1;
+    }
+  /* A running container's health as its monitor last probed it. */
+  if (json_object_get (state, "Health") && live_status (state))
+    {
+      json_t *live = pier_health_live (e->runroot, id);
+      if (live)
+        json_object_set_new (state, "Health", live);
+      /* docker's rule: no probes while paused, and unhealthy meanwhile
+       * (the monitor writes it too at the next probe it skips). */
+      if (status_is (state, "paused"))
+        json_object_set_new (json_object_get (state, "Health"), "Status", json_string ("unhealthy"));
     }
   if (rec_out)
     *rec_out = steal_pointer (&rec);

@@ -16,6 +16,7 @@
 #include "engine/logfile.h"
 #include "engine/volumes.h"
 #include "engine/network.h"
+#include "engine/health.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,12 +80,13 @@ struct mon
   int timer_fd;
   int sig_fd;
   pier_logfile *log;
-  bool ran_before;   /* the container ran before this monitor */
-  bool net_started;  /* joined pier's networks (pier_engine_net_start) */
-  bool removed;      /* auto_remove done */
-  bool shed;         /* shed () done for this run */
-  pier_net_dns *dns; /* the embedded resolver, on user-defined networks */
-  int host_mntns;    /* the mount namespace we were started in */
+  bool ran_before;     /* the container ran before this monitor */
+  bool net_started;    /* joined pier's networks (pier_engine_net_start) */
+  bool removed;        /* auto_remove done */
+  bool shed;           /* shed () done for this run */
+  pier_net_dns *dns;   /* the embedded resolver, on user-defined networks */
+  int host_mntns;      /* the mount namespace we were started in */
+  pier_health *health; /* the HEALTHCHECK probe, NULL when none */
   unsigned short rows, cols;
 };
 
@@ -356,6 +358,8 @@ start_once (struct mon *m, int *code, pier_error **err)
   json_object_set_new (st, "FinishedAt", json_string ("0001-01-01T00:00:00Z"));
   json_object_set_new (st, "MonitorPid", json_integer (getpid ()));
   json_object_set_new (st, "MonitorStart", json_integer ((json_int_t) pier_proc_start_time (getpid ())));
+  if (m->health)
+    pier_health_started (m->health, st, pid);
   save_state (m, st);
   json_decref (st);
   if (pier_container_start (m->rtroot, m->id, err) < 0)
@@ -491,6 +495,8 @@ reap (struct mon *m)
       pid_t p = waitpid (-1, &status, WNOHANG);
       if (p <= 0)
         return;
+      if (pier_health_reaped (m->health, p, status))
+        continue;
       if (p == m->pid)
         {
           m->exited = true;
@@ -564,6 +570,7 @@ static void
 serve (struct mon *m)
 {
   int64_t exited_at = -1;
+  int64_t idle_since = now_ms (); /* the last event: shed () after a quiet second */
   for (;;)
     {
       if (m->exited && exited_at < 0)
@@ -579,14 +586,29 @@ serve (struct mon *m)
       p[n++] = (struct pollfd){ m->err_fd, POLLIN, 0 };
       p[n++] = (struct pollfd){ pier_net_dns_query_fd (m->dns), POLLIN, 0 };
       p[n++] = (struct pollfd){ pier_net_dns_upstream_fd (m->dns), POLLIN, 0 };
+      p[n++] = (struct pollfd){ pier_health_fd (m->health), POLLIN, 0 };
       size_t first_client = n;
       for (size_t i = 0; i < m->n_clients; i++)
         p[n++] = (struct pollfd){ m->clients[i].fd, POLLIN, 0 };
-      int r = poll (p, n, m->exited ? 100 : m->shed ? -1 : SHED_AFTER_MS);
+      int timeout = m->exited ? 100 : pier_health_poll_timeout (m->health);
+      if (!m->exited && !m->shed)
+        {
+          int64_t left = idle_since + SHED_AFTER_MS - now_ms ();
+          if (left < 0)
+            left = 0;
+          if (timeout < 0 || left < timeout)
+            timeout = (int) left;
+        }
+      int r = poll (p, n, timeout);
       if (r < 0 && errno != EINTR)
         break;
-      if (r == 0 && !m->exited && !m->shed)
+      /* A health probe's timer is no event: only a quiet second sheds. */
+      if (r > 0)
+        idle_since = now_ms ();
+      else if (r == 0 && !m->exited && !m->shed && now_ms () - idle_since >= SHED_AFTER_MS)
         shed (m);
+      if (!m->exited)
+        pier_health_tick (m->health);
       if (r <= 0)
         continue;
       if (p[0].revents)
@@ -607,6 +629,8 @@ serve (struct mon *m)
         pier_net_dns_on_query (m->dns);
       if (p[6].revents)
         pier_net_dns_on_upstream (m->dns);
+      if (p[7].revents)
+        pier_health_on_output (m->health);
       /* Clients from the back: dropping one moves the last into its place. */
       for (size_t i = n; i > first_client; i--)
         if (p[i - 1].revents && i - 1 - first_client < m->n_clients)
@@ -638,6 +662,8 @@ finish (struct mon *m, int64_t started_ms, int64_t *delay)
   json_object_set_new (st, "Pid", json_integer (0));
   json_object_set_new (st, "ExitCode", json_integer (m->exit_code));
   json_object_set_new (st, "FinishedAt", json_string (now));
+  if (m->health)
+    pier_health_stopped (m->health, st);
   char ex[5];
   int32_t code = m->exit_code;
   memcpy (ex, &code, 4);
@@ -772,6 +798,8 @@ record_failure (struct mon *m, int code, const char *msg, bool ran)
   json_object_set_new (st, "Pid", json_integer (0));
   json_object_set_new (st, "ExitCode", json_integer (code));
   json_object_set_new (st, "Error", json_string (msg));
+  if (m->health)
+    pier_health_stopped (m->health, st);
   if (!ran)
     json_object_set_new (st, "StartedAt", json_string ("0001-01-01T00:00:00Z"));
   json_object_del (st, "MonitorPid");
@@ -865,6 +893,8 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   if (pier_engine_mount_rootfs (root, m->rec, m->db, &err) < 0
       || pier_engine_mounts_populate (root, m->db, m->rec, &err) < 0 || open_listener (m, &err) < 0)
     goto fail;
+  m->health = pier_health_new (json_object_get (m->rec, "Config"), m->dir, m->rtroot, m->runroot, m->id,
+                               m->sock_dirfd);
   const char *logpath = json_string_value (json_object_get (m->rec, "LogPath"));
   if (logpath && *logpath)
     {

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,6 +593,41 @@ add_ns (json_t *nss, const char *type, const char *mode, json_t *pids)
   json_array_append_new (nss, ns);
 }
 
+/* Where `--init` puts its init in the container, as docker does. */
+#define INIT_TARGET "/sbin/docker-init"
+
+/* pier-init, installed next to pier (meson puts both in bindir; in the
+ * build tree they sit side by side too).  We are pier, or its monitor,
+ * which is pier re-executed. */
+static char *
+init_path (pier_error **err)
+{
+  char self[PATH_MAX];
+  ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    {
+      pier_error_make (err, errno, "--init: cannot find pier's own binary");
+      return NULL;
+    }
+  self[n] = '\0';
+  char *slash = strrchr (self, '/');
+  if (slash == NULL || strstr (self, " (deleted)"))
+    {
+      pier_error_makex (err, ENOENT, "--init: cannot find pier-init (pier runs from %s)", self);
+      return NULL;
+    }
+  char *path = xasprintf ("%.*s/pier-init", (int) (slash - self), self);
+  struct stat sb;
+  if (stat (path, &sb) < 0 || !S_ISREG (sb.st_mode) || access (path, X_OK) < 0)
+    {
+      pier_error_makex (err, ENOENT, "--init: %s is missing or not executable (it is installed with pier)",
+                        path);
+      free (path);
+      return NULL;
+    }
+  return path;
+}
+
 static json_t *
 strv_json (char **v)
 {
@@ -614,8 +650,11 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
   const char *own_dir = json_string_value (json_object_get (rec, "_Dir"));
   cleanup_free char *dir = own_dir ? xstrdup (own_dir) : xasprintf ("%s/containers/%s", root, id);
 
-  /* process */
-  json_t *args = json_array ();
+  /* process: with --init, docker's init first ("docker-init -- cmd"). */
+  cleanup_free char *init = NULL;
+  if (json_is_true (json_object_get (hc, "Init")) && (init = init_path (err)) == NULL)
+    return -1;
+  json_t *args = init ? json_pack ("[s, s]", INIT_TARGET, "--") : json_array ();
   json_array_extend (args, json_object_get (cfg, "Entrypoint"));
   json_array_extend (args, json_object_get (cfg, "Cmd"));
   json_t *env = json_array ();
@@ -733,6 +772,8 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
     cleanup_free char *opts = xasprintf ("noexec,nosuid,nodev%s%s", o && *o ? "," : "", o ? o : "");
     json_array_append_new (mounts, mnt (key, "tmpfs", "tmpfs", opts));
   }
+  if (init)
+    json_array_append_new (mounts, mnt (INIT_TARGET, "bind", init, "bind,ro"));
   json_object_set_new (spec, "mounts", mounts);
   if (pier_engine_mounts_oci (rec, mounts, err) < 0)
     return -1;

@@ -175,6 +175,60 @@ parse_go_duration (const char *s, int64_t *ns)
   return true;
 }
 
+int
+pier_time_parse_duration (const char *s, int64_t *ns)
+{
+  return s && parse_go_duration (s, ns) ? 0 : -1;
+}
+
+/* Go's Duration.String: "1h2m3.5s", "1m0s", "500ms", "1.5µs", "0s". */
+void
+pier_time_format_duration (int64_t ns, char *buf, size_t n)
+{
+  static const char *const small[] = { "ns", "\xc2\xb5s", "ms" };
+  uint64_t u = ns < 0 ? (uint64_t) - (ns + 1) + 1 : (uint64_t) ns;
+  const char *sign = ns < 0 ? "-" : "";
+  char frac[16] = "";
+  if (u == 0)
+    {
+      snprintf (buf, n, "0s");
+      return;
+    }
+  if (u < 1000000000)
+    {
+      /* The largest unit under a second, with the rest as a fraction. */
+      int k = u < 1000 ? 0 : u < 1000000 ? 1 : 2;
+      uint64_t div = k == 0 ? 1 : k == 1 ? 1000 : 1000000;
+      uint64_t whole = u / div, rest = u % div;
+      if (rest)
+        {
+          int digits = k == 1 ? 3 : 6;
+          snprintf (frac, sizeof frac, ".%0*llu", digits, (unsigned long long) rest);
+          size_t l = strlen (frac);
+          while (frac[l - 1] == '0')
+            frac[--l] = '\0';
+        }
+      snprintf (buf, n, "%s%llu%s%s", sign, (unsigned long long) whole, frac, small[k]);
+      return;
+    }
+  uint64_t secs = u / 1000000000, rest = u % 1000000000;
+  if (rest)
+    {
+      snprintf (frac, sizeof frac, ".%09llu", (unsigned long long) rest);
+      size_t l = strlen (frac);
+      while (frac[l - 1] == '0')
+        frac[--l] = '\0';
+    }
+  uint64_t h = secs / 3600, m = secs / 60 % 60, s = secs % 60;
+  if (h)
+    snprintf (buf, n, "%s%lluh%llum%llu%ss", sign, (unsigned long long) h, (unsigned long long) m,
+              (unsigned long long) s, frac);
+  else if (m)
+    snprintf (buf, n, "%s%llum%llu%ss", sign, (unsigned long long) m, (unsigned long long) s, frac);
+  else
+    snprintf (buf, n, "%s%llu%ss", sign, (unsigned long long) s, frac);
+}
+
 /* Go's strconv.ParseInt, then an optional ".<digits>" of nanoseconds. */
 static bool
 parse_unix (const char *s, struct timespec *out)

@@ -3,6 +3,8 @@
 #ifndef PIER_UTIL_TIMESTAMP_H
 #define PIER_UTIL_TIMESTAMP_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "util/error.h"
@@ -26,6 +28,13 @@ int pier_time_parse_user (const char *value, const struct timespec *now, struct 
  * least 40 bytes.  The _now form formats CLOCK_REALTIME. */
 void pier_time_format_rfc3339 (const struct timespec *t, char *buf, size_t n);
 void pier_time_now_rfc3339 (char *buf, size_t n);
+
+/* Go's time.ParseDuration ("1m30s", "500ms", "-2h", "0"): 0, or -1 when
+ * s is not one. */
+int pier_time_parse_duration (const char *s, int64_t *ns);
+
+/* Go's time.Duration.String ("1m30s", "500ms", "1h0m0s") into buf. */
+void pier_time_format_duration (int64_t ns, char *buf, size_t n);
 
 /* Unix nanoseconds of t. */
 static inline long long

@@ -131,6 +131,60 @@ test_cmp (void **state)
   assert_int_equal (pier_time_cmp (&a, &a), 0);
 }
 
+/* Go's time.ParseDuration and Duration.String, as the --health-* flags
+ * read durations and the timeout message writes them. */
+static void
+test_go_durations (void **state)
+{
+  (void) state;
+  static const struct
+  {
+    const char *in;
+    long long ns;
+  } good[] = { { "0", 0 },
+               { "30s", 30000000000LL },
+               { "1m30s", 90000000000LL },
+               { "500ms", 500000000 },
+               { "1.5s", 1500000000 },
+               { "-1s", -1000000000 },
+               { "2h", 7200000000000LL },
+               { "10us", 10000 },
+               { "+5ns", 5 } };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    {
+      int64_t ns = -42;
+      assert_int_equal (pier_time_parse_duration (good[i].in, &ns), 0);
+      assert_true (ns == good[i].ns);
+    }
+  static const char *const bad[] = { "", "abc", "5", "5x", "s", "1.s5", "--1s", NULL };
+  for (size_t i = 0; bad[i]; i++)
+    {
+      int64_t ns;
+      assert_int_equal (pier_time_parse_duration (bad[i], &ns), -1);
+    }
+  static const struct
+  {
+    long long ns;
+    const char *out;
+  } fmt[] = { { 0, "0s" },
+              { 300000000, "300ms" },
+              { 30000000000LL, "30s" },
+              { 90000000000LL, "1m30s" },
+              { 60000000000LL, "1m0s" },
+              { 3600000000000LL, "1h0m0s" },
+              { 1500000000, "1.5s" },
+              { 1500000, "1.5ms" },
+              { 1500, "1.5\xc2\xb5s" },
+              { 7, "7ns" },
+              { -2000000000, "-2s" } };
+  for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++)
+    {
+      char buf[64];
+      pier_time_format_duration (fmt[i].ns, buf, sizeof buf);
+      assert_string_equal (buf, fmt[i].out);
+    }
+}
+
 static const unit_known_bug bugs[] = {};
 
 int
@@ -141,6 +195,7 @@ main (int argc, char **argv)
     cmocka_unit_test (test_user_durations),
     cmocka_unit_test (test_user_dates_and_unix),
     cmocka_unit_test (test_cmp),
+    cmocka_unit_test (test_go_durations),
   };
   return UNIT_RUN (tests, bugs, argc, argv);
 }
