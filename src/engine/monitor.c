@@ -513,7 +513,6 @@ now_ms (void)
   return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Serve the running container until it exited and its output is drained. */
 /* How long a container runs before its monitor sheds what only the start
  * needed: a short-lived one (run --rm true) never pays for it. */
 #define SHED_AFTER_MS 1000
@@ -566,11 +565,12 @@ shed (struct mon *m)
     madvise ((void *) drop[i].start, drop[i].len, MADV_DONTNEED);
 }
 
+/* Serve the running container until it exited and its output is drained. */
 static void
 serve (struct mon *m)
 {
   int64_t exited_at = -1;
-  int64_t idle_since = now_ms (); /* the last event: shed () after a quiet second */
+  int64_t shed_at = now_ms () + SHED_AFTER_MS;
   for (;;)
     {
       if (m->exited && exited_at < 0)
@@ -593,7 +593,7 @@ serve (struct mon *m)
       int timeout = m->exited ? 100 : pier_health_poll_timeout (m->health);
       if (!m->exited && !m->shed)
         {
-          int64_t left = idle_since + SHED_AFTER_MS - now_ms ();
+          int64_t left = shed_at - now_ms ();
           if (left < 0)
             left = 0;
           if (timeout < 0 || left < timeout)
@@ -602,10 +602,7 @@ serve (struct mon *m)
       int r = poll (p, n, timeout);
       if (r < 0 && errno != EINTR)
         break;
-      /* A health probe's timer is no event: only a quiet second sheds. */
-      if (r > 0)
-        idle_since = now_ms ();
-      else if (r == 0 && !m->exited && !m->shed && now_ms () - idle_since >= SHED_AFTER_MS)
+      if (!m->exited && !m->shed && now_ms () >= shed_at)
         shed (m);
       if (!m->exited)
         pier_health_tick (m->health);
