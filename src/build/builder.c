@@ -80,7 +80,7 @@ struct live
 struct shared
 {
   pthread_mutex_t mu;
-  pthread_cond_t cv;       /* a stage changed state */
+  pthread_cond_t cv;        /* a stage changed state */
   pthread_mutex_t fetch_mu; /* o->fetch uses the caller's store: one at a time */
   int vertex;
   char **consumed; /* build-arg names some ARG used */
@@ -618,7 +618,7 @@ fetch (struct builder *b, const char *ref, char **id, pier_error **err)
 struct pump
 {
   struct builder *b;
-  int fd;     /* non-blocking */
+  int fd; /* non-blocking */
   int stop[2];
   int vertex;
   struct timespec t0;

@@ -297,7 +297,8 @@ wait_step (pid_t child, int fd, int cancel_fd, char **msg, size_t *len, int *sta
   bool open_fd = true;
   for (;;)
     {
-      struct pollfd p[3] = { { pidfd, POLLIN, 0 }, { open_fd ? fd : -1, POLLIN, 0 }, { cancel_fd, POLLIN, 0 } };
+      struct pollfd p[3]
+          = { { pidfd, POLLIN, 0 }, { open_fd ? fd : -1, POLLIN, 0 }, { cancel_fd, POLLIN, 0 } };
       nfds_t n_p = cancel_fd >= 0 && cancels == 0 ? 3 : 2;
       int r = poll (p, n_p, cancels ? 500 : -1);
       if (r < 0 && errno != EINTR)
