@@ -6,7 +6,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +38,7 @@
 #define COMMENT "buildkit.dockerfile.v0"
 #define TTY_LINES 8
 
-/* A stage's progress through the schedule (see pier_build). */
+/* A stage's progress through the schedule (see schedule). */
 enum stage_state
 {
   ST_IDLE,    /* not needed (so far) */
