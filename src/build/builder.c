@@ -2056,9 +2056,15 @@ schedule (struct builder *b, size_t target, pier_error **err)
         }
       if (started)
         continue;
-      /* Nothing runs and nothing can start: the stages wait for each
-       * other. */
-      if (!sh->failed && sh->running == 0)
+      /* Nothing runs, nothing can start and no waiting stage's wait is
+       * over: the stages wait for each other. */
+      bool waking = false;
+      for (size_t i = 0; i < b->df->n_stages; i++)
+        {
+          long w = b->stages[i].waits_on;
+          waking |= w >= 0 && (b->stages[w].state == ST_DONE || b->stages[w].state == ST_FAILED);
+        }
+      if (!sh->failed && sh->running == 0 && !waking)
         {
           char nb[32];
           size_t w = target;

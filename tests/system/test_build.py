@@ -432,8 +432,9 @@ def test_independent_stages_build_at_once(pier, tmp_path):
     # The same context gives the same images and cache keys whichever
     # stage ends first, and a stage built alone (--target) has the key it
     # has when built beside another.
+    # (b names a only through a variable: it asks for it as it runs.)
     det = ("FROM busybox AS a\nRUN sleep 0.3; echo a > /a\nRUN echo a2 >> /a\n"
-           "FROM busybox AS b\nRUN echo b > /b\nCOPY --from=a /a /a\n"
+           "FROM busybox AS b\nARG SRC=a\nRUN echo b > /b\nCOPY --from=$SRC /a /a\n"
            "FROM busybox AS c\nRUN echo c > /c\n"
            "FROM b\nCOPY --from=c /c /c\nCMD [\"cat\", \"/a\", \"/b\", \"/c\"]\n")
     ctx2 = context(tmp_path, det, name="det")
@@ -449,6 +450,13 @@ def test_independent_stages_build_at_once(pier, tmp_path):
         assert r.returncode == 0 and image_id(pier, tag) == first, r.stderr
     r = build(pier, ctx2, "-t", "det:4", env=env)
     assert r.returncode == 0 and r.stderr.count("CACHED") == 6 and image_id(pier, "det:4") == first, r.stderr
+    # The terminal view shows the running steps of both stages at once.
+    r = subprocess.run(pier.argv("build", "--progress=tty", "--no-cache", ctx), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    views = re.split(r"\033\[\d+A\033\[J", r.stderr)
+    both = [v for v in views if "=> [a 2/2] RUN" in v and "=> [b 2/2] RUN" in v and "DONE" not in v]
+    assert both, r.stderr
 
 
 def test_failing_stage_cancels_the_others(pier, tmp_path):
@@ -484,6 +492,14 @@ COPY --from=bad /x /y
             if token.encode() in cmd and alive(int(d.name)):
                 left.append((d.name, cmd))
     assert left == [], left
+    # Stages that name each other only through variables wait for each
+    # other: a circular dependency, not a hang.
+    (ctx / "Dockerfile").write_text("FROM busybox AS x\nARG F=y\nCOPY --from=$F /etc/passwd /p\n"
+                                    "FROM busybox AS y\nARG F=x\nCOPY --from=$F /etc/passwd /p\n"
+                                    "FROM busybox\nCOPY --from=x /p /x\nCOPY --from=y /p /y\n")
+    r = build(pier, ctx)
+    assert r.returncode == 1 and "circular dependency detected on stage" in r.stderr, r.stderr
+    (ctx / "Dockerfile").write_text(df)
     # Quiet, the failing step's output still reaches the user.
     r = subprocess.run(pier.argv("build", "-q", ctx), capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and f"boom-{token}" in r.stderr and "exit code: 3" in r.stderr, r.stderr
