@@ -9,7 +9,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "build/dockerfile.h"
 #include "build/expand.h"
 #include "build/ignore.h"
+#include "build/progress.h"
 #include "image/images.h"
 #include "image/manifest.h"
 #include "store/blobs.h"
@@ -36,7 +36,6 @@
 #include "util/banned.h"
 
 #define COMMENT "buildkit.dockerfile.v0"
-#define TTY_LINES 8
 
 /* A stage's progress through the schedule (see schedule). */
 enum stage_state
@@ -66,33 +65,19 @@ struct stage
   bool has_thread;
 };
 
-/* A running step in the terminal view: its header and its last lines. */
-struct live
-{
-  int vertex;
-  char *label;
-  char *lines[TTY_LINES];
-  size_t n_lines;
-};
-
 /* What the stages' threads share; everything here is under mu. */
 struct shared
 {
   pthread_mutex_t mu;
   pthread_cond_t cv;        /* a stage changed state */
   pthread_mutex_t fetch_mu; /* o->fetch uses the caller's store: one at a time */
-  int vertex;
-  char **consumed; /* build-arg names some ARG used */
-  size_t cap;      /* stages building at once, at most */
-  size_t running;  /* stage threads not waiting for another stage */
-  size_t alive;    /* stage threads not yet finished */
+  char **consumed;          /* build-arg names some ARG used */
+  size_t cap;               /* stages building at once, at most */
+  size_t running;           /* stage threads not waiting for another stage */
+  size_t alive;             /* stage threads not yet finished */
   bool failed;
   pier_error *error; /* the first failure: the build's error */
   int cancel[2];     /* written on failure: running steps stop */
-  /* The terminal view: the running steps, drawn below the finished ones. */
-  struct live *live;
-  size_t n_live, shown;
-  int cols;
 };
 
 /* One per stage thread (a copy of the coordinator's, with a store handle
@@ -110,25 +95,8 @@ struct builder
   struct timespec t0;
   char *tmp; /* <root>/build */
   struct shared *sh;
+  pier_build_progress *pr;
 };
-
-/* One line of plain progress; whole lines only, so that the lines of
- * steps running at once interleave but never mix. */
-static void __attribute__ ((format (printf, 2, 3))) say (struct builder *b, const char *fmt, ...)
-{
-  if (b->o->progress == NULL)
-    return;
-  va_list ap;
-  va_start (ap, fmt);
-  cleanup_free char *line = NULL;
-  if (vasprintf (&line, fmt, ap) < 0)
-    abort ();
-  va_end (ap);
-  pthread_mutex_lock (&b->sh->mu);
-  fprintf (b->o->progress, "%s\n", line);
-  fflush (b->o->progress);
-  pthread_mutex_unlock (&b->sh->mu);
-}
 
 static double
 since (const struct timespec *t)
@@ -138,181 +106,38 @@ since (const struct timespec *t)
   return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-/* ---- progress: BuildKit's plain lines, or a live view on a terminal ----
- *
- * The terminal view keeps the running steps (of every stage building)
- * at the bottom, each with its last lines of output; a step that ends is
- * printed above them for good.  All of it under sh->mu. */
+/* ---- progress (build/progress.h) ---- */
 
-static void
-tty_line (struct builder *b, const char *prefix, const char *text, const char *suffix)
-{
-  int room = b->sh->cols - (int) strlen (prefix) - (int) strlen (suffix) - 1;
-  if (room < 10)
-    room = 10;
-  /* One terminal row each, or the redraw goes wrong. */
-  cleanup_free char *t = xstrndup (text, (size_t) room);
-  for (char *c = t; *c; c++)
-    if ((unsigned char) *c < ' ' || *c == 0x7f)
-      *c = ' ';
-  fprintf (b->o->progress, "%s%s%s\n", prefix, t, suffix);
-}
-
-static void
-tty_clear (struct builder *b)
-{
-  if (b->sh->shown)
-    fprintf (b->o->progress, "\033[%zuA\033[J", b->sh->shown);
-  b->sh->shown = 0;
-}
-
-static void
-tty_draw (struct builder *b)
-{
-  struct shared *sh = b->sh;
-  size_t per = sh->n_live ? TTY_LINES / sh->n_live : 0;
-  if (per < 2)
-    per = 2;
-  for (size_t i = 0; i < sh->n_live; i++)
-    {
-      struct live *l = &sh->live[i];
-      tty_line (b, "\033[1m=> ", l->label, "\033[0m");
-      sh->shown++;
-      for (size_t k = l->n_lines > per ? l->n_lines - per : 0; k < l->n_lines; k++, sh->shown++)
-        tty_line (b, "   \033[2m", l->lines[k], "\033[0m");
-    }
-  fflush (b->o->progress);
-}
-
-static struct live *
-live_find (struct shared *sh, int vertex)
-{
-  for (size_t i = 0; i < sh->n_live; i++)
-    if (sh->live[i].vertex == vertex)
-      return &sh->live[i];
-  return NULL;
-}
-
-static void
-live_drop (struct shared *sh, struct live *l)
-{
-  free (l->label);
-  for (size_t i = 0; i < l->n_lines; i++)
-    free (l->lines[i]);
-  size_t at = (size_t) (l - sh->live);
-  memmove (l, l + 1, (sh->n_live - at - 1) * sizeof *l);
-  sh->n_live--;
-}
+#define say(b, ...) pier_build_progress_say ((b)->pr, __VA_ARGS__)
 
 static int
 next_vertex (struct builder *b)
 {
-  return __atomic_add_fetch (&b->sh->vertex, 1, __ATOMIC_SEQ_CST);
+  return pier_build_progress_vertex (b->pr);
 }
 
 static void
 v_start (struct builder *b, int vertex, const char *label)
 {
-  if (!b->o->tty)
-    {
-      say (b, "#%d %s", vertex, label);
-      return;
-    }
-  if (b->o->progress == NULL)
-    return;
-  struct shared *sh = b->sh;
-  pthread_mutex_lock (&sh->mu);
-  tty_clear (b);
-  sh->live = xrealloc (sh->live, (sh->n_live + 1) * sizeof *sh->live);
-  sh->live[sh->n_live++] = (struct live){ .vertex = vertex, .label = xstrdup (label) };
-  tty_draw (b);
-  pthread_mutex_unlock (&sh->mu);
+  pier_build_progress_start (b->pr, vertex, label);
 }
 
 static void
 v_output (struct builder *b, int vertex, const struct timespec *t0, const char *line)
 {
-  if (!b->o->tty)
-    {
-      say (b, "#%d %.3f %s", vertex, since (t0), line);
-      return;
-    }
-  if (b->o->progress == NULL)
-    return;
-  struct shared *sh = b->sh;
-  pthread_mutex_lock (&sh->mu);
-  struct live *l = live_find (sh, vertex);
-  if (l)
-    {
-      if (l->n_lines == TTY_LINES)
-        {
-          free (l->lines[0]);
-          memmove (l->lines, l->lines + 1, (TTY_LINES - 1) * sizeof *l->lines);
-          l->n_lines--;
-        }
-      l->lines[l->n_lines++] = xstrdup (line);
-      tty_clear (b);
-      tty_draw (b);
-    }
-  pthread_mutex_unlock (&sh->mu);
+  pier_build_progress_output (b->pr, vertex, since (t0), line);
 }
 
-/* The step is over: status is "CACHED", "DONE" (after secs) or
- * "CANCELED". */
 static void
 v_end (struct builder *b, int vertex, const char *status, double secs)
 {
-  if (!b->o->tty)
-    {
-      if (strcmp (status, "DONE") == 0)
-        say (b, "#%d DONE %.1fs", vertex, secs);
-      else
-        say (b, "#%d %s", vertex, status);
-      return;
-    }
-  if (b->o->progress == NULL)
-    return;
-  struct shared *sh = b->sh;
-  pthread_mutex_lock (&sh->mu);
-  tty_clear (b);
-  char suffix[48];
-  if (strcmp (status, "CACHED") == 0)
-    snprintf (suffix, sizeof suffix, "  \033[36mCACHED\033[0m");
-  else if (strcmp (status, "DONE") == 0)
-    snprintf (suffix, sizeof suffix, "  %.1fs", secs);
-  else
-    snprintf (suffix, sizeof suffix, "  \033[33m%s\033[0m", status);
-  struct live *l = live_find (sh, vertex);
-  tty_line (b, "=> ", l ? l->label : "", suffix);
-  if (l)
-    live_drop (sh, l);
-  tty_draw (b);
-  pthread_mutex_unlock (&sh->mu);
+  pier_build_progress_end (b->pr, vertex, status, secs);
 }
 
-/* A step failed: its error line, kept above the running steps. */
 static void
 v_error (struct builder *b, int vertex, const char *msg)
 {
-  if (!b->o->tty)
-    {
-      say (b, "#%d ERROR: %s", vertex, msg);
-      return;
-    }
-  if (b->o->progress == NULL)
-    return;
-  struct shared *sh = b->sh;
-  pthread_mutex_lock (&sh->mu);
-  tty_clear (b);
-  struct live *l = live_find (sh, vertex);
-  if (l)
-    {
-      tty_line (b, "=> ", l->label, "  \033[31mERROR\033[0m");
-      live_drop (sh, l);
-    }
-  fprintf (b->o->progress, "\033[31mERROR: %s\033[0m\n", msg);
-  tty_draw (b);
-  pthread_mutex_unlock (&sh->mu);
+  pier_build_progress_error (b->pr, vertex, msg);
 }
 
 static bool
@@ -849,12 +674,7 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
           pier_error_makex (err, EIO, "process \"%s\" did not complete successfully: exit code: %d", c->shown,
                             code);
           if (b->o->progress == NULL && b->o->output && pu.tail_len)
-            {
-              pthread_mutex_lock (&b->sh->mu);
-              fwrite (pu.tail, 1, pu.tail_len, b->o->output);
-              fflush (b->o->output);
-              pthread_mutex_unlock (&b->sh->mu);
-            }
+            pier_build_progress_raw (b->pr, b->o->output, pu.tail, pu.tail_len);
           v_error (b, vertex, (*err)->msg);
           reported = true;
           goto out;
@@ -2105,17 +1925,22 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
                        .cv = PTHREAD_COND_INITIALIZER,
                        .fetch_mu = PTHREAD_MUTEX_INITIALIZER,
                        .cancel = { -1, -1 } };
-  struct builder b = { .e = e, .st = e->st, .o = o, .ctxfd = -1, .sh = &sh };
+  struct builder b = {
+    .e = e, .st = e->st, .o = o, .ctxfd = -1, .sh = &sh, .pr = pier_build_progress_new (o->progress, o->tty)
+  };
   cleanup_free char *id = NULL;
   int rc = -1;
   /* BuildKit builds as many stages at once as it can; pier as many as
    * there are CPUs (at least two: a stage mostly waits for its steps). */
   long ncpu = sysconf (_SC_NPROCESSORS_ONLN);
   sh.cap = ncpu > 2 ? (size_t) ncpu : 2;
-  if (pipe2 (sh.cancel, O_CLOEXEC) < 0)
-    return pier_error_make (err, errno, "cannot make a pipe");
   clock_gettime (CLOCK_MONOTONIC, &b.t0);
   cleanup_dockerfile pier_dockerfile *df = NULL;
+  if (pipe2 (sh.cancel, O_CLOEXEC) < 0)
+    {
+      pier_error_make (err, errno, "cannot make a pipe");
+      goto out;
+    }
   if (pier_dockerfile_parse (o->dockerfile, o->dockerfile_len, o->dockerfile_name, &df, err) < 0)
     goto out;
   b.df = df;
@@ -2178,11 +2003,7 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
     }
   b.stages = xcalloc (df->n_stages, sizeof *b.stages);
   if (o->tty && o->progress)
-    {
-      struct winsize ws;
-      sh.cols = ioctl (fileno (o->progress), TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
-      fprintf (o->progress, "[+] Building with pier %s: %s\n", PIER_VERSION, o->dockerfile_name);
-    }
+    say (&b, "[+] Building with pier %s: %s", PIER_VERSION, o->dockerfile_name);
   else
     {
       say (&b, "#0 building with pier %s", PIER_VERSION);
@@ -2237,9 +2058,9 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
   v_end (&b, vertex, "DONE", since (&b.t0));
   if (o->tty && o->progress)
     {
-      fprintf (o->progress, "=> writing image %s\n", id);
+      say (&b, "=> writing image %s", id);
       for (size_t i = 0; o->tags && o->tags[i]; i++)
-        fprintf (o->progress, "=> naming to %s\n", o->tags[i]);
+        say (&b, "=> naming to %s", o->tags[i]);
     }
   *out_id = steal_pointer (&id);
   rc = 0;
@@ -2256,12 +2077,13 @@ out:
   strv_free (b.meta);
   strv_free (sh.consumed);
   free (b.tmp);
-  while (sh.n_live)
-    live_drop (&sh, &sh.live[0]);
-  free (sh.live);
+  pier_build_progress_free (b.pr);
   pier_error_free (&sh.error);
-  close (sh.cancel[0]);
-  close (sh.cancel[1]);
+  if (sh.cancel[0] >= 0)
+    {
+      close (sh.cancel[0]);
+      close (sh.cancel[1]);
+    }
   return rc;
 }
 
