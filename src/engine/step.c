@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/engine.h"
@@ -275,59 +276,92 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
   return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
 }
 
+static double
+now_secs (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* Append what the non-blocking fd holds now to *msg; *open is false
+ * once it ended. */
+static void
+drain (int fd, bool *open, char **msg, size_t *len)
+{
+  while (*open)
+    {
+      char buf[4096];
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n <= 0)
+        {
+          if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            *open = false;
+          if (n == 0 || errno != EINTR)
+            return;
+          continue;
+        }
+      *msg = xrealloc (*msg, *len + (size_t) n + 1);
+      memcpy (*msg + *len, buf, (size_t) n);
+      *len += (size_t) n;
+      (*msg)[*len] = 0;
+    }
+}
+
 /* Wait for the step's child, collecting what it reports on fd; nothing
  * here waits for the end of a pipe: a step forked by another thread at
  * the same time holds copies of this one's pipes until it ends.  A
  * readable cancel_fd sends the child SIGTERM (it kills its container),
- * then SIGKILL when it takes too long. */
+ * again every half second, then SIGKILL after 5 s.  Without pidfds
+ * (before Linux 5.3, or under valgrind) the child is polled. */
 static int
 wait_step (pid_t child, int fd, int cancel_fd, char **msg, size_t *len, int *status, pier_error **err)
 {
   cleanup_close int pidfd = (int) syscall (SYS_pidfd_open, child, 0);
-  if (pidfd < 0)
-    {
-      int e = errno;
-      kill (child, SIGKILL);
-      waitpid (child, NULL, 0);
-      return pier_error_make (err, e, "cannot watch the build step");
-    }
   int fl = fcntl (fd, F_GETFL);
   fcntl (fd, F_SETFL, fl | O_NONBLOCK);
-  int cancels = 0;
-  bool open_fd = true;
-  for (;;)
+  double cancelled_at = 0, last_kill = 0;
+  bool open_fd = true, reaped = false;
+  while (!reaped)
     {
       struct pollfd p[3]
           = { { pidfd, POLLIN, 0 }, { open_fd ? fd : -1, POLLIN, 0 }, { cancel_fd, POLLIN, 0 } };
-      nfds_t n_p = cancel_fd >= 0 && cancels == 0 ? 3 : 2;
-      int r = poll (p, n_p, cancels ? 500 : -1);
+      nfds_t n_p = cancel_fd >= 0 && cancelled_at == 0 ? 3 : 2;
+      int r = poll (p, n_p, pidfd < 0 ? 50 : cancelled_at > 0 ? 500 : -1);
       if (r < 0 && errno != EINTR)
-        return pier_error_make (err, errno, "cannot wait for the build step");
-      /* The child writes its report before it exits: read it first. */
-      for (;;)
         {
-          char buf[4096];
-          ssize_t n = open_fd ? read (fd, buf, sizeof buf) : 0;
-          if (n <= 0)
-            {
-              if (n == 0 || (errno != EAGAIN && errno != EINTR))
-                open_fd = false;
-              break;
-            }
-          *msg = xrealloc (*msg, *len + (size_t) n + 1);
-          memcpy (*msg + *len, buf, (size_t) n);
-          *len += (size_t) n;
-          (*msg)[*len] = 0;
+          int e = errno;
+          kill (child, SIGKILL);
+          while (waitpid (child, status, 0) < 0 && errno == EINTR)
+            ;
+          return pier_error_make (err, e, "cannot wait for the build step");
         }
-      if (r > 0 && (p[0].revents & POLLIN))
-        break;
-      /* Asked again every half second, then killed after 5 s. */
-      if ((cancels == 0 && n_p == 3 && r > 0 && (p[2].revents & POLLIN)) || (cancels && r == 0))
-        kill (child, cancels++ < 10 ? SIGTERM : SIGKILL);
+      /* The child writes its report before it exits: read it first. */
+      drain (fd, &open_fd, msg, len);
+      if (pidfd < 0 || (r > 0 && (p[0].revents & POLLIN)))
+        {
+          pid_t w = waitpid (child, status, pidfd < 0 ? WNOHANG : 0);
+          if (w == child)
+            reaped = true;
+          else if (w < 0 && errno != EINTR)
+            return pier_error_make (err, errno, "cannot wait for the build step");
+          if (reaped)
+            break;
+        }
+      double now = now_secs ();
+      if (cancelled_at == 0 && n_p == 3 && r > 0 && (p[2].revents & POLLIN))
+        {
+          cancelled_at = last_kill = now;
+          kill (child, SIGTERM);
+        }
+      else if (cancelled_at > 0 && now - last_kill >= 0.5)
+        {
+          last_kill = now;
+          kill (child, now - cancelled_at < 5 ? SIGTERM : SIGKILL);
+        }
     }
-  while (waitpid (child, status, 0) < 0)
-    if (errno != EINTR)
-      return pier_error_make (err, errno, "cannot wait for the build step");
+  /* What it wrote just before it ended. */
+  drain (fd, &open_fd, msg, len);
   return 0;
 }
 
