@@ -1768,8 +1768,8 @@ stage_main (void *p)
   return NULL;
 }
 
-/* A stage named by a word (expanded with the global ARGs), when it names
- * one without needing the stage's own variables. */
+/* The stage a --from / from= word names, when it needs no variables (one
+ * that does is known only as its stage runs: need_stage). */
 static long
 named_stage (struct builder *b, size_t self, const char *word)
 {
