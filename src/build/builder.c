@@ -71,6 +71,7 @@ struct shared
   pthread_mutex_t mu;
   pthread_cond_t cv;        /* a stage changed state */
   pthread_mutex_t fetch_mu; /* o->fetch uses the caller's store: one at a time */
+  pthread_mutex_t open_mu;  /* store opens clean tmp/: not two threads on one entry */
   char **consumed;          /* build-arg names some ARG used */
   size_t cap;               /* stages building at once, at most */
   size_t running;           /* stage threads not waiting for another stage */
@@ -1748,7 +1749,9 @@ stage_main (void *p)
   pier_error *err = NULL;
   pier_store *st = NULL;
   /* Its own store handle: sqlite's connections are one thread's each. */
+  pthread_mutex_lock (&b->sh->open_mu);
   int rc = pier_store_open (pier_store_root (b->st), &st, &err);
+  pthread_mutex_unlock (&b->sh->open_mu);
   if (rc == 0)
     {
       b->st = st;
@@ -1924,6 +1927,7 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
   struct shared sh = { .mu = PTHREAD_MUTEX_INITIALIZER,
                        .cv = PTHREAD_COND_INITIALIZER,
                        .fetch_mu = PTHREAD_MUTEX_INITIALIZER,
+                       .open_mu = PTHREAD_MUTEX_INITIALIZER,
                        .cancel = { -1, -1 } };
   struct builder b = {
     .e = e, .st = e->st, .o = o, .ctxfd = -1, .sh = &sh, .pr = pier_build_progress_new (o->progress, o->tty)
