@@ -27,7 +27,7 @@ struct pier_build_progress
 {
   FILE *out;
   bool tty;
-  int cols;
+  int cols, rows;
   pthread_mutex_t mu; /* all below, and out */
   int vertex;
   struct live *live;
@@ -44,7 +44,9 @@ pier_build_progress_new (FILE *out, bool tty)
   if (p->tty)
     {
       struct winsize ws;
-      p->cols = ioctl (fileno (out), TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+      bool known = ioctl (fileno (out), TIOCGWINSZ, &ws) == 0;
+      p->cols = known && ws.ws_col ? ws.ws_col : 80;
+      p->rows = known && ws.ws_row ? ws.ws_row : 24;
     }
   return p;
 }
@@ -105,13 +107,20 @@ tty_clear (pier_build_progress *p)
   p->shown = 0;
 }
 
+/* The live view fits the terminal (the cursor cannot go up past its
+ * top): a header per running step while there is room, and their last
+ * lines in what is left. */
 static void
 tty_draw (pier_build_progress *p)
 {
-  size_t per = p->n_live ? TTY_LINES / p->n_live : 0;
-  if (per < 2)
-    per = 2;
-  for (size_t i = 0; i < p->n_live; i++)
+  size_t room = p->rows > 6 ? (size_t) p->rows - 2 : 4;
+  size_t heads = p->n_live < room ? p->n_live : room;
+  size_t per = heads ? (room - heads) / heads : 0;
+  if (per > TTY_LINES)
+    per = TTY_LINES;
+  if (heads > 1 && per > TTY_LINES / 2)
+    per = TTY_LINES / 2;
+  for (size_t i = 0; i < heads; i++)
     {
       struct live *l = &p->live[i];
       tty_line (p, "\033[1m=> ", l->label, "\033[0m");

@@ -118,6 +118,40 @@ test_tty_view_shows_running_steps (void **state)
 }
 
 static void
+test_tty_view_fits_the_terminal (void **state)
+{
+  (void) state;
+  char *out = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream (&out, &len);
+  /* Not a terminal: drawn for 24 rows. */
+  pier_build_progress *p = pier_build_progress_new (f, true);
+  for (int v = 1; v <= 30; v++)
+    {
+      char label[32];
+      snprintf (label, sizeof label, "[s%d 2/2] RUN x", v);
+      pier_build_progress_start (p, v, label);
+      pier_build_progress_output (p, v, 0, "out");
+    }
+  fflush (f);
+  const char *last = strrchr (out, 'J');
+  size_t rows = 0;
+  for (const char *c = last; *c; c++)
+    rows += *c == '\n';
+  assert_true (rows > 0 && rows <= 22);
+  size_t at = (size_t) (last - out); /* out moves as the stream grows */
+  /* The redraw moves up over what it drew, no more. */
+  char up[32];
+  snprintf (up, sizeof up, "\033[%zuA\033[J", rows);
+  pier_build_progress_end (p, 1, "DONE", 1);
+  fflush (f);
+  assert_non_null (strstr (out + at, up));
+  pier_build_progress_free (p);
+  fclose (f);
+  free (out);
+}
+
+static void
 test_quiet_prints_nothing (void **state)
 {
   (void) state;
@@ -138,6 +172,7 @@ main (int argc, char **argv)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_plain_lines_are_whole),
     cmocka_unit_test (test_tty_view_shows_running_steps),
+    cmocka_unit_test (test_tty_view_fits_the_terminal),
     cmocka_unit_test (test_quiet_prints_nothing),
   };
   unit_dir_setup (NULL);
