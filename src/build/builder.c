@@ -4,11 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +20,7 @@
 #include "build/dockerfile.h"
 #include "build/expand.h"
 #include "build/ignore.h"
+#include "build/progress.h"
 #include "image/images.h"
 #include "image/manifest.h"
 #include "store/blobs.h"
@@ -35,7 +36,16 @@
 #include "util/banned.h"
 
 #define COMMENT "buildkit.dockerfile.v0"
-#define TTY_LINES 8
+
+/* A stage's progress through the schedule (see schedule). */
+enum stage_state
+{
+  ST_IDLE,    /* not needed (so far) */
+  ST_WANTED,  /* needed: starts once its known dependencies are done */
+  ST_RUNNING, /* its thread builds it */
+  ST_DONE,
+  ST_FAILED,
+};
 
 struct stage
 {
@@ -45,9 +55,34 @@ struct stage
   char key[PIER_SHA256_HEX_LEN + 1]; /* the cache key so far */
   char **args;                       /* "K=V": the ARGs in effect */
   bool cmd_set;                      /* CMD given in this stage */
-  bool done, busy;
+  /* Scheduling, under shared.mu.  Once ST_DONE the fields above are
+   * only read (by the stages that use this one). */
+  enum stage_state state;
+  size_t *deps; /* the stages it names, as far as known before it runs */
+  size_t n_deps;
+  long waits_on; /* the stage its thread waits for, or -1 */
+  pthread_t thread;
+  bool has_thread;
 };
 
+/* What the stages' threads share; everything here is under mu. */
+struct shared
+{
+  pthread_mutex_t mu;
+  pthread_cond_t cv;        /* a stage changed state */
+  pthread_mutex_t fetch_mu; /* o->fetch uses the caller's store: one at a time */
+  pthread_mutex_t open_mu;  /* store opens clean tmp/: not two threads on one entry */
+  char **consumed;          /* build-arg names some ARG used */
+  size_t cap;               /* stages building at once, at most */
+  size_t running;           /* stage threads not waiting for another stage */
+  size_t alive;             /* stage threads not yet finished */
+  bool failed;
+  pier_error *error; /* the first failure: the build's error */
+  int cancel[2];     /* written on failure: running steps stop */
+};
+
+/* One per stage thread (a copy of the coordinator's, with a store handle
+ * of its own: sqlite handles are never shared between threads). */
 struct builder
 {
   pier_engine *e;
@@ -57,29 +92,12 @@ struct builder
   int ctxfd;
   pier_ignore *ig;
   struct stage *stages;
-  char **meta;     /* the global ARGs, "K=V" (or "K" when unset) */
-  char **consumed; /* build-arg names some ARG used */
-  int vertex;
+  char **meta; /* the global ARGs, "K=V" (or "K" when unset) */
   struct timespec t0;
   char *tmp; /* <root>/build */
-  /* The terminal view: the running step's header and its last lines. */
-  char *label;
-  char *lines[TTY_LINES];
-  size_t n_lines, shown;
-  int cols;
+  struct shared *sh;
+  pier_build_progress *pr;
 };
-
-static void __attribute__ ((format (printf, 2, 3))) say (struct builder *b, const char *fmt, ...)
-{
-  if (b->o->progress == NULL)
-    return;
-  va_list ap;
-  va_start (ap, fmt);
-  vfprintf (b->o->progress, fmt, ap);
-  va_end (ap);
-  fputc ('\n', b->o->progress);
-  fflush (b->o->progress);
-}
 
 static double
 since (const struct timespec *t)
@@ -89,91 +107,47 @@ since (const struct timespec *t)
   return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-/* ---- progress: BuildKit's plain lines, or a live view on a terminal ---- */
+/* ---- progress (build/progress.h) ---- */
 
-static void
-tty_line (struct builder *b, const char *prefix, const char *text, const char *suffix)
+#define say(b, ...) pier_build_progress_say ((b)->pr, __VA_ARGS__)
+
+static int
+next_vertex (struct builder *b)
 {
-  int room = b->cols - (int) strlen (prefix) - (int) strlen (suffix) - 1;
-  if (room < 10)
-    room = 10;
-  fprintf (b->o->progress, "%s%.*s%s\n", prefix, room, text, suffix);
+  return pier_build_progress_vertex (b->pr);
 }
 
 static void
 v_start (struct builder *b, int vertex, const char *label)
 {
-  if (!b->o->tty)
-    {
-      say (b, "#%d %s", vertex, label);
-      return;
-    }
-  if (b->o->progress == NULL)
-    return;
-  free (b->label);
-  b->label = xstrdup (label);
-  for (size_t i = 0; i < b->n_lines; i++)
-    free (b->lines[i]);
-  b->n_lines = b->shown = 0;
-  tty_line (b, "\033[1m=> ", label, "\033[0m");
-  fflush (b->o->progress);
+  pier_build_progress_start (b->pr, vertex, label);
 }
 
 static void
 v_output (struct builder *b, int vertex, const struct timespec *t0, const char *line)
 {
-  if (!b->o->tty)
-    {
-      say (b, "#%d %.3f %s", vertex, since (t0), line);
-      return;
-    }
-  if (b->o->progress == NULL)
-    return;
-  if (b->n_lines == TTY_LINES)
-    {
-      free (b->lines[0]);
-      memmove (b->lines, b->lines + 1, (TTY_LINES - 1) * sizeof *b->lines);
-      b->n_lines--;
-    }
-  b->lines[b->n_lines++] = xstrdup (line);
-  if (b->shown == TTY_LINES)
-    {
-      fprintf (b->o->progress, "\033[%zuA\033[J", b->shown);
-      b->shown = 0;
-      for (size_t i = 0; i < b->n_lines; i++, b->shown++)
-        tty_line (b, "   \033[2m", b->lines[i], "\033[0m");
-    }
-  else
-    {
-      tty_line (b, "   \033[2m", line, "\033[0m");
-      b->shown++;
-    }
-  fflush (b->o->progress);
+  pier_build_progress_output (b->pr, vertex, since (t0), line);
 }
 
-/* The step is over: status is "CACHED" or "DONE 1.2s". */
 static void
 v_end (struct builder *b, int vertex, const char *status, double secs)
 {
-  if (!b->o->tty)
-    {
-      if (strcmp (status, "CACHED") == 0)
-        say (b, "#%d CACHED", vertex);
-      else
-        say (b, "#%d DONE %.1fs", vertex, secs);
-      return;
-    }
-  if (b->o->progress == NULL)
-    return;
-  fprintf (b->o->progress, "\033[%zuA\033[J", b->shown + 1);
-  b->shown = 0;
-  char suffix[48];
-  if (strcmp (status, "CACHED") == 0)
-    snprintf (suffix, sizeof suffix, "  \033[36mCACHED\033[0m");
-  else
-    snprintf (suffix, sizeof suffix, "  %.1fs", secs);
-  tty_line (b, "=> ", b->label ? b->label : "", suffix);
-  fflush (b->o->progress);
+  pier_build_progress_end (b->pr, vertex, status, secs);
+}
+
+static void
+v_error (struct builder *b, int vertex, const char *msg)
+{
+  pier_build_progress_error (b->pr, vertex, msg);
+}
+
+static bool
+cancelled (struct builder *b)
+{
+  pthread_mutex_lock (&b->sh->mu);
+  bool c = b->sh->failed;
+  pthread_mutex_unlock (&b->sh->mu);
+  return c;
 }
 
 /* A fresh directory in the store's tmp/: whatever a build that dies
@@ -375,8 +349,13 @@ build_arg (struct builder *b, const char *name, const char **value)
       const char *a = b->o->build_args[i];
       if (strncmp (a, name, len) != 0 || (a[len] != '=' && a[len] != 0))
         continue;
-      if (!(b->consumed && has_str (b->consumed, name)))
-        strv_push (&b->consumed, name);
+      if (b->sh)
+        {
+          pthread_mutex_lock (&b->sh->mu);
+          if (!(b->sh->consumed && has_str (b->sh->consumed, name)))
+            strv_push (&b->sh->consumed, name);
+          pthread_mutex_unlock (&b->sh->mu);
+        }
       if (a[len] == '=')
         {
           *value = a + len + 1;
@@ -434,18 +413,38 @@ set_env (json_t *cfg, const char *key, const char *value)
 
 /* ---- errors -------------------------------------------------------------- */
 
+static char *stage_label (struct builder *b, size_t i, size_t k);
+
+/* The failing step, named as the progress names it: "[stage k/n] ...". */
 static int
-instr_fail (struct builder *b, const pier_df_instr *in, pier_error **err)
+instr_fail (struct builder *b, size_t i, size_t k, pier_error **err)
 {
-  return pier_error_wrap (err, "%s:%d: %s", b->o->dockerfile_name, in->line, in->original);
+  const pier_df_instr *in = &b->df->stages[i].instrs[k];
+  cleanup_free char *label = stage_label (b, i, k);
+  return pier_error_wrap (err, "%s:%d: %s", b->o->dockerfile_name, in->line, label);
+}
+
+/* o->fetch uses the caller's store handle: one thread at a time (the
+ * coordinator's thread only waits while stages build). */
+static int
+fetch (struct builder *b, const char *ref, char **id, pier_error **err)
+{
+  pthread_mutex_lock (&b->sh->fetch_mu);
+  int r = b->o->fetch (b->o->fetch_data, ref, id, err);
+  pthread_mutex_unlock (&b->sh->fetch_mu);
+  return r;
 }
 
 /* ---- RUN output ------------------------------------------------------------ */
 
+/* Reads a RUN's output until told to stop (stop[0] readable): the end of
+ * the pipe does not come while another stage's step, forked meanwhile,
+ * holds a copy of its write end. */
 struct pump
 {
   struct builder *b;
-  int fd;
+  int fd; /* non-blocking */
+  int stop[2];
   int vertex;
   struct timespec t0;
   char *tail; /* the last bytes, for an error report */
@@ -462,8 +461,26 @@ pump_main (void *p)
   char line[4096];
   size_t ll = 0;
   ssize_t n;
-  while ((n = read (pu->fd, buf, sizeof buf)) > 0)
+  bool stopping = false;
+  for (;;)
     {
+      if (!stopping)
+        {
+          struct pollfd pf[2] = { { pu->fd, POLLIN, 0 }, { pu->stop[0], POLLIN, 0 } };
+          if (poll (pf, 2, -1) < 0 && errno != EINTR)
+            break;
+          stopping = pf[1].revents != 0;
+        }
+      n = read (pu->fd, buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        break;
+      if (n < 0)
+        {
+          /* Stopped: the process is gone, and all it wrote was read. */
+          if (stopping && errno == EAGAIN)
+            break;
+          continue;
+        }
       if (pu->tail_len + (size_t) n > TAIL_MAX)
         {
           size_t drop = pu->tail_len + (size_t) n - TAIL_MAX;
@@ -509,6 +526,7 @@ struct step_ctx
   struct builder *b;
   enum step_kind kind;
   /* RUN */
+  const char *network; /* RUN --network, or NULL: the build's */
   json_t *config;
   json_t *mounts;
   char *shown; /* the command, for an error */
@@ -581,7 +599,7 @@ static int
 layer_step (struct builder *b, struct stage *s, const char *label, const char *created_by,
             const char *keytext, struct step_ctx *c, bool maybe_empty, int *exit_code, pier_error **err)
 {
-  int vertex = ++b->vertex;
+  int vertex = next_vertex (b);
   struct timespec t0;
   clock_gettime (CLOCK_MONOTONIC, &t0);
   next_key (s->key, keytext);
@@ -608,29 +626,42 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
   cleanup_strv char **chains = chains_of (s);
   int out[2] = { -1, -1 };
   pthread_t th;
-  struct pump pu = { .b = b, .vertex = vertex, .t0 = t0 };
+  struct pump pu = { .b = b, .vertex = vertex, .t0 = t0, .stop = { -1, -1 } };
   int rc = -1, code = 0;
+  bool reported = false;
+  const char *net = c->network ? c->network : b->o->network;
   pier_engine_step es = { .layers = (const char *const *) chains,
                           .dir = dir,
                           .config = c->config,
-                          .network = b->o->network ? b->o->network : "none",
+                          .network = net ? net : "none",
                           .mounts = c->mounts,
-                          .out_fd = -1 };
+                          .out_fd = -1,
+                          .cancel_fd = b->sh->cancel[0] };
   if (c->kind == STEP_RUN)
     {
-      if (pipe2 (out, O_CLOEXEC) < 0)
+      if (pipe2 (out, O_CLOEXEC) < 0 || pipe2 (pu.stop, O_CLOEXEC) < 0)
         {
           pier_error_make (err, errno, "cannot make a pipe");
+          if (out[0] >= 0)
+            {
+              close (out[0]);
+              close (out[1]);
+            }
           goto out;
         }
+      fcntl (out[0], F_SETFL, O_NONBLOCK);
       es.out_fd = out[1];
       pu.fd = out[0];
       pu.tail = xmalloc (TAIL_MAX);
       pthread_create (&th, NULL, pump_main, &pu);
       int r = pier_engine_step_run (b->e, &es, &code, err);
       close (out[1]);
+      if (pier_write_all (pu.stop[1], "", 1) < 0)
+        abort ();
       pthread_join (th, NULL);
       close (out[0]);
+      close (pu.stop[0]);
+      close (pu.stop[1]);
       if (r < 0)
         {
           if (exit_code)
@@ -639,19 +670,14 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
         }
       if (code != 0)
         {
-          if (b->o->progress == NULL && b->o->output && pu.tail_len)
-            fwrite (pu.tail, 1, pu.tail_len, b->o->output);
           if (exit_code)
             *exit_code = code;
-          if (b->o->tty && b->o->progress)
-            fprintf (b->o->progress,
-                     "\033[31mERROR: process \"%s\" did not complete successfully: exit code: %d\033[0m\n",
-                     c->shown, code);
-          else
-            say (b, "#%d ERROR: process \"%s\" did not complete successfully: exit code: %d", vertex,
-                 c->shown, code);
           pier_error_makex (err, EIO, "process \"%s\" did not complete successfully: exit code: %d", c->shown,
                             code);
+          if (b->o->progress == NULL && b->o->output && pu.tail_len)
+            pier_build_progress_raw (b->pr, b->o->output, pu.tail, pu.tail_len);
+          v_error (b, vertex, (*err)->msg);
+          reported = true;
           goto out;
         }
     }
@@ -698,6 +724,10 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
   v_end (b, vertex, "DONE", since (&t0));
   rc = 0;
 out:
+  if (rc < 0 && *err && (*err)->code == ECANCELED)
+    v_end (b, vertex, "CANCELED", 0);
+  else if (rc < 0 && !reported)
+    v_error (b, vertex, *err ? (*err)->msg : "failed");
   free (pu.tail);
   pier_rmtree_at (AT_FDCWD, dir, NULL);
   return rc;
@@ -772,7 +802,7 @@ clean_abs (const char *base, const char *p)
   return clean[0] == '/' ? xstrdup (clean) : xasprintf ("/%s", clean);
 }
 
-static int build_stage (struct builder *b, size_t i, pier_error **err);
+static int need_stage (struct builder *b, size_t self, size_t k, pier_error **err);
 
 /* --from / from=: a stage (built first) or an image. */
 static int
@@ -781,11 +811,12 @@ source_of (struct builder *b, size_t self, const char *name, char ***chains, cha
   long k = pier_df_stage_find (b->df, name);
   if (k >= 0 && (size_t) k != self)
     {
-
-      if (build_stage (b, (size_t) k, err) < 0)
+      if (need_stage (b, self, (size_t) k, err) < 0)
         return -1;
+      pthread_mutex_lock (&b->sh->mu);
       *chains = chains_of (&b->stages[k]);
       memcpy (key, b->stages[k].key, 65);
+      pthread_mutex_unlock (&b->sh->mu);
       return 0;
     }
   if (k >= 0)
@@ -796,7 +827,7 @@ source_of (struct builder *b, size_t self, const char *name, char ***chains, cha
       if ((*err)->code != ENOENT || b->o->fetch == NULL)
         return -1;
       pier_error_free (err);
-      if (b->o->fetch (b->o->fetch_data, name, &id, err) < 0)
+      if (fetch (b, name, &id, err) < 0)
         return -1;
     }
   struct stage tmp = { 0 };
@@ -983,18 +1014,19 @@ parse_mounts (struct builder *b, size_t self, struct stage *s, const pier_df_ins
               char k[65];
               if (source_of (b, self, from, &chains, k, err) < 0)
                 return -1;
-              /* A stage's root: its top layers' merged view is what
-               * from= means; the layers are read-only already. */
-              if (chains == NULL || chains[1] != NULL)
-                return pier_error_makex (err, ENOTSUP,
-                                         "--mount=type=bind,from=%s: only a single-layer source can be bound "
-                                         "(COPY --from instead)",
-                                         from);
+              /* The source's root is its layers' merged view, mounted
+               * read-only by the step (engine.h): source is a path
+               * inside it.  The key holds the source's key (a stage)
+               * or image id, so a new source is a new step. */
               cleanup_free char *sub = source ? pier_ignore_clean_path (source) : xstrdup (".");
-              src = xasprintf ("%s/layers/%s/%s", b->e->root, chains[0] + 7, sub[0] == '/' ? sub + 1 : sub);
               cleanup_free char *kt = xasprintf ("%s bind-from=%s", *keytext, k);
               free (*keytext);
               *keytext = steal_pointer (&kt);
+              json_t *lj = strv_to_json (chains);
+              json_array_append_new (mounts, json_pack ("{s:s, s:s, s:o, s:s, s:[s, s]}", "destination", dst,
+                                                        "type", "bind", "_layers", lj, "_sub", sub, "options",
+                                                        "rbind", "ro"));
+              continue;
             }
           else
             {
@@ -1116,17 +1148,13 @@ do_run (struct builder *b, size_t self, struct stage *s, const pier_df_instr *in
       return -1;
     }
   cleanup_free char *created_by = xasprintf ("RUN %s # buildkit", shown);
-  struct step_ctx c = { .b = b, .kind = STEP_RUN, .config = config, .mounts = mounts, .shown = shown };
-  pier_build_opts o2;
-  const pier_build_opts *saved = b->o;
-  if (net && strcmp (net, "default") != 0)
-    {
-      o2 = *b->o;
-      o2.network = net;
-      b->o = &o2;
-    }
+  struct step_ctx c = { .b = b,
+                        .kind = STEP_RUN,
+                        .network = net && strcmp (net, "default") != 0 ? net : NULL,
+                        .config = config,
+                        .mounts = mounts,
+                        .shown = shown };
   rc = layer_step (b, s, label, created_by, kt, &c, false, exit_code, err);
-  b->o = saved;
   for (size_t i = 0; scratch && scratch[i]; i++)
     unlink (scratch[i]);
   return rc;
@@ -1510,15 +1538,17 @@ do_from (struct builder *b, size_t i, struct stage *s, pier_error **err)
         return pier_error_makex (err, ENOTSUP, "FROM --platform=%s: pier builds for %s only", p, mine);
     }
   cleanup_free char *label = stage_label (b, i, 0);
-  int vertex = ++b->vertex;
   long k = pier_df_stage_find (b->df, base);
   if (k >= 0 && (size_t) k == i && b->df->stages[k].name)
     return pier_error_makex (err, EINVAL, "circular dependency detected on stage: %s", b->df->stages[k].name);
   if (k >= 0 && (size_t) k < i && b->df->stages[k].name)
     {
-      if (build_stage (b, (size_t) k, err) < 0)
+      if (need_stage (b, i, (size_t) k, err) < 0)
         return -1;
+      pthread_mutex_lock (&b->sh->mu);
       copy_stage (s, &b->stages[k]);
+      pthread_mutex_unlock (&b->sh->mu);
+      int vertex = next_vertex (b);
       v_start (b, vertex, label);
       v_end (b, vertex, "DONE", 0);
       return 0;
@@ -1529,6 +1559,7 @@ do_from (struct builder *b, size_t i, struct stage *s, pier_error **err)
       s->image = json_pack ("{s:s, s:s, s:{}, s:{s:s, s:[]}, s:[]}", "architecture", pier_image_go_arch (),
                             "os", "linux", "config", "rootfs", "type", "layers", "diff_ids", "history");
       pier_sha256_hex ("scratch", 7, s->key);
+      int vertex = next_vertex (b);
       v_start (b, vertex, label);
       v_end (b, vertex, "DONE", 0);
       return 0;
@@ -1536,7 +1567,7 @@ do_from (struct builder *b, size_t i, struct stage *s, pier_error **err)
   cleanup_free char *id = NULL;
   if (b->o->pull && b->o->fetch)
     {
-      if (b->o->fetch (b->o->fetch_data, base, &id, err) < 0)
+      if (fetch (b, base, &id, err) < 0)
         return -1;
     }
   else if (pier_image_resolve (b->st, base, &id, err) < 0)
@@ -1544,9 +1575,10 @@ do_from (struct builder *b, size_t i, struct stage *s, pier_error **err)
       if ((*err)->code != ENOENT || b->o->fetch == NULL)
         return pier_error_wrap (err, "failed to resolve source metadata for %s", base);
       pier_error_free (err);
-      if (b->o->fetch (b->o->fetch_data, base, &id, err) < 0)
+      if (fetch (b, base, &id, err) < 0)
         return -1;
     }
+  int vertex = next_vertex (b);
   v_start (b, vertex, label);
   v_end (b, vertex, "DONE", 0);
   if (load_image (b, s, id, err) < 0)
@@ -1598,7 +1630,7 @@ run_instr (struct builder *b, size_t i, struct stage *s, const pier_df_instr *in
     case PIER_DF_FROM: return pier_error_makex (err, EINVAL, "FROM is not allowed here");
     default:
       {
-        int vertex = ++b->vertex;
+        int vertex = next_vertex (b);
         v_start (b, vertex, label);
         if (do_meta (b, s, in, err) < 0)
           return -1;
@@ -1611,25 +1643,279 @@ run_instr (struct builder *b, size_t i, struct stage *s, const pier_df_instr *in
 static int
 build_stage (struct builder *b, size_t i, pier_error **err)
 {
-  struct stage *s = &b->stages[i];
-  if (s->done)
-    return 0;
-  if (s->busy)
-    return pier_error_makex (err, EINVAL, "circular dependency detected on stage: %s",
-                             b->df->stages[i].name ? b->df->stages[i].name : "?");
-  s->busy = true;
   const pier_df_stage *st = &b->df->stages[i];
+  struct stage *s = &b->stages[i];
   if (do_from (b, i, s, err) < 0)
-    return instr_fail (b, &st->instrs[0], err);
+    return instr_fail (b, i, 0, err);
   for (size_t k = 1; k < st->n_instrs; k++)
     {
+      if (cancelled (b))
+        return pier_error_makex (err, ECANCELED, "cancelled");
       cleanup_free char *label = stage_label (b, i, k);
       int code = 0;
       if (run_instr (b, i, s, &st->instrs[k], label, &code, err) < 0)
-        return instr_fail (b, &st->instrs[k], err);
+        return instr_fail (b, i, k, err);
     }
-  s->busy = false;
-  s->done = true;
+  return 0;
+}
+
+/* ---- the schedule ------------------------------------------------------------
+ *
+ * Each stage the target needs builds in a thread of its own, once the
+ * stages it names are built, at most sh->cap at once.  The names are
+ * known before a stage runs (FROM <stage>, and COPY --from / RUN --mount
+ * from= without variables); one known only as the stage runs is asked
+ * for then (need_stage), and its thread waits, no longer counting
+ * against the cap.  The first failure cancels the rest: their steps'
+ * processes are killed and their threads end. */
+
+static void
+want (struct builder *b, size_t i)
+{
+  struct stage *s = &b->stages[i];
+  if (s->state != ST_IDLE)
+    return;
+  s->state = ST_WANTED;
+  for (size_t d = 0; d < s->n_deps; d++)
+    want (b, s->deps[d]);
+}
+
+/* The first failure is the build's; stop everything else. */
+static void
+fail_locked (struct builder *b, pier_error **err)
+{
+  struct shared *sh = b->sh;
+  if (!sh->failed)
+    {
+      sh->failed = true;
+      sh->error = steal_pointer (err);
+      if (pier_write_all (sh->cancel[1], "x", 1) < 0)
+        abort ();
+    }
+  pier_error_free (err);
+  pthread_cond_broadcast (&sh->cv);
+}
+
+static const char *
+stage_name (struct builder *b, size_t i, char buf[32])
+{
+  if (b->df->stages[i].name)
+    return b->df->stages[i].name;
+  snprintf (buf, 32, "%zu", i);
+  return buf;
+}
+
+/* In stage self's thread: wait until stage k is built (starting it when
+ * nothing asked for it yet). */
+static int
+need_stage (struct builder *b, size_t self, size_t k, pier_error **err)
+{
+  struct shared *sh = b->sh;
+  pthread_mutex_lock (&sh->mu);
+  for (long w = (long) k; w >= 0; w = b->stages[w].waits_on)
+    if ((size_t) w == self)
+      {
+        char nb[32];
+        pthread_mutex_unlock (&sh->mu);
+        return pier_error_makex (err, EINVAL, "circular dependency detected on stage: %s",
+                                 stage_name (b, k, nb));
+      }
+  want (b, k);
+  b->stages[self].waits_on = (long) k;
+  sh->running--;
+  pthread_cond_broadcast (&sh->cv);
+  while (b->stages[k].state != ST_DONE && b->stages[k].state != ST_FAILED && !sh->failed)
+    pthread_cond_wait (&sh->cv, &sh->mu);
+  b->stages[self].waits_on = -1;
+  sh->running++;
+  bool ok = b->stages[k].state == ST_DONE;
+  pthread_mutex_unlock (&sh->mu);
+  if (!ok)
+    return pier_error_makex (err, ECANCELED, "cancelled");
+  return 0;
+}
+
+struct job
+{
+  struct builder b; /* this thread's */
+  size_t i;
+};
+
+static void *
+stage_main (void *p)
+{
+  struct job *j = p;
+  struct builder *b = &j->b;
+  pier_error *err = NULL;
+  pier_store *st = NULL;
+  /* Its own store handle: sqlite's connections are one thread's each. */
+  pthread_mutex_lock (&b->sh->open_mu);
+  int rc = pier_store_open (pier_store_root (b->st), &st, &err);
+  pthread_mutex_unlock (&b->sh->open_mu);
+  if (rc == 0)
+    {
+      b->st = st;
+      rc = build_stage (b, j->i, &err);
+    }
+  pier_store_close (st);
+  struct shared *sh = b->sh;
+  pthread_mutex_lock (&sh->mu);
+  b->stages[j->i].state = rc == 0 ? ST_DONE : ST_FAILED;
+  if (rc < 0)
+    fail_locked (b, &err);
+  sh->running--;
+  sh->alive--;
+  pthread_cond_broadcast (&sh->cv);
+  pthread_mutex_unlock (&sh->mu);
+  free (j);
+  return NULL;
+}
+
+/* The stage a --from / from= word names, when it needs no variables (one
+ * that does is known only as its stage runs: need_stage). */
+static long
+named_stage (struct builder *b, size_t self, const char *word)
+{
+  if (word == NULL || strchr (word, '$'))
+    return -1;
+  long k = pier_df_stage_find (b->df, word);
+  return k >= 0 && (size_t) k != self ? k : -1;
+}
+
+static void
+add_dep (struct stage *s, long k)
+{
+  if (k < 0)
+    return;
+  for (size_t d = 0; d < s->n_deps; d++)
+    if (s->deps[d] == (size_t) k)
+      return;
+  s->deps = xrealloc (s->deps, (s->n_deps + 1) * sizeof *s->deps);
+  s->deps[s->n_deps++] = (size_t) k;
+}
+
+/* The stages stage i names, as far as known before it runs. */
+static void
+find_deps (struct builder *b, size_t i)
+{
+  const pier_df_stage *st = &b->df->stages[i];
+  struct stage *s = &b->stages[i];
+  cleanup_free char *base = NULL;
+  if (expand (b, b->meta, st->base, &base, NULL) == 0)
+    {
+      long k = pier_df_stage_find (b->df, base);
+      if (k >= 0 && (size_t) k < i && b->df->stages[k].name)
+        add_dep (s, k);
+    }
+  for (size_t n = 1; n < st->n_instrs; n++)
+    {
+      const pier_df_instr *in = &st->instrs[n];
+      if (in->kind == PIER_DF_COPY)
+        add_dep (s, named_stage (b, i, flag (in, "from")));
+      if (in->kind != PIER_DF_RUN)
+        continue;
+      for (size_t f = 0; f < in->n_flags; f++)
+        {
+          if (strcmp (in->flags[f].name, "mount") != 0 || in->flags[f].value == NULL)
+            continue;
+          cleanup_free char *spec = xstrdup (in->flags[f].value);
+          char *save = NULL;
+          for (char *kv = strtok_r (spec, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
+            if (strncmp (kv, "from=", 5) == 0)
+              add_dep (s, named_stage (b, i, kv + 5));
+        }
+    }
+}
+
+static bool
+deps_done (struct builder *b, size_t i)
+{
+  struct stage *s = &b->stages[i];
+  for (size_t d = 0; d < s->n_deps; d++)
+    if (b->stages[s->deps[d]].state != ST_DONE)
+      return false;
+  return true;
+}
+
+/* Build the target and what it needs; the first failure is the error. */
+static int
+schedule (struct builder *b, size_t target, pier_error **err)
+{
+  struct shared *sh = b->sh;
+  for (size_t i = 0; i < b->df->n_stages; i++)
+    {
+      b->stages[i].waits_on = -1;
+      find_deps (b, i);
+    }
+  pthread_mutex_lock (&sh->mu);
+  want (b, target);
+  for (;;)
+    {
+      if (sh->alive == 0 && (sh->failed || b->stages[target].state == ST_DONE))
+        break;
+      bool started = false;
+      for (size_t i = 0; i < b->df->n_stages && !sh->failed && sh->running < sh->cap; i++)
+        {
+          struct stage *s = &b->stages[i];
+          if (s->state != ST_WANTED || !deps_done (b, i))
+            continue;
+          struct job *j = xzalloc (sizeof *j);
+          j->b = *b;
+          j->i = i;
+          s->state = ST_RUNNING;
+          if (pthread_create (&s->thread, NULL, stage_main, j) != 0)
+            {
+              pier_error *e = NULL;
+              pier_error_makex (&e, EAGAIN, "cannot start a thread for a stage");
+              free (j);
+              s->state = ST_FAILED;
+              fail_locked (b, &e);
+              break;
+            }
+          s->has_thread = true;
+          sh->running++;
+          sh->alive++;
+          started = true;
+        }
+      if (started)
+        continue;
+      /* Nothing runs, nothing can start and no waiting stage's wait is
+       * over: the stages wait for each other. */
+      bool waking = false;
+      for (size_t i = 0; i < b->df->n_stages; i++)
+        {
+          long w = b->stages[i].waits_on;
+          waking |= w >= 0 && (b->stages[w].state == ST_DONE || b->stages[w].state == ST_FAILED);
+        }
+      if (!sh->failed && sh->running == 0 && !waking)
+        {
+          char nb[32];
+          size_t w = target;
+          for (size_t i = 0; i < b->df->n_stages; i++)
+            if (b->stages[i].state == ST_WANTED || b->stages[i].waits_on >= 0)
+              {
+                w = i;
+                break;
+              }
+          pier_error *e = NULL;
+          pier_error_makex (&e, EINVAL, "circular dependency detected on stage: %s", stage_name (b, w, nb));
+          fail_locked (b, &e);
+          continue;
+        }
+      pthread_cond_wait (&sh->cv, &sh->mu);
+    }
+  pthread_mutex_unlock (&sh->mu);
+  for (size_t i = 0; i < b->df->n_stages; i++)
+    if (b->stages[i].has_thread)
+      {
+        pthread_join (b->stages[i].thread, NULL);
+        b->stages[i].has_thread = false;
+      }
+  if (sh->failed)
+    {
+      *err = steal_pointer (&sh->error);
+      return -1;
+    }
   return 0;
 }
 
@@ -1638,17 +1924,36 @@ build_stage (struct builder *b, size_t i, pier_error **err)
 int
 pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error **err)
 {
-  struct builder b = { .e = e, .st = e->st, .o = o, .ctxfd = -1 };
+  struct shared sh = { .mu = PTHREAD_MUTEX_INITIALIZER,
+                       .cv = PTHREAD_COND_INITIALIZER,
+                       .fetch_mu = PTHREAD_MUTEX_INITIALIZER,
+                       .open_mu = PTHREAD_MUTEX_INITIALIZER,
+                       .cancel = { -1, -1 } };
+  struct builder b = {
+    .e = e, .st = e->st, .o = o, .ctxfd = -1, .sh = &sh, .pr = pier_build_progress_new (o->progress, o->tty)
+  };
   cleanup_free char *id = NULL;
   int rc = -1;
+  /* BuildKit builds as many stages at once as it can; pier as many as
+   * there are CPUs (at least two: a stage mostly waits for its steps). */
+  long ncpu = sysconf (_SC_NPROCESSORS_ONLN);
+  sh.cap = ncpu > 2 ? (size_t) ncpu : 2;
   clock_gettime (CLOCK_MONOTONIC, &b.t0);
   cleanup_dockerfile pier_dockerfile *df = NULL;
+  if (pipe2 (sh.cancel, O_CLOEXEC) < 0)
+    {
+      pier_error_make (err, errno, "cannot make a pipe");
+      goto out;
+    }
   if (pier_dockerfile_parse (o->dockerfile, o->dockerfile_len, o->dockerfile_name, &df, err) < 0)
-    return -1;
+    goto out;
   b.df = df;
   b.ctxfd = open (o->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (b.ctxfd < 0)
-    return pier_error_make (err, errno, "unable to prepare context: path \"%s\" not found", o->context);
+    {
+      pier_error_make (err, errno, "unable to prepare context: path \"%s\" not found", o->context);
+      goto out;
+    }
   /* <Dockerfile>.dockerignore wins over .dockerignore. */
   {
     cleanup_free char *text = NULL;
@@ -1702,24 +2007,20 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
     }
   b.stages = xcalloc (df->n_stages, sizeof *b.stages);
   if (o->tty && o->progress)
-    {
-      struct winsize ws;
-      b.cols = ioctl (fileno (o->progress), TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
-      fprintf (o->progress, "[+] Building with pier %s: %s\n", PIER_VERSION, o->dockerfile_name);
-    }
+    say (&b, "[+] Building with pier %s: %s", PIER_VERSION, o->dockerfile_name);
   else
     {
       say (&b, "#0 building with pier %s", PIER_VERSION);
       say (&b, "#0 load build definition from %s", o->dockerfile_name);
     }
-  if (build_stage (&b, target, err) < 0)
+  if (schedule (&b, target, err) < 0)
     goto out;
 
   /* Unused build args are worth a warning, as docker gives. */
   for (size_t i = 0; o->build_args && o->build_args[i]; i++)
     {
       cleanup_free char *name = xstrndup (o->build_args[i], strcspn (o->build_args[i], "="));
-      if (!(b.consumed && has_str (b.consumed, name)) && !env_get (b.meta, name))
+      if (!(sh.consumed && has_str (sh.consumed, name)) && !env_get (b.meta, name))
         say (&b, "#0 WARNING: build-arg %s was not consumed", name);
     }
 
@@ -1744,7 +2045,7 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
       cleanup_free char *created = now_text (&b);
       json_object_set_new (fin->image, "created", json_string (created));
     }
-  int vertex = ++b.vertex;
+  int vertex = next_vertex (&b);
   v_start (&b, vertex, "exporting to image");
   if (pier_image_create (b.st, fin->image, fin->layers, fin->n_layers, o->tags ? o->tags[0] : NULL, &id, err)
       < 0)
@@ -1761,9 +2062,9 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
   v_end (&b, vertex, "DONE", since (&b.t0));
   if (o->tty && o->progress)
     {
-      fprintf (o->progress, "=> writing image %s\n", id);
+      say (&b, "=> writing image %s", id);
       for (size_t i = 0; o->tags && o->tags[i]; i++)
-        fprintf (o->progress, "=> naming to %s\n", o->tags[i]);
+        say (&b, "=> naming to %s", o->tags[i]);
     }
   *out_id = steal_pointer (&id);
   rc = 0;
@@ -1772,14 +2073,21 @@ out:
     close (b.ctxfd);
   pier_ignore_free (b.ig);
   for (size_t i = 0; b.stages && i < df->n_stages; i++)
-    stage_clear (&b.stages[i]);
+    {
+      free (b.stages[i].deps);
+      stage_clear (&b.stages[i]);
+    }
   free (b.stages);
   strv_free (b.meta);
-  strv_free (b.consumed);
+  strv_free (sh.consumed);
   free (b.tmp);
-  free (b.label);
-  for (size_t i = 0; i < b.n_lines; i++)
-    free (b.lines[i]);
+  pier_build_progress_free (b.pr);
+  pier_error_free (&sh.error);
+  if (sh.cancel[0] >= 0)
+    {
+      close (sh.cancel[0]);
+      close (sh.cancel[1]);
+    }
   return rc;
 }
 
@@ -1843,8 +2151,9 @@ pier_build_export (pier_engine *e, const char *image_id, const char *dest, int f
       absdest = realpath (dest, NULL);
     }
   struct export_ctx x = { absdest, fd };
-  pier_engine_step es
-      = { .layers = (const char *const *) chains, .dir = dir, .network = "none", .out_fd = -1 };
+  pier_engine_step es = {
+    .layers = (const char *const *) chains, .dir = dir, .network = "none", .out_fd = -1, .cancel_fd = -1
+  };
   int rc = pier_engine_step_apply (e, &es, export_fn, &x, err);
   pier_rmtree_at (AT_FDCWD, dir, NULL);
   return rc;

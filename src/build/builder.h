@@ -1,17 +1,26 @@
 /* builder.h - pier build: a Dockerfile and a context become an image.
  *
- * Stages are built in order of need (the target and what it names with
- * FROM, COPY --from and RUN --mount from=); each filesystem step (RUN,
- * COPY, ADD, a WORKDIR that creates its directory) makes one layer
- * through the engine's build steps, metadata steps change only the
- * config.  A filesystem step's cache key is its parent's key, the
- * instruction as evaluated (with the build args in effect) and, for COPY
- * and ADD, a checksum of the files' content and metadata; a hit reuses
- * the image the step made before (store/db_build.h) without running
- * anything.
+ * Only the stages the target needs are built (the target and what it
+ * names with FROM, COPY --from and RUN --mount from=), each in a thread
+ * of its own with its own store handle, as soon as the stages it names
+ * are built: independent stages build at once (at most as many as there
+ * are CPUs, at least two).  The first failure cancels the others (their
+ * steps' processes are killed) and is the build's error.  Images and
+ * cache keys do not depend on which stage ends first.
+ *
+ * Each filesystem step (RUN, COPY, ADD, a WORKDIR that creates its
+ * directory) makes one layer through the engine's build steps, metadata
+ * steps change only the config.  A filesystem step's cache key is its
+ * parent's key, the instruction as evaluated (with the build args in
+ * effect) and, for COPY and ADD, a checksum of the files' content and
+ * metadata (for a bind mount from=, its source's key or image id); a hit
+ * reuses the image the step made before (store/db_build.h) without
+ * running anything.
  *
  * Library code: progress goes to o->progress (plain lines in BuildKit's
- * shape), nothing else is printed.
+ * shape, whole lines each with its step's #N, however the stages'
+ * steps interleave), nothing else is printed.  o->fetch may be called
+ * from any of the stages' threads, one call at a time.
  */
 #ifndef PIER_BUILD_BUILDER_H
 #define PIER_BUILD_BUILDER_H

@@ -146,12 +146,19 @@ typedef struct pier_engine_step
   const char *dir;           /* the caller's empty directory for the step */
   json_t *config;            /* docker's Config: Cmd is the process; Env, User, WorkingDir */
   const char *network;       /* "none" or "host" */
-  json_t *mounts;            /* OCI mounts to add, or NULL */
+  json_t *mounts;            /* OCI mounts to add, or NULL; one with "_layers" (chain ids,
+                              * bottom first) and "_sub" (a path) instead of "source" binds
+                              * _sub inside those layers, mounted read-only in the step */
   int out_fd;                /* the process's stdout and stderr */
+  int cancel_fd;             /* readable: stop the step (its process is killed), or -1 */
 } pier_engine_step;
 
 /* Run config's Cmd; *exit_code is its exit code (a step that could not
- * start is -1 with *err, and *exit_code docker's 125, 126 or 127). */
+ * start is -1 with *err, and *exit_code docker's 125, 126 or 127).
+ * Thread-safe: steps may run from several threads at once (each waits
+ * for its own child only, and nothing waits for a pipe's end, which
+ * another thread's child may hold open).  A cancelled step is -1 with
+ * ECANCELED once its process and container are gone. */
 int pier_engine_step_run (pier_engine *e, const pier_engine_step *s, int *exit_code, pier_error **err);
 
 /* Call fn in the step's child with rootfd the mounted root.  fn must not

@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,7 +19,9 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/engine.h"
@@ -111,6 +115,58 @@ remove_mount_point (int rootfd, const char *dst, const char *top)
     }
 }
 
+/* In the child: the mount's layers go read-only on <dir>/bind-<n>, and
+ * the mount binds _sub resolved inside them (a symlink in the layers
+ * cannot point it at the host's files). */
+static json_t *
+layers_mount (pier_engine *e, const pier_engine_step *s, json_t *m, size_t n, pier_error **err)
+{
+  cleanup_strv char **chains = NULL;
+  size_t i;
+  json_t *c;
+  json_array_foreach (json_object_get (m, "_layers"), i, c) strv_push (&chains, json_string_value (c));
+  cleanup_free char *dir = xasprintf ("%s/bind-%zu", s->dir, n);
+  if (mkdir (dir, 0700) < 0)
+    {
+      pier_error_make (err, errno, "cannot create %s", dir);
+      return NULL;
+    }
+  if (pier_engine_mount_lowers (e->root, NULL, (const char *const *) chains, dir, err) < 0)
+    return NULL;
+  cleanup_close int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const char *sub = json_string_value (json_object_get (m, "_sub"));
+  cleanup_close int fd = dfd < 0 ? -1 : pier_open_in_root (dfd, sub ? sub : ".", O_PATH, 0, err);
+  if (fd < 0)
+    {
+      if (dfd < 0)
+        pier_error_make (err, errno, "cannot open %s", dir);
+      return NULL;
+    }
+  char proc[64], real[PATH_MAX];
+  snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
+  ssize_t rl = readlink (proc, real, sizeof real - 1);
+  if (rl < 0)
+    {
+      pier_error_make (err, errno, "cannot resolve %s in the mount's source", sub);
+      return NULL;
+    }
+  real[rl] = 0;
+  json_t *out = json_deep_copy (m);
+  json_object_del (out, "_layers");
+  json_object_del (out, "_sub");
+  json_object_set_new (out, "source", json_string (real));
+  return out;
+}
+
+static volatile sig_atomic_t cancelled;
+
+static void
+on_cancel (int sig)
+{
+  (void) sig;
+  cancelled = 1;
+}
+
 static int
 run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_error **err)
 {
@@ -133,7 +189,18 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
   json_t *made = json_array (); /* [dst, top] of mount points to remove after */
   json_array_foreach (s->mounts, i, m)
   {
-    json_array_append (mounts, m);
+    if (json_object_get (m, "_layers"))
+      {
+        json_t *lm = layers_mount (e, s, m, i, err);
+        if (lm == NULL)
+          {
+            json_decref (made);
+            return -1;
+          }
+        json_array_append_new (mounts, lm);
+      }
+    else
+      json_array_append (mounts, m);
     const char *dst = json_string_value (json_object_get (m, "destination"));
     char *top = dst ? first_missing (rootfd, dst) : NULL;
     if (top)
@@ -153,6 +220,10 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
       return -1;
     }
 
+  /* Cancelling (SIGTERM from the parent) kills the container, not just
+   * this process: its cgroup and state go with pier_container_delete. */
+  struct sigaction sa = { .sa_handler = on_cancel };
+  sigaction (SIGTERM, &sa, NULL);
   cleanup_free char *rtroot = pier_engine_runtime_root (e);
   int devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
   dup2 (devnull, 0);
@@ -168,15 +239,23 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
     }
   dup2 (devnull, 1);
   dup2 (devnull, 2);
-  if (pier_container_start (rtroot, id, err) < 0)
+  if (cancelled || pier_container_start (rtroot, id, err) < 0)
     {
       pier_container_delete (rtroot, id, true, NULL);
       json_decref (made);
+      if (cancelled)
+        pier_error_makex (err, ECANCELED, "cancelled");
       return -1;
     }
   int status = 0;
+  bool killed = false;
   for (;;)
     {
+      if (cancelled && !killed)
+        {
+          pier_container_kill (rtroot, id, SIGKILL, true, NULL);
+          killed = true;
+        }
       pid_t w = waitpid (-1, &status, 0);
       if (w == pid)
         break;
@@ -195,6 +274,95 @@ run_container (pier_engine *e, const pier_engine_step *s, const char *id, pier_e
   while (waitpid (-1, NULL, WNOHANG) > 0)
     ;
   return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+static double
+now_secs (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* Append what the non-blocking fd holds now to *msg; *open is false
+ * once it ended. */
+static void
+drain (int fd, bool *open, char **msg, size_t *len)
+{
+  while (*open)
+    {
+      char buf[4096];
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n <= 0)
+        {
+          if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            *open = false;
+          if (n == 0 || errno != EINTR)
+            return;
+          continue;
+        }
+      *msg = xrealloc (*msg, *len + (size_t) n + 1);
+      memcpy (*msg + *len, buf, (size_t) n);
+      *len += (size_t) n;
+      (*msg)[*len] = 0;
+    }
+}
+
+/* Wait for the step's child, collecting what it reports on fd; nothing
+ * here waits for the end of a pipe: a step forked by another thread at
+ * the same time holds copies of this one's pipes until it ends.  A
+ * readable cancel_fd sends the child SIGTERM (it kills its container),
+ * again every half second, then SIGKILL after 5 s.  Without pidfds
+ * (before Linux 5.3, or under valgrind) the child is polled. */
+static int
+wait_step (pid_t child, int fd, int cancel_fd, char **msg, size_t *len, int *status, pier_error **err)
+{
+  cleanup_close int pidfd = (int) syscall (SYS_pidfd_open, child, 0);
+  int fl = fcntl (fd, F_GETFL);
+  fcntl (fd, F_SETFL, fl | O_NONBLOCK);
+  double cancelled_at = 0, last_kill = 0;
+  bool open_fd = true, reaped = false;
+  while (!reaped)
+    {
+      struct pollfd p[3]
+          = { { pidfd, POLLIN, 0 }, { open_fd ? fd : -1, POLLIN, 0 }, { cancel_fd, POLLIN, 0 } };
+      nfds_t n_p = cancel_fd >= 0 && cancelled_at == 0 ? 3 : 2;
+      int r = poll (p, n_p, pidfd < 0 ? 50 : cancelled_at > 0 ? 500 : -1);
+      if (r < 0 && errno != EINTR)
+        {
+          int e = errno;
+          kill (child, SIGKILL);
+          while (waitpid (child, status, 0) < 0 && errno == EINTR)
+            ;
+          return pier_error_make (err, e, "cannot wait for the build step");
+        }
+      /* The child writes its report before it exits: read it first. */
+      drain (fd, &open_fd, msg, len);
+      if (pidfd < 0 || (r > 0 && (p[0].revents & POLLIN)))
+        {
+          pid_t w = waitpid (child, status, pidfd < 0 ? WNOHANG : 0);
+          if (w == child)
+            reaped = true;
+          else if (w < 0 && errno != EINTR)
+            return pier_error_make (err, errno, "cannot wait for the build step");
+          if (reaped)
+            break;
+        }
+      double now = now_secs ();
+      if (cancelled_at == 0 && n_p == 3 && r > 0 && (p[2].revents & POLLIN))
+        {
+          cancelled_at = last_kill = now;
+          kill (child, SIGTERM);
+        }
+      else if (cancelled_at > 0 && now - last_kill >= 0.5)
+        {
+          last_kill = now;
+          kill (child, now - cancelled_at < 5 ? SIGTERM : SIGKILL);
+        }
+    }
+  /* What it wrote just before it ended. */
+  drain (fd, &open_fd, msg, len);
+  return 0;
 }
 
 static int
@@ -249,12 +417,15 @@ step (pier_engine *e, const pier_engine_step *s, pier_engine_step_fn fn, void *d
   close (report[1]);
   cleanup_free char *msg = NULL;
   size_t len = 0;
-  pier_read_fd (report[0], "the build step", &msg, &len, NULL);
+  int status = 0;
+  if (wait_step (child, report[0], s->cancel_fd, &msg, &len, &status, err) < 0)
+    {
+      close (report[0]);
+      return -1;
+    }
   close (report[0]);
-  int status;
-  while (waitpid (child, &status, 0) < 0)
-    if (errno != EINTR)
-      return pier_error_make (err, errno, "cannot wait for the build step");
+  if (s->cancel_fd >= 0 && poll (&(struct pollfd){ s->cancel_fd, POLLIN, 0 }, 1, 0) == 1)
+    return pier_error_makex (err, ECANCELED, "cancelled");
   if (msg && len)
     {
       pier_error_makex (err, EIO, "%.*s", (int) len, msg);

@@ -270,7 +270,7 @@ pier_store_tmp_name (const pier_store *st)
 
   if (getrandom (&r, sizeof r, GRND_NONBLOCK) != (ssize_t) sizeof r)
     r = ((uint64_t) time (NULL) << 20) ^ (uint64_t) clock ();
-  r ^= ++counter;
+  r ^= __atomic_add_fetch (&counter, 1, __ATOMIC_RELAXED); /* callers may be threads */
   /* A forked child inherits st but not its parent's identity: name it by
    * the process really creating the entry. */
   pid_t pid = getpid ();

@@ -9,6 +9,26 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A child forked while another thread holds the lock (pier build forks
+ * its steps from several threads, and every digest takes the lock)
+ * would wait for it forever: fork takes it first. */
+static void
+fork_prepare (void)
+{
+  pthread_mutex_lock (&lock);
+}
+
+static void
+fork_done (void)
+{
+  pthread_mutex_unlock (&lock);
+}
+
+static void __attribute__ ((constructor)) register_fork (void)
+{
+  pthread_atfork (fork_prepare, fork_done, fork_done);
+}
+
 /* *state: 0 not tried, 1 loaded. */
 int
 pier_dl_open (const pier_dl_lib *lib, int *state, pier_error **err)

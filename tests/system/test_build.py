@@ -5,13 +5,15 @@ cgroup, no container."""
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import run_captured
+from conftest import alive, run_captured
 from test_containers import Pier, image_tar  # noqa: F401  (the fixture)
 
 
@@ -385,6 +387,159 @@ def test_onbuild_triggers_run_in_the_child_build(pier, tmp_path):
     r = build(pier, ctx, "-t", "child")
     assert r.returncode == 0 and "triggered" in r.stderr, r.stderr
     assert not json.loads(pier.ok("image", "inspect", "child"))[0]["Config"].get("OnBuild")
+
+
+PARALLEL = """\
+FROM busybox AS a
+RUN cut -d' ' -f1 /proc/uptime > /start && sleep 2 && cut -d' ' -f1 /proc/uptime > /end
+FROM busybox AS b
+RUN cut -d' ' -f1 /proc/uptime > /start && sleep 2 && cut -d' ' -f1 /proc/uptime > /end
+FROM busybox
+COPY --from=a /start /a.start
+COPY --from=a /end /a.end
+COPY --from=b /start /b.start
+COPY --from=b /end /b.end
+"""
+
+
+def test_independent_stages_build_at_once(pier, tmp_path):
+    """Two stages that do not need each other run their 2 s steps at the
+    same time, as BuildKit does: the build takes well under the 4 s of
+    one after the other, and the times each step wrote overlap."""
+    ctx = context(tmp_path, PARALLEL)
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    t0 = time.monotonic()
+    r = build(pier, ctx, "-t", "par:1", env=env)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert took < 3.5, (took, r.stderr)
+
+    def times(stage):
+        out = pier.ok("run", "--rm", "par:1", "cat", f"/{stage}.start", f"/{stage}.end").split()
+        return float(out[0]), float(out[1])
+    (a0, a1), (b0, b1) = times("a"), times("b")
+    assert a0 < b1 and b0 < a1, ((a0, a1), (b0, b1))
+    # Interleaved progress stays whole lines, each with its step's number,
+    # and each step's lines name one stage.
+    lines = r.stderr.splitlines()
+    assert all(re.match(r"#\d+ ", line) for line in lines), r.stderr
+    heads = {}
+    for line in lines:
+        m = re.match(r"#(\d+) \[(\w+) \d+/\d+\] ", line)
+        if m:
+            heads.setdefault(m.group(2), set()).add(m.group(1))
+    assert heads.get("a") and heads.get("b") and not heads["a"] & heads["b"], heads
+    # The same context gives the same images and cache keys whichever
+    # stage ends first, and a stage built alone (--target) has the key it
+    # has when built beside another.
+    # (b names a only through a variable: it asks for it as it runs.)
+    det = ("FROM busybox AS a\nRUN sleep 0.3; echo a > /a\nRUN echo a2 >> /a\n"
+           "FROM busybox AS b\nARG SRC=a\nRUN echo b > /b\nCOPY --from=$SRC /a /a\n"
+           "FROM busybox AS c\nRUN echo c > /c\n"
+           "FROM b\nCOPY --from=c /c /c\nCMD [\"cat\", \"/a\", \"/b\", \"/c\"]\n")
+    ctx2 = context(tmp_path, det, name="det")
+    assert build(pier, ctx2, "--target", "c", "-t", "c:1", env=env).returncode == 0
+    r = build(pier, ctx2, "-t", "det:1", env=env)
+    assert r.returncode == 0, r.stderr
+    n = re.search(r"^#(\d+) \[c 2/2\] RUN echo c > /c$", r.stderr, re.M).group(1)
+    assert f"\n#{n} CACHED\n" in r.stderr, r.stderr
+    first = image_id(pier, "det:1")
+    assert pier.ok("run", "--rm", "det:1") == "a\na2\nb\nc\n"
+    for tag in ("det:2", "det:3"):
+        r = build(pier, ctx2, "--no-cache", "-t", tag, env=env)
+        assert r.returncode == 0 and image_id(pier, tag) == first, r.stderr
+    r = build(pier, ctx2, "-t", "det:4", env=env)
+    assert r.returncode == 0 and r.stderr.count("CACHED") == 6 and image_id(pier, "det:4") == first, r.stderr
+    # The terminal view shows the running steps of both stages at once.
+    r = subprocess.run(pier.argv("build", "--progress=tty", "--no-cache", ctx), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    views = re.split(r"\033\[\d+A\033\[J", r.stderr)
+    both = [v for v in views if "=> [a 2/2] RUN" in v and "=> [b 2/2] RUN" in v and "DONE" not in v]
+    assert both, r.stderr
+
+
+def test_failing_stage_cancels_the_others(pier, tmp_path):
+    token = os.urandom(6).hex()
+    df = f"""\
+FROM busybox AS slow
+RUN sleep 30; echo {token} > /x
+FROM busybox AS bad
+RUN sleep 1; echo boom-{token}; exit 3
+FROM busybox
+COPY --from=slow /x /x
+COPY --from=bad /x /y
+"""
+    ctx = context(tmp_path, df)
+    t0 = time.monotonic()
+    r = build(pier, ctx, "-t", "never")
+    took = time.monotonic() - t0
+    assert r.returncode == 1, r.stderr
+    assert took < 15, (took, r.stderr)
+    assert "[bad 2/2] RUN sleep 1" in r.stderr and "Dockerfile:4" in r.stderr, r.stderr
+    assert f'exit {3}" did not complete successfully: exit code: 3' in r.stderr, r.stderr
+    assert f"boom-{token}" in r.stderr and "CANCELED" in r.stderr, r.stderr
+    assert pier("images", "-q", "never").out == ""
+    # The slow stage's process went with the build (zombies aside: the
+    # host's init reaps lazily); the fixture checks mounts, tmp/, cgroups.
+    left = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if token.encode() in cmd and alive(int(d.name)):
+                left.append((d.name, cmd))
+    assert left == [], left
+    # Stages that name each other only through variables wait for each
+    # other: a circular dependency, not a hang.
+    (ctx / "Dockerfile").write_text("FROM busybox AS x\nARG F=y\nCOPY --from=$F /etc/passwd /p\n"
+                                    "FROM busybox AS y\nARG F=x\nCOPY --from=$F /etc/passwd /p\n"
+                                    "FROM busybox\nCOPY --from=x /p /x\nCOPY --from=y /p /y\n")
+    r = build(pier, ctx)
+    assert r.returncode == 1 and "circular dependency detected on stage" in r.stderr, r.stderr
+    (ctx / "Dockerfile").write_text(df)
+    # Quiet, the failing step's output still reaches the user.
+    r = subprocess.run(pier.argv("build", "-q", ctx), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and f"boom-{token}" in r.stderr and "exit code: 3" in r.stderr, r.stderr
+
+
+def test_bind_mount_from_multi_layer_stage_and_image(pier, tmp_path):
+    df = """\
+FROM busybox AS src
+ARG V=one
+RUN mkdir -p /data /etc/inside-image && echo $V > /data/1
+RUN echo two > /data/2 && ln -s /etc /data/escape
+FROM busybox
+RUN --mount=type=bind,from=src,source=/data,target=/srcdata \\
+    cat /srcdata/1 /srcdata/2 > /seen && (touch /srcdata/new 2>/dev/null && echo rw || echo ro) > /mode
+RUN --mount=type=bind,from=src,source=/data/escape,target=/e ls /e > /esc
+RUN --mount=type=bind,from=srcimg,source=data,target=/m2 cat /m2/2 > /seen2
+"""
+    ctx = context(tmp_path, df)
+    r = build(pier, ctx, "--target", "src", "-t", "srcimg")
+    assert r.returncode == 0, r.stderr
+    layers = json.loads(pier.ok("image", "inspect", "srcimg"))[0]["RootFS"]["Layers"]
+    assert len(layers) == 3, layers
+    r = build(pier, ctx, "-t", "bound")
+    assert r.returncode == 0, r.stderr
+    out = pier.ok("run", "--rm", "bound", "cat", "/seen", "/mode", "/seen2")
+    assert out == "one\ntwo\nro\ntwo\n", out
+    # source= resolves inside the source: its symlink to /etc is the
+    # source's /etc, not the host's.
+    esc = pier.ok("run", "--rm", "bound", "cat", "/esc").split()
+    assert "inside-image" in esc and "debian_version" not in esc, esc
+    assert not {"srcdata", "e", "m2"} & set(pier.ok("run", "--rm", "bound", "ls", "/").split())
+    # The source's content is in the key: a changed stage reruns the step.
+    r = build(pier, ctx, "--build-arg", "V=uno", "-t", "bound2")
+    assert r.returncode == 0, r.stderr
+    assert pier.ok("run", "--rm", "bound2", "cat", "/seen") == "uno\ntwo\n"
+    r = build(pier, ctx, "--build-arg", "V=uno", "-t", "bound2")
+    assert r.returncode == 0 and "RUN --mount" in r.stderr and r.stderr.count("CACHED") == 5, r.stderr
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=bind,from=srcimg,source=/nope,target=/x true\n")
+    r = build(pier, ctx)
+    assert r.returncode == 1 and "nope" in r.stderr, r.stderr
 
 
 @pytest.fixture(scope="module")
