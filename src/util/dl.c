@@ -10,8 +10,8 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A child forked while another thread holds the lock (pier build forks
- * its steps from several threads, and every digest takes the lock)
- * would wait for it forever: fork takes it first. */
+ * its steps from several threads) would wait for it forever: fork takes
+ * it first. */
 static void
 fork_prepare (void)
 {
@@ -33,6 +33,9 @@ static void __attribute__ ((constructor)) register_fork (void)
 int
 pier_dl_open (const pier_dl_lib *lib, int *state, pier_error **err)
 {
+  /* Loaded: the pointers were set before the state said so. */
+  if (__atomic_load_n (state, __ATOMIC_ACQUIRE) == 1)
+    return 0;
   int rc = 0;
   pthread_mutex_lock (&lock);
   if (*state == 1)
@@ -56,7 +59,7 @@ pier_dl_open (const pier_dl_lib *lib, int *state, pier_error **err)
         }
       *lib->slots[i] = f;
     }
-  *state = 1;
+  __atomic_store_n (state, 1, __ATOMIC_RELEASE);
 out:
   pthread_mutex_unlock (&lock);
   return rc;
