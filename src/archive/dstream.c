@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <zlib.h>
+#include <isa-l/igzip_lib.h>
 #include <zstd.h>
 
 #include "util/cleanup.h"
@@ -78,12 +78,13 @@ plain_end (void *st)
   (void) st;
 }
 
-/* gzip (zlib).  Several members back to back are one stream (pigz and
- * some registries write them). */
+/* gzip, with ISA-L's inflate (several times zlib's speed on x86-64).
+ * Several members back to back are one stream (pigz and some registries
+ * write them); each member's CRC-32 and length are checked. */
 
 typedef struct gz_state
 {
-  z_stream z;
+  struct inflate_state s;
   bool member_done;
 } gz_state;
 
@@ -91,9 +92,24 @@ static void *
 gz_init (void)
 {
   gz_state *g = xzalloc (sizeof *g);
-  if (inflateInit2 (&g->z, 16 + MAX_WBITS) != Z_OK)
-    abort ();
+  isal_inflate_init (&g->s);
+  g->s.crc_flag = ISAL_GZIP;
   return g;
+}
+
+static const char *
+gz_error (int r)
+{
+  switch (r)
+    {
+    case ISAL_INVALID_BLOCK: return "invalid block";
+    case ISAL_INVALID_SYMBOL: return "invalid symbol";
+    case ISAL_INVALID_LOOKBACK: return "invalid distance too far back";
+    case ISAL_INVALID_WRAPPER: return "incorrect header";
+    case ISAL_UNSUPPORTED_METHOD: return "unknown compression method";
+    case ISAL_INCORRECT_CHECKSUM: return "incorrect data check";
+    default: return "invalid data";
+    }
 }
 
 static int
@@ -106,25 +122,25 @@ gz_step (void *st, const unsigned char **in, size_t *in_len, unsigned char **out
       /* More input after a complete member: it must be another member. */
       if ((*in_len >= 1 && (*in)[0] != 0x1f) || (*in_len >= 2 && (*in)[1] != 0x8b))
         return pier_error_makex (err, EINVAL, "gzip stream: trailing data after the end of the stream");
-      if (inflateReset (&g->z) != Z_OK)
-        return pier_error_makex (err, EINVAL, "gzip stream: cannot restart for the next member");
+      isal_inflate_reset (&g->s);
+      g->s.crc_flag = ISAL_GZIP;
       g->member_done = false;
     }
-  g->z.next_in = (unsigned char *) *in;
-  g->z.avail_in = (uInt) (*in_len > UINT32_MAX ? UINT32_MAX : *in_len);
-  g->z.next_out = *out;
-  g->z.avail_out = (uInt) (*out_len > UINT32_MAX ? UINT32_MAX : *out_len);
-  size_t in_before = g->z.avail_in, out_before = g->z.avail_out;
-  int r = inflate (&g->z, Z_NO_FLUSH);
-  size_t used = in_before - g->z.avail_in, made = out_before - g->z.avail_out;
+  g->s.next_in = (uint8_t *) *in;
+  g->s.avail_in = (uint32_t) (*in_len > UINT32_MAX ? UINT32_MAX : *in_len);
+  g->s.next_out = *out;
+  g->s.avail_out = (uint32_t) (*out_len > UINT32_MAX ? UINT32_MAX : *out_len);
+  size_t in_before = g->s.avail_in, out_before = g->s.avail_out;
+  int r = isal_inflate (&g->s);
+  size_t used = in_before - g->s.avail_in, made = out_before - g->s.avail_out;
   *in += used;
   *in_len -= used;
   *out += made;
   *out_len -= made;
-  if (r == Z_STREAM_END)
+  if (r < 0)
+    return pier_error_makex (err, EINVAL, "gzip stream is corrupt: %s", gz_error (r));
+  if (g->s.block_state == ISAL_BLOCK_FINISH)
     g->member_done = true;
-  else if (r != Z_OK && !(r == Z_BUF_ERROR && (used || made)))
-    return pier_error_makex (err, EINVAL, "gzip stream is corrupt: %s", g->z.msg ? g->z.msg : zError (r));
   *frame_end = g->member_done;
   return 0;
 }
@@ -132,9 +148,7 @@ gz_step (void *st, const unsigned char **in, size_t *in_len, unsigned char **out
 static void
 gz_end (void *st)
 {
-  gz_state *g = st;
-  inflateEnd (&g->z);
-  free (g);
+  free (st);
 }
 
 /* zstd.  Concatenated frames decode as one stream by design. */
