@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# pier demo: build pier-runtime, make a busybox bundle, run a container in
-# the foreground, then walk a second container through the OCI lifecycle
-# (create, start, state, exec, pause, resume, kill, delete).  Everything
-# lives in a temporary directory that is removed at the end.  Run as root.
+# pier demo: build pier; with pier-runtime, run a busybox bundle in the
+# foreground and walk a second one through the OCI lifecycle; with pier,
+# import a busybox image, run containers from it, publish a port, keep data
+# in a named volume, build a multi-stage Dockerfile and run the result, and
+# push to and pull from a local docker-registry.  Everything lives in a
+# temporary directory that is removed at the end.  Run as root.
 #
 # Environment:
 #   PIER_BUILD_DIR  build directory (default build-release)
