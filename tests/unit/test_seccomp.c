@@ -3,10 +3,14 @@
  * filter does what the profile says. */
 #include "unit.h"
 
+#include <dirent.h>
+#include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "runtime/seccomp.h"
+#include "util/xalloc.h"
 
 static json_t *
 json_of (const char *text)
@@ -132,9 +136,8 @@ test_invalid_profiles (void **state)
 /* Load the profile in a child with no_new_privs and run check() there;
  * returns the child's exit status (0 = check held). */
 static int
-in_child (const char *profile, int (*check) (void))
+in_child_with (pier_seccomp *s, int (*check) (void))
 {
-  pier_seccomp *s = compile_ok (profile);
   fflush (NULL);
   pid_t pid = fork ();
   assert_true (pid >= 0);
@@ -155,6 +158,12 @@ in_child (const char *profile, int (*check) (void))
   if (WEXITSTATUS (status) == 100)
     fail_msg ("child could not load the filter");
   return WEXITSTATUS (status);
+}
+
+static int
+in_child (const char *profile, int (*check) (void))
+{
+  return in_child_with (compile_ok (profile), check);
 }
 
 static int
@@ -207,6 +216,76 @@ test_default_errno_ret (void **state)
   assert_int_equal (r, 0);
 }
 
+#define ERRNO_PROFILE                                                                                        \
+  "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": ["                                                  \
+  " {\"names\": [\"getppid\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 42},"                           \
+  " {\"names\": [\"close\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 77,"                              \
+  "  \"args\": [{\"index\": 0, \"value\": 12345, \"op\": \"SCMP_CMP_EQ\"}]}]}"
+
+static pier_seccomp *
+compile_cached_ok (const char *text, const char *dir)
+{
+  json_t *j = json_of (text);
+  pier_seccomp *s = NULL;
+  pier_error *err = NULL;
+  if (pier_seccomp_compile_cached (j, dir, &s, &err) < 0)
+    fail_msg ("profile rejected: %s", err->msg);
+  json_decref (j);
+  return s;
+}
+
+/* The one file in dir (its name in *name), or fails. */
+static off_t
+only_entry (const char *dir, char *name, size_t size)
+{
+  DIR *d = opendir (dir);
+  struct dirent *de;
+  int n = 0;
+  struct stat st = { 0 };
+  assert_non_null (d);
+  while ((de = readdir (d)))
+    if (de->d_name[0] != '.')
+      {
+        n++;
+        snprintf (name, size, "%s/%s", dir, de->d_name);
+      }
+  closedir (d);
+  assert_int_equal (n, 1);
+  assert_int_equal (stat (name, &st), 0);
+  assert_int_equal (st.st_mode & 0777, 0600);
+  return st.st_size;
+}
+
+static void
+test_cached_program (void **state)
+{
+  (void) state;
+  char tmpl[] = "/tmp/pier-seccomp-cache-XXXXXX", path[512];
+  assert_non_null (mkdtemp (tmpl));
+  char *dir = xasprintf ("%s/cache", tmpl);
+  /* A miss compiles, and writes the program; what is loaded enforces
+   * the profile. */
+  assert_int_equal (in_child_with (compile_cached_ok (ERRNO_PROFILE, dir), check_errno_rules), 0);
+  off_t size = only_entry (dir, path, sizeof path);
+  /* A hit is read back and enforces the same profile. */
+  assert_int_equal (in_child_with (compile_cached_ok (ERRNO_PROFILE, dir), check_errno_rules), 0);
+  /* A damaged entry is no hit: compiled again and rewritten whole. */
+  FILE *f = fopen (path, "r+");
+  assert_non_null (f);
+  fseek (f, 40, SEEK_SET);
+  fputs ("garbage", f);
+  fclose (f);
+  assert_int_equal (in_child_with (compile_cached_ok (ERRNO_PROFILE, dir), check_errno_rules), 0);
+  assert_int_equal (only_entry (dir, path, sizeof path), size);
+  /* No cache directory: compiled, nothing written. */
+  pier_seccomp_free (compile_cached_ok (ERRNO_PROFILE, NULL));
+  assert_int_equal (only_entry (dir, path, sizeof path), size);
+  unlink (path);
+  rmdir (dir);
+  rmdir (tmpl);
+  free (dir);
+}
+
 static void
 test_features (void **state)
 {
@@ -229,11 +308,9 @@ int
 main (int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (test_valid_profile_compiles),
-    cmocka_unit_test (test_invalid_profiles),
-    cmocka_unit_test (test_filter_enforces_profile),
-    cmocka_unit_test (test_default_errno_ret),
-    cmocka_unit_test (test_features),
+    cmocka_unit_test (test_valid_profile_compiles),  cmocka_unit_test (test_invalid_profiles),
+    cmocka_unit_test (test_filter_enforces_profile), cmocka_unit_test (test_default_errno_ret),
+    cmocka_unit_test (test_cached_program),          cmocka_unit_test (test_features),
   };
   return unit_run ("test_seccomp", tests, sizeof tests / sizeof tests[0], NULL, 0, argc, argv);
 }
