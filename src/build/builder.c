@@ -28,6 +28,7 @@
 #include "store/db_build.h"
 #include "util/cleanup.h"
 #include "util/digest.h"
+#include "util/forkguard.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/timestamp.h"
@@ -437,79 +438,60 @@ fetch (struct builder *b, const char *ref, char **id, pier_error **err)
 
 /* ---- RUN output ------------------------------------------------------------ */
 
-/* Reads a RUN's output until told to stop (stop[0] readable): the end of
- * the pipe does not come while another stage's step, forked meanwhile,
- * holds a copy of its write end. */
+/* A RUN's output, as the step's thread reads it (pier_engine_step's
+ * on_output): whole lines to the progress, the last bytes kept for an
+ * error report. */
 struct pump
 {
   struct builder *b;
-  int fd; /* non-blocking */
-  int stop[2];
   int vertex;
   struct timespec t0;
   char *tail; /* the last bytes, for an error report */
   size_t tail_len;
+  char line[4096];
+  size_t ll;
 };
 
 #define TAIL_MAX 8192
 
-static void *
-pump_main (void *p)
+static void
+pump_output (void *p, const char *buf, size_t n)
 {
   struct pump *pu = p;
-  char buf[4096];
-  char line[4096];
-  size_t ll = 0;
-  ssize_t n;
-  bool stopping = false;
-  for (;;)
+  if (pu->tail_len + n > TAIL_MAX)
     {
-      if (!stopping)
+      size_t drop = pu->tail_len + n - TAIL_MAX;
+      if (drop > pu->tail_len)
+        drop = pu->tail_len;
+      memmove (pu->tail, pu->tail + drop, pu->tail_len - drop);
+      pu->tail_len -= drop;
+    }
+  size_t take = n > TAIL_MAX ? TAIL_MAX : n;
+  memcpy (pu->tail + pu->tail_len, buf + n - take, take);
+  pu->tail_len += take;
+  for (size_t i = 0; i < n; i++)
+    {
+      if (buf[i] != '\n' && pu->ll < sizeof pu->line - 1)
         {
-          struct pollfd pf[2] = { { pu->fd, POLLIN, 0 }, { pu->stop[0], POLLIN, 0 } };
-          if (poll (pf, 2, -1) < 0 && errno != EINTR)
-            break;
-          stopping = pf[1].revents != 0;
-        }
-      n = read (pu->fd, buf, sizeof buf);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-        break;
-      if (n < 0)
-        {
-          /* Stopped: the process is gone, and all it wrote was read. */
-          if (stopping && errno == EAGAIN)
-            break;
+          pu->line[pu->ll++] = buf[i];
           continue;
         }
-      if (pu->tail_len + (size_t) n > TAIL_MAX)
-        {
-          size_t drop = pu->tail_len + (size_t) n - TAIL_MAX;
-          if (drop > pu->tail_len)
-            drop = pu->tail_len;
-          memmove (pu->tail, pu->tail + drop, pu->tail_len - drop);
-          pu->tail_len -= drop;
-        }
-      size_t take = (size_t) n > TAIL_MAX ? TAIL_MAX : (size_t) n;
-      memcpy (pu->tail + pu->tail_len, buf + (size_t) n - take, take);
-      pu->tail_len += take;
-      for (ssize_t i = 0; i < n; i++)
-        {
-          if (buf[i] != '\n' && ll < sizeof line - 1)
-            {
-              line[ll++] = buf[i];
-              continue;
-            }
-          line[ll] = 0;
-          v_output (pu->b, pu->vertex, &pu->t0, line);
-          ll = 0;
-        }
+      pu->line[pu->ll] = 0;
+      v_output (pu->b, pu->vertex, &pu->t0, pu->line);
+      pu->ll = 0;
     }
-  if (ll)
+}
+
+/* The last line, without its newline. */
+static void
+pump_flush (struct pump *pu)
+{
+  if (pu->ll)
     {
-      line[ll] = 0;
-      v_output (pu->b, pu->vertex, &pu->t0, line);
+      pu->line[pu->ll] = 0;
+      v_output (pu->b, pu->vertex, &pu->t0, pu->line);
+      pu->ll = 0;
     }
-  return NULL;
 }
 
 /* ---- layer steps ------------------------------------------------------------- */
@@ -625,8 +607,7 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
     return pier_error_wrap (err, "cannot make the build step's directory");
   cleanup_strv char **chains = chains_of (s);
   int out[2] = { -1, -1 };
-  pthread_t th;
-  struct pump pu = { .b = b, .vertex = vertex, .t0 = t0, .stop = { -1, -1 } };
+  struct pump pu = { .b = b, .vertex = vertex, .t0 = t0 };
   int rc = -1, code = 0;
   bool reported = false;
   const char *net = c->network ? c->network : b->o->network;
@@ -636,32 +617,25 @@ layer_step (struct builder *b, struct stage *s, const char *label, const char *c
                           .network = net ? net : "none",
                           .mounts = c->mounts,
                           .out_fd = -1,
-                          .cancel_fd = b->sh->cancel[0] };
+                          .cancel_fd = b->sh->cancel[0],
+                          .out_read_fd = -1,
+                          .on_output = pump_output,
+                          .out_data = &pu };
   if (c->kind == STEP_RUN)
     {
-      if (pipe2 (out, O_CLOEXEC) < 0 || pipe2 (pu.stop, O_CLOEXEC) < 0)
+      if (pipe2 (out, O_CLOEXEC) < 0)
         {
           pier_error_make (err, errno, "cannot make a pipe");
-          if (out[0] >= 0)
-            {
-              close (out[0]);
-              close (out[1]);
-            }
           goto out;
         }
       fcntl (out[0], F_SETFL, O_NONBLOCK);
       es.out_fd = out[1];
-      pu.fd = out[0];
+      es.out_read_fd = out[0];
       pu.tail = xmalloc (TAIL_MAX);
-      pthread_create (&th, NULL, pump_main, &pu);
       int r = pier_engine_step_run (b->e, &es, &code, err);
+      pump_flush (&pu);
       close (out[1]);
-      if (pier_write_all (pu.stop[1], "", 1) < 0)
-        abort ();
-      pthread_join (th, NULL);
       close (out[0]);
-      close (pu.stop[0]);
-      close (pu.stop[1]);
       if (r < 0)
         {
           if (exit_code)
@@ -1707,6 +1681,18 @@ stage_name (struct builder *b, size_t i, char buf[32])
 
 /* In stage self's thread: wait until stage k is built (starting it when
  * nothing asked for it yet). */
+/* pthread_cond_wait on sh's condition, letting go of the fork guard
+ * while it waits (taken again before sh->mu: the guard comes first). */
+static void
+cond_wait_unguarded (struct shared *sh)
+{
+  pier_fork_guard_block ();
+  pthread_cond_wait (&sh->cv, &sh->mu);
+  pthread_mutex_unlock (&sh->mu);
+  pier_fork_guard_unblock ();
+  pthread_mutex_lock (&sh->mu);
+}
+
 static int
 need_stage (struct builder *b, size_t self, size_t k, pier_error **err)
 {
@@ -1725,7 +1711,7 @@ need_stage (struct builder *b, size_t self, size_t k, pier_error **err)
   sh->running--;
   pthread_cond_broadcast (&sh->cv);
   while (b->stages[k].state != ST_DONE && b->stages[k].state != ST_FAILED && !sh->failed)
-    pthread_cond_wait (&sh->cv, &sh->mu);
+    cond_wait_unguarded (sh);
   b->stages[self].waits_on = -1;
   sh->running++;
   bool ok = b->stages[k].state == ST_DONE;
@@ -1748,6 +1734,7 @@ stage_main (void *p)
   struct builder *b = &j->b;
   pier_error *err = NULL;
   pier_store *st = NULL;
+  pier_fork_guard_join ();
   /* Its own store handle: sqlite's connections are one thread's each. */
   pthread_mutex_lock (&b->sh->open_mu);
   int rc = pier_store_open (pier_store_root (b->st), &st, &err);
@@ -1768,6 +1755,7 @@ stage_main (void *p)
   pthread_cond_broadcast (&sh->cv);
   pthread_mutex_unlock (&sh->mu);
   free (j);
+  pier_fork_guard_quit ();
   return NULL;
 }
 
@@ -1847,6 +1835,7 @@ schedule (struct builder *b, size_t target, pier_error **err)
       b->stages[i].waits_on = -1;
       find_deps (b, i);
     }
+  pier_fork_guard_join ();
   pthread_mutex_lock (&sh->mu);
   want (b, target);
   for (;;)
@@ -1902,9 +1891,10 @@ schedule (struct builder *b, size_t target, pier_error **err)
           fail_locked (b, &e);
           continue;
         }
-      pthread_cond_wait (&sh->cv, &sh->mu);
+      cond_wait_unguarded (sh);
     }
   pthread_mutex_unlock (&sh->mu);
+  pier_fork_guard_quit ();
   for (size_t i = 0; i < b->df->n_stages; i++)
     if (b->stages[i].has_thread)
       {
@@ -2151,9 +2141,12 @@ pier_build_export (pier_engine *e, const char *image_id, const char *dest, int f
       absdest = realpath (dest, NULL);
     }
   struct export_ctx x = { absdest, fd };
-  pier_engine_step es = {
-    .layers = (const char *const *) chains, .dir = dir, .network = "none", .out_fd = -1, .cancel_fd = -1
-  };
+  pier_engine_step es = { .layers = (const char *const *) chains,
+                          .dir = dir,
+                          .network = "none",
+                          .out_fd = -1,
+                          .cancel_fd = -1,
+                          .out_read_fd = -1 };
   int rc = pier_engine_step_apply (e, &es, export_fn, &x, err);
   pier_rmtree_at (AT_FDCWD, dir, NULL);
   return rc;

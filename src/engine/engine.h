@@ -151,6 +151,11 @@ typedef struct pier_engine_step
                               * _sub inside those layers, mounted read-only in the step */
   int out_fd;                /* the process's stdout and stderr */
   int cancel_fd;             /* readable: stop the step (its process is killed), or -1 */
+  /* The read end of out_fd's pipe (non-blocking), or -1: what arrives
+   * there goes to on_output while the step runs, from the calling thread. */
+  int out_read_fd;
+  void (*on_output) (void *data, const char *buf, size_t n);
+  void *out_data;
 } pier_engine_step;
 
 /* Run config's Cmd; *exit_code is its exit code (a step that could not

@@ -28,6 +28,7 @@
 #include "engine/internal.h"
 #include "runtime/container.h"
 #include "util/cleanup.h"
+#include "util/forkguard.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/xalloc.h"
@@ -314,8 +315,22 @@ drain (int fd, bool *open, char **msg, size_t *len)
  * readable cancel_fd sends the child SIGTERM (it kills its container),
  * again every half second, then SIGKILL after 5 s.  Without pidfds
  * (before Linux 5.3, or under valgrind) the child is polled. */
+/* What the step's process wrote (s->out_read_fd, non-blocking) so far. */
+static void
+pump_output (const pier_engine_step *s)
+{
+  char buf[4096];
+  ssize_t n;
+  if (s->out_read_fd < 0)
+    return;
+  while ((n = read (s->out_read_fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0 && s->on_output)
+      s->on_output (s->out_data, buf, (size_t) n);
+}
+
 static int
-wait_step (pid_t child, int fd, int cancel_fd, char **msg, size_t *len, int *status, pier_error **err)
+wait_step (const pier_engine_step *s, pid_t child, int fd, char **msg, size_t *len, int *status,
+           pier_error **err)
 {
   cleanup_close int pidfd = (int) syscall (SYS_pidfd_open, child, 0);
   int fl = fcntl (fd, F_GETFL);
@@ -324,10 +339,16 @@ wait_step (pid_t child, int fd, int cancel_fd, char **msg, size_t *len, int *sta
   bool open_fd = true, reaped = false;
   while (!reaped)
     {
-      struct pollfd p[3]
-          = { { pidfd, POLLIN, 0 }, { open_fd ? fd : -1, POLLIN, 0 }, { cancel_fd, POLLIN, 0 } };
-      nfds_t n_p = cancel_fd >= 0 && cancelled_at == 0 ? 3 : 2;
-      int r = poll (p, n_p, pidfd < 0 ? 50 : cancelled_at > 0 ? 500 : -1);
+      /* The output is read here, by the thread that forked: no other
+       * thread runs while a step forks (a sanitizer's allocator is not
+       * safe to fork in the middle of another thread's malloc). */
+      struct pollfd p[4] = { { pidfd, POLLIN, 0 },
+                             { open_fd ? fd : -1, POLLIN, 0 },
+                             { s->out_read_fd, POLLIN, 0 },
+                             { cancelled_at == 0 ? s->cancel_fd : -1, POLLIN, 0 } };
+      pier_fork_guard_block ();
+      int r = poll (p, 4, pidfd < 0 ? 50 : cancelled_at > 0 ? 500 : -1);
+      pier_fork_guard_unblock ();
       if (r < 0 && errno != EINTR)
         {
           int e = errno;
@@ -336,6 +357,8 @@ wait_step (pid_t child, int fd, int cancel_fd, char **msg, size_t *len, int *sta
             ;
           return pier_error_make (err, e, "cannot wait for the build step");
         }
+      if (r > 0 && p[2].revents)
+        pump_output (s);
       /* The child writes its report before it exits: read it first. */
       drain (fd, &open_fd, msg, len);
       if (pidfd < 0 || (r > 0 && (p[0].revents & POLLIN)))
@@ -349,7 +372,7 @@ wait_step (pid_t child, int fd, int cancel_fd, char **msg, size_t *len, int *sta
             break;
         }
       double now = now_secs ();
-      if (cancelled_at == 0 && n_p == 3 && r > 0 && (p[2].revents & POLLIN))
+      if (cancelled_at == 0 && r > 0 && (p[3].revents & POLLIN))
         {
           cancelled_at = last_kill = now;
           kill (child, SIGTERM);
@@ -360,8 +383,10 @@ wait_step (pid_t child, int fd, int cancel_fd, char **msg, size_t *len, int *sta
           kill (child, now - cancelled_at < 5 ? SIGTERM : SIGKILL);
         }
     }
-  /* What it wrote just before it ended. */
+  /* What it wrote just before it ended (the end of the pipe may never
+   * come: another thread's step holds a copy of its write end). */
   drain (fd, &open_fd, msg, len);
+  pump_output (s);
   return 0;
 }
 
@@ -418,7 +443,7 @@ step (pier_engine *e, const pier_engine_step *s, pier_engine_step_fn fn, void *d
   cleanup_free char *msg = NULL;
   size_t len = 0;
   int status = 0;
-  if (wait_step (child, report[0], s->cancel_fd, &msg, &len, &status, err) < 0)
+  if (wait_step (s, child, report[0], &msg, &len, &status, err) < 0)
     {
       close (report[0]);
       return -1;

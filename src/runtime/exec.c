@@ -156,7 +156,8 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
     }
   pier_caps_clamp_to_host (r->process);
   c.listener = -1;
-  if (c.spec && c.spec->seccomp && pier_seccomp_compile_cached (c.spec->seccomp, r->seccomp_cache, &c.sc, err) < 0)
+  if (c.spec && c.spec->seccomp
+      && pier_seccomp_compile_cached (c.spec->seccomp, r->seccomp_cache, &c.sc, err) < 0)
     goto out;
   if (c.sc && pier_seccomp_listener (c.sc))
     {
