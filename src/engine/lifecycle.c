@@ -465,6 +465,15 @@ wait_closed (int fd)
     }
 }
 
+/* Until the monitor state names is gone (it tells its clients about the
+ * exit before it releases the network and exits), for at most ms. */
+static void
+wait_monitor_gone (json_t *state, int ms)
+{
+  for (int waited = 0; waited < ms && pier_engine_monitor_alive (state); waited += 5)
+    nanosleep (&(struct timespec){ .tv_nsec = 5 * 1000 * 1000 }, NULL);
+}
+
 int
 pier_engine_stop (pier_engine *e, const char *id, int timeout, const char *sig, pier_error **err)
 {
@@ -493,6 +502,9 @@ pier_engine_stop (pier_engine *e, const char *id, int timeout, const char *sig, 
   if (pier_msg_send (fd, PIER_MSG_HELLO, &f, 1) < 0 || pier_msg_send (fd, PIER_MSG_STOP, req, sizeof req) < 0)
     return pier_error_make (err, errno, "cannot stop container %s", id);
   wait_closed (fd);
+  /* Stopped by the user: no restart, so the monitor exits too; when stop
+   * returns nothing of the container runs. */
+  wait_monitor_gone (state, 10000);
   return 0;
 }
 
