@@ -9,6 +9,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "util/dl.h"
 #include "util/error.h"
 
 #define PIER_ARCHIVE_FUNCS(X)                                                                                \
@@ -71,9 +72,7 @@
   X (archive_write_set_bytes_per_block)                                                                      \
   X (archive_write_set_format_pax_restricted)
 
-#define PIER_DL_DECLARE(f) extern __typeof__ (f) *pier_dl_##f;
-PIER_ARCHIVE_FUNCS (PIER_DL_DECLARE)
-#undef PIER_DL_DECLARE
+PIER_DL_DECLARE (PIER_ARCHIVE_FUNCS)
 
 /* Opens libarchive.so.13 once; an error names what is missing. */
 int pier_archive_dl_open (pier_error **err);

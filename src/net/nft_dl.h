@@ -8,6 +8,7 @@
 
 #include <nftables/libnftables.h>
 
+#include "util/dl.h"
 #include "util/error.h"
 
 #define PIER_NFT_FUNCS(X)                                                                                    \
@@ -18,9 +19,7 @@
   X (nft_run_cmd_from_buffer)                                                                                \
   X (nft_ctx_get_error_buffer)
 
-#define PIER_DL_DECLARE(f) extern __typeof__ (f) *pier_dl_##f;
-PIER_NFT_FUNCS (PIER_DL_DECLARE)
-#undef PIER_DL_DECLARE
+PIER_DL_DECLARE (PIER_NFT_FUNCS)
 
 /* Opens libnftables.so.1 once; an error names what is missing. */
 int pier_nft_dl_open (pier_error **err);

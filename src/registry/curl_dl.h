@@ -13,6 +13,7 @@
 
 #include "registry/ssl_dl.h"
 #include "util/crypto_dl.h"
+#include "util/dl.h"
 #include "util/error.h"
 
 #define PIER_CURL_FUNCS(X)                                                                                   \
@@ -38,9 +39,7 @@
   X (curl_slist_append)                                                                                      \
   X (curl_slist_free_all)
 
-#define PIER_DL_DECLARE(f) extern __typeof__ (f) *pier_dl_##f;
-PIER_CURL_FUNCS (PIER_DL_DECLARE)
-#undef PIER_DL_DECLARE
+PIER_DL_DECLARE (PIER_CURL_FUNCS)
 
 /* Opens libcurl.so.4 once; an error names what is missing. */
 int pier_curl_dl_open (pier_error **err);

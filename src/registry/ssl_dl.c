@@ -1,24 +1,6 @@
 /* ssl_dl.c - OpenSSL's libssl (a registry's own CAs), opened on first use. */
 #include "registry/ssl_dl.h"
 
-#include "util/dl.h"
 #include "util/banned.h"
 
-#define PIER_DL_DEFINE(f) __typeof__ (f) *pier_dl_##f;
-PIER_SSL_FUNCS (PIER_DL_DEFINE)
-#undef PIER_DL_DEFINE
-
-#define PIER_DL_NAME(f) #f,
-static const char *const names[] = { PIER_SSL_FUNCS (PIER_DL_NAME) };
-#undef PIER_DL_NAME
-#define PIER_DL_SLOT(f) (void **) &pier_dl_##f,
-static void **const slots[] = { PIER_SSL_FUNCS (PIER_DL_SLOT) };
-#undef PIER_DL_SLOT
-
-int
-pier_ssl_dl_open (pier_error **err)
-{
-  static int state;
-  static const pier_dl_lib lib = { "libssl.so.3", "libssl3", names, slots, sizeof names / sizeof names[0] };
-  return pier_dl_open (&lib, &state, err);
-}
+PIER_DL_DEFINE (PIER_SSL_FUNCS, pier_ssl_dl_open, "libssl.so.3", "libssl3")

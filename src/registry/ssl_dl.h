@@ -8,13 +8,12 @@
 
 #include <openssl/ssl.h>
 
+#include "util/dl.h"
 #include "util/error.h"
 
 #define PIER_SSL_FUNCS(X) X (SSL_CTX_load_verify_locations)
 
-#define PIER_DL_DECLARE(f) extern __typeof__ (f) *pier_dl_##f;
-PIER_SSL_FUNCS (PIER_DL_DECLARE)
-#undef PIER_DL_DECLARE
+PIER_DL_DECLARE (PIER_SSL_FUNCS)
 
 /* Opens libssl.so.3 once; an error names what is missing. */
 int pier_ssl_dl_open (pier_error **err);

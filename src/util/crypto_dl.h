@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "util/dl.h"
 #include "util/error.h"
 
 #define PIER_CRYPTO_FUNCS(X)                                                                                 \
@@ -20,9 +21,7 @@
   X (EVP_EncodeBlock)                                                                                        \
   X (EVP_DecodeBlock)
 
-#define PIER_DL_DECLARE(f) extern __typeof__ (f) *pier_dl_##f;
-PIER_CRYPTO_FUNCS (PIER_DL_DECLARE)
-#undef PIER_DL_DECLARE
+PIER_DL_DECLARE (PIER_CRYPTO_FUNCS)
 
 /* Opens libcrypto.so.3 once; an error names what is missing. */
 int pier_crypto_dl_open (pier_error **err);

@@ -30,4 +30,25 @@ typedef struct pier_dl_lib
  * A missing library or function is an error naming it. */
 int pier_dl_open (const pier_dl_lib *lib, int *state, pier_error **err);
 
+/* In a module's header, after the library's own headers: a pointer for
+ * each function FUNCS (an X-macro) lists, typed as the header declares it. */
+#define PIER_DL_DECLARE_ONE(f) extern __typeof__ (f) *pier_dl_##f;
+#define PIER_DL_DECLARE(FUNCS) FUNCS (PIER_DL_DECLARE_ONE)
+
+/* In the module's .c: the pointers, and open_fn (pier_error **) that
+ * opens soname (from Debian's package) once and fills them. */
+#define PIER_DL_DEFINE_ONE(f) __typeof__ (f) *pier_dl_##f;
+#define PIER_DL_NAME_ONE(f) #f,
+#define PIER_DL_SLOT_ONE(f) (void **) &pier_dl_##f,
+#define PIER_DL_DEFINE(FUNCS, open_fn, soname, package)                                                      \
+  FUNCS (PIER_DL_DEFINE_ONE)                                                                                 \
+  int open_fn (pier_error **err)                                                                             \
+  {                                                                                                          \
+    static const char *const names[] = { FUNCS (PIER_DL_NAME_ONE) };                                         \
+    static void **const slots[] = { FUNCS (PIER_DL_SLOT_ONE) };                                              \
+    static const pier_dl_lib lib = { soname, package, names, slots, sizeof names / sizeof names[0] };        \
+    static int state;                                                                                        \
+    return pier_dl_open (&lib, &state, err);                                                                 \
+  }
+
 #endif
