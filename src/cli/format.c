@@ -269,6 +269,19 @@ pier_lister_print (pier_lister *l)
   pier_tabwrite (stdout, all);
 }
 
+/* Go's time.Time String() in local time, as docker's CreatedAt columns:
+ * "2006-01-02 15:04:05 -0700 MST". */
+char *
+pier_format_time (int64_t secs)
+{
+  char b[64];
+  struct tm tm;
+  time_t t = (time_t) secs;
+  localtime_r (&t, &tm);
+  strftime (b, sizeof b, "%Y-%m-%d %H:%M:%S %z %Z", &tm);
+  return xstrdup (b);
+}
+
 /* docker's units.HumanDuration. */
 char *
 pier_human_duration (double s)

@@ -71,6 +71,8 @@ void pier_tabwrite (FILE *f, const char *text);
 char *pier_human_since (int64_t unix_seconds);
 char *pier_human_duration (double seconds);
 char *pier_human_size (double bytes);
+/* Go's time.Time String() in local time: "2006-01-02 15:04:05 -0700 MST". */
+char *pier_format_time (int64_t unix_seconds);
 
 /* Flag parsing for a verb: usage errors and --help are printed here; on
  * -1, *rc is the exit code.  min/max bound the positional arguments
@@ -138,6 +140,9 @@ struct pier_table
 };
 void pier_table_row (struct pier_table *t, const char *const *cells);
 void pier_table_print (struct pier_table *t);
+
+/* docker's Labels column: "k=v,k2=v2" (labels may be NULL). */
+char *pier_cli_labels_text (json_t *labels);
 
 /* Bytes of the files under path (a container's writable layer). */
 int64_t pier_cli_dir_size (const char *path);

@@ -104,6 +104,7 @@ struct arg
   json_t *lit;
   struct pipe *pipe;
   size_t pos, end; /* source span, for error messages */
+  size_t epos;     /* where Go places a field chain: its second link */
 };
 
 struct cmd
@@ -703,6 +704,7 @@ chain_fields (struct parser *p, struct arg *a)
       struct tok f = next_tok (p);
       add_fields (p, a, p->s + f.pos, f.len);
       a->end = f.pos + f.len;
+      a->epos = f.pos;
     }
   else if (t->kind == T_DOT && a->kind == A_PIPE)
     perr (p, t->pos, "unexpected . after term \"%s\"", tok_desc (p, t));
@@ -723,7 +725,7 @@ parse_operand (struct parser *p, const char *context)
     }
   struct tok t = next_tok (p);
   struct arg *a = ar_alloc (p->t, sizeof *a);
-  a->pos = t.pos;
+  a->pos = a->epos = t.pos;
   a->end = t.pos + t.len;
   switch (t.kind)
     {
@@ -731,6 +733,8 @@ parse_operand (struct parser *p, const char *context)
     case T_FIELD:
       a->kind = A_FIELD;
       add_fields (p, a, p->s + t.pos, t.len);
+      if (a->nfields > 1)
+        a->epos = t.pos + 1 + strlen (a->fields[0]);
       break;
     case T_VAR:
       check_var (p, &t);
@@ -2187,30 +2191,48 @@ enum
   EX_CONTINUE = 2,
 };
 
-static int __attribute__ ((format (printf, 4, 5)))
-xerr (struct exec *x, size_t pos, size_t end, const char *fmt, ...)
+static int
+xerr_v (struct exec *x, size_t pos, size_t end, size_t epos, const char *fmt, va_list ap)
 {
   if (x->msg)
     return EX_ERR;
-  va_list ap;
-  va_start (ap, fmt);
   char *m = NULL;
   if (vasprintf (&m, fmt, ap) < 0)
     abort ();
-  va_end (ap);
   const char *s = x->t->src;
-  size_t nl = pos;
+  size_t nl = epos;
   while (nl > 0 && s[nl - 1] != '\n')
     nl--;
-  size_t col = pos - nl;
+  size_t col = epos - nl;
   if (end > pos && end - pos > 200)
     end = pos + 200;
-  if (asprintf (&x->msg, "template: :%d:%zu: executing \"\" at <%.*s>: %s", line_of (s, pos), col,
+  if (asprintf (&x->msg, "template: :%d:%zu: executing \"\" at <%.*s>: %s", line_of (s, epos), col,
                 (int) (end > pos ? end - pos : 0), s + pos, m)
       < 0)
     abort ();
   free (m);
   return EX_ERR;
+}
+
+static int __attribute__ ((format (printf, 4, 5)))
+xerr (struct exec *x, size_t pos, size_t end, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  int r = xerr_v (x, pos, end, pos, fmt, ap);
+  va_end (ap);
+  return r;
+}
+
+/* An error of a field chain, placed where Go places it. */
+static int __attribute__ ((format (printf, 3, 4)))
+xerr_field (struct exec *x, const struct arg *a, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  int r = xerr_v (x, a->pos, a->end, a->epos, fmt, ap);
+  va_end (ap);
+  return r;
 }
 
 static void
@@ -2258,9 +2280,9 @@ eval_fields (struct exec *x, const struct arg *a, json_t *v, json_t **out)
         }
       int r;
       if (json_is_null (v))
-        r = xerr (x, a->pos, a->end, "nil pointer evaluating interface {}.%s", a->fields[i]);
+        r = xerr_field (x, a, "nil pointer evaluating interface {}.%s", a->fields[i]);
       else
-        r = xerr (x, a->pos, a->end, "can't evaluate field %s in type %s", a->fields[i], type_name (v));
+        r = xerr_field (x, a, "can't evaluate field %s in type %s", a->fields[i], type_name (v));
       json_decref (v);
       return r;
     }

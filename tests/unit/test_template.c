@@ -239,7 +239,7 @@ static void
 test_exec_errors (void **state)
 {
   (void) state;
-  check_err ("{{.State.Health.Test}}", "template: :1:2: executing \"\" at <.State.Health.Test>: nil pointer "
+  check_err ("{{.State.Health.Test}}", "template: :1:8: executing \"\" at <.State.Health.Test>: nil pointer "
                                        "evaluating interface {}.Test");
   check_err ("{{.Name.First}}", "can't evaluate field First in type string");
   check_err ("x\n  {{index .List 7}}", "template: :2:4: executing \"\" at <index .List 7>");
