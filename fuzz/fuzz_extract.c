@@ -4,7 +4,6 @@
  * extraction (successful or not) the scratch directory holds exactly the
  * layer directory and the untouched sentinel, so nothing was written
  * outside the layer. */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

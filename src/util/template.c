@@ -177,11 +177,15 @@ ar_alloc (pier_template *t, size_t n)
   return c->data;
 }
 
+/* Room for element n of an array of n elements: the capacity is the
+ * power of two at or above n, so growing by one at a time copies O(n)
+ * in all (the old block stays in the arena). */
 static void *
 ar_grow (pier_template *t, void *old, size_t n, size_t size)
 {
-  /* Arrays grow by copying: the old block stays in the arena. */
-  void *p = ar_alloc (t, (n + 1) * size);
+  if (n & (n - 1))
+    return old;
+  void *p = ar_alloc (t, (n ? 2 * n : 1) * size);
   if (n)
     memcpy (p, old, n * size);
   return p;
