@@ -1,6 +1,7 @@
 /* Fuzz target: image references (image/reference.c).  Property: a
  * reference that parses prints as a string that parses back to the same
  * reference. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "fuzz.h"
@@ -34,12 +35,22 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   FUZZ_ASSERT (pier_ref_parse (full, &again, &err) == 0);
   char *again_full = pier_ref_string (again);
   FUZZ_ASSERT (strcmp (full, again_full) == 0);
-  pier_ref *from_familiar = NULL;
-  FUZZ_ASSERT (pier_ref_parse (fam, &from_familiar, &err) == 0);
-  char *ff = pier_ref_string (from_familiar);
-  FUZZ_ASSERT (strcmp (full, ff) == 0);
-  free (ff);
-  pier_ref_free (from_familiar);
+  /* The familiar form parses back too, except where docker's own is
+   * ambiguous: docker.io/a.b/c is familiar "a.b/c", which names the
+   * registry a.b (docker's familiarizeName does the same). */
+  size_t first = strcspn (fam, "/");
+  bool domain_like
+      = fam[first] == '/'
+        && (memchr (fam, '.', first) || memchr (fam, ':', first) || strncmp (fam, "localhost/", 10) == 0);
+  if (!domain_like)
+    {
+      pier_ref *from_familiar = NULL;
+      FUZZ_ASSERT (pier_ref_parse (fam, &from_familiar, &err) == 0);
+      char *ff = pier_ref_string (from_familiar);
+      FUZZ_ASSERT (strcmp (full, ff) == 0);
+      free (ff);
+      pier_ref_free (from_familiar);
+    }
   free (again_full);
   pier_ref_free (again);
   free (dfull);

@@ -25,14 +25,25 @@ typedef struct wordlist
 {
   sbuf cur;
   bool in_word;
-  char **v;
+  char **v; /* NULL-terminated once there is a word */
+  size_t n, cap;
 } wordlist;
 
 static void
 wl_end (wordlist *w)
 {
+  /* Counted, not strv_push: a variable may split into very many words,
+   * and finding the vector's end each time made that quadratic. */
   if (w->cur.len > 0)
-    strv_push (&w->v, sbuf_str (&w->cur));
+    {
+      if (w->n + 2 > w->cap)
+        {
+          w->cap = w->cap ? 2 * w->cap : 8;
+          w->v = xrealloc (w->v, w->cap * sizeof *w->v);
+        }
+      w->v[w->n++] = xstrdup (sbuf_str (&w->cur));
+      w->v[w->n] = NULL;
+    }
   sbuf_reset (&w->cur);
   w->in_word = false;
 }
