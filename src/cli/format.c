@@ -59,6 +59,19 @@ pier_format (const char *tmpl, json_t *obj, pier_error **err)
   return out;
 }
 
+int
+pier_format_check (const char *tmpl)
+{
+  pier_template *t = NULL;
+  pier_error *err = NULL;
+  if (tmpl == NULL)
+    return 0;
+  if (parse_format (tmpl, &t, &err) < 0)
+    return pier_cli_fail (err, PIER_EXIT_USAGE);
+  pier_template_free (t);
+  return 0;
+}
+
 bool
 pier_format_is_default (const char *format)
 {

@@ -294,6 +294,8 @@ pier_cmd_image_inspect (struct pier_globals *g, int argc, char **argv)
                       1, -1, &rc)
       < 0)
     return rc;
+  if ((rc = pier_format_check (format)) != 0)
+    return rc;
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
     return PIER_EXIT_ERROR;

@@ -240,6 +240,8 @@ cmd_inspect (struct pier_globals *g, int argc, char **argv)
                       &i, 1, -1, &rc)
       < 0)
     return rc;
+  if ((rc = pier_format_check (format)) != 0)
+    return rc;
   pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_USAGE;

@@ -45,6 +45,9 @@ char *pier_format (const char *tmpl, json_t *obj, pier_error **err);
 /* Print obj through tmpl and a newline, taking the reference; 0, or 125
  * after printing the template's error. */
 int pier_format_print (const char *tmpl, json_t *obj);
+/* 0 when tmpl (may be NULL) parses; else 125 after printing the error, so
+ * that inspect refuses a bad template before looking anything up. */
+int pier_format_check (const char *tmpl);
 
 /* Listings (ps, images, ...) as docker's formatter: NULL, "" and "table"
  * are the command's own table (pier_format_is_default); "json" is one

@@ -199,6 +199,8 @@ cmd_inspect (struct pier_globals *g, int argc, char **argv)
                       1, -1, &rc)
       < 0)
     return rc;
+  if ((rc = pier_format_check (format)) != 0)
+    return rc;
   pier_store *st;
   pier_engine *e;
   if (open_engine (g, &st, &e) < 0)

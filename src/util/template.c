@@ -863,7 +863,7 @@ parse_pipe (struct parser *p, const char *context, bool in_paren)
     }
   while (1)
     {
-      struct cmd *c = parse_cmd (p, "command");
+      struct cmd *c = parse_cmd (p, context);
       pp->cmds = ar_grow (p->t, pp->cmds, pp->n, sizeof *pp->cmds);
       pp->cmds[pp->n++] = c;
       struct tok e = next_nonspace (p);

@@ -149,6 +149,10 @@ def test_detached_logs_stop_inspect(pier):
     r = pier("ps", "--format", "{{.Names")
     assert r.rc == 125 and r.out == "" and "template parsing error: template: :1: unclosed action" in r.err, r
     assert pier.ok("inspect", "--format", "{{.State.Nope.Deeper}}", "ticker") == "<no value>\n"
+    # A bad template is refused before anything is looked up.
+    r = pier("inspect", "--format", "{{if}}{{end}}", "ticker", "nosuch")
+    assert r.rc == 125 and r.out == "" and "No such" not in r.err and \
+        "template parsing error: template: :1: missing value for if" in r.err, r
     r = pier("inspect", "--format", "{{.State.Status.X}}", "ticker")
     assert r.rc == 125 and r.out == "" and 'template: :1:8: executing "" at <.State.Status.X>: ' \
         "can't evaluate field X in type string" in r.err, r

@@ -227,6 +227,9 @@ test_parse_errors (void **state)
   check_err ("{{end}}", "unexpected {{end}}");
   check_err ("{{else}}", "unexpected {{else}}");
   check_err ("{{}}", "missing value for command");
+  check_err ("{{if}}{{end}}", "missing value for if");
+  check_err ("{{range}}{{end}}", "missing value for range");
+  check_err ("{{()}}", "missing value for parenthesized pipeline");
   check_err ("a\nb\n{{.X | }}", "template: :3:");
   check_err ("{{\"abc}}", "unterminated quoted string");
   check_err ("{{/* open", "unclosed comment");
