@@ -1643,6 +1643,51 @@ go_quote (buf *b, const char *s, size_t n)
   buf_addc (b, '"');
 }
 
+/* An integer as Go's fmt writes it: sign and magnitude (also in hex and
+ * octal), precision as a minimum of digits, '#' prefixes, width padded
+ * with spaces, or zeros after the sign when '0' is given without '-' or
+ * a precision. */
+static void
+fmt_int (buf *b, long long v, char verb, bool plus, bool space, bool sharp, bool left, bool zero, long width,
+         long prec)
+{
+  unsigned long long mag = v < 0 ? 0ULL - (unsigned long long) v : (unsigned long long) v;
+  char digits[80];
+  const char *cfmt = verb == 'x' ? "%llx" : verb == 'X' ? "%llX" : verb == 'o' ? "%llo" : "%llu";
+  snprintf (digits, sizeof digits, cfmt, mag);
+  buf head = { 0 };
+  if (v < 0)
+    buf_addc (&head, '-');
+  else if (plus)
+    buf_addc (&head, '+');
+  else if (space)
+    buf_addc (&head, ' ');
+  if (sharp && (verb == 'x' || verb == 'X'))
+    buf_adds (&head, verb == 'x' ? "0x" : "0X");
+  else if (sharp && verb == 'o' && digits[0] != '0')
+    buf_addc (&head, '0');
+  size_t nd = strlen (digits);
+  size_t zeros = prec > 0 && (size_t) prec > nd ? (size_t) prec - nd : 0;
+  if (prec == 0 && v == 0)
+    nd = 0; /* Go: %.0d of 0 is empty */
+  size_t total = head.len + zeros + nd;
+  size_t padn = width > 0 && (size_t) width > total ? (size_t) width - total : 0;
+  bool zero_pad = zero && !left && prec < 0;
+  if (!left && !zero_pad)
+    for (size_t i = 0; i < padn; i++)
+      buf_addc (b, ' ');
+  buf_add (b, head.s ? head.s : "", head.len);
+  if (zero_pad)
+    zeros += padn;
+  for (size_t i = 0; i < zeros; i++)
+    buf_addc (b, '0');
+  buf_add (b, digits, nd);
+  if (left)
+    for (size_t i = 0; i < padn; i++)
+      buf_addc (b, ' ');
+  free (head.s);
+}
+
 static void
 bad_verb (buf *b, char verb, json_t *v)
 {
@@ -1769,8 +1814,7 @@ f_printf (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
             {
               if (json_is_integer (v))
                 {
-                  snprintf (cfmt, sizeof cfmt, "%%%s%s*lld", flags, "");
-                  buf_printf (&cell, cfmt, (int) (width < 0 ? 0 : width), (long long) json_integer_value (v));
+                  fmt_int (&cell, json_integer_value (v), 'd', plus, space, false, left, zero, width, -1);
                   numeric = true;
                 }
               else
@@ -1824,9 +1868,7 @@ f_printf (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
                   buf_add (&cell, &ch, 1);
                   break;
                 }
-              snprintf (cfmt, sizeof cfmt, "%%%s*.*ll%c", flags, verb == 'd' ? 'd' : verb);
-              buf_printf (&cell, cfmt, (int) (width < 0 ? 0 : width), (int) prec,
-                          (long long) json_integer_value (v));
+              fmt_int (&cell, json_integer_value (v), verb, plus, space, sharp, left, zero, width, prec);
               numeric = true;
             }
           else if (json_is_string (v) && (verb == 'x' || verb == 'X'))

@@ -197,6 +197,9 @@ test_printf (void **state)
   check ("{{printf \"%5s|%-5s|%05d|%-4d|%x|%X|%.2f|%6.1f\" \"ab\" \"ab\" 42 7 255 255 3.14159 2.0}}",
          "   ab|ab   |00042|7   |ff|FF|3.14|   2.0");
   check ("{{printf \"%.2s|%x|%%|%v|%g\" \"héllo\" \"hi\" 1.5 0.1}}", "hé|6869|%|1.5|0.1");
+  check ("{{printf \"%x|%#x|%+d|%05d|%8.3d|%-5d|%o|%X|% d\" -255 255 5 -42 7 3 8 -171 4}}",
+         "-ff|0xff|+5|-0042|     007|3    |10|-AB| 4");
+  check ("{{printf \"%6v|%-4v|%v\" 42 7 -1}}", "    42|7   |-1");
   check ("{{printf \"%d\" \"x\"}}", "%!d(string=x)");
   check ("{{printf \"%d %d\" 1}}", "1 %!d(MISSING)");
   check ("{{printf \"%d\" 1 2}}", "1%!(EXTRA int=2)");
