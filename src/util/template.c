@@ -2337,6 +2337,7 @@ eval_fields (struct exec *x, const struct arg *a, json_t *v, json_t **out)
 }
 
 static int eval_pipe (struct exec *x, const struct pipe *p, json_t *dot, json_t **out);
+static int eval_arg (struct exec *x, const struct arg *a, json_t *dot, json_t **out);
 static int eval_cmd (struct exec *x, const struct cmd *c, json_t *dot, bool has_final, json_t *final,
                      json_t **out);
 
@@ -2374,6 +2375,66 @@ eval_arg (struct exec *x, const struct arg *a, json_t *dot, json_t **out)
   return -1;
 }
 
+/* docker's list contexts (containers, networks, volumes) have a method
+ * Label NAME giving one label's value, "" when unset: {{.Label "k"}} on
+ * an object with Labels (a map, or docker's "k=v,k2=v2" text) and no
+ * Label key of its own.  0 and *out when it applies, 1 when it does not,
+ * -1 on error. */
+static int
+label_method (struct exec *x, const struct cmd *c, json_t *dot, bool has_final, json_t *final, json_t **out)
+{
+  const struct arg *first = c->args[0];
+  struct arg recv = *first;
+  recv.nfields--;
+  json_t *obj = NULL;
+  if (eval_arg (x, &recv, dot, &obj) < 0)
+    return -1;
+  json_t *labels = json_object_get (obj, "Labels");
+  if (!json_is_object (obj) || json_object_get (obj, "Label") || labels == NULL)
+    {
+      json_decref (obj);
+      return 1;
+    }
+  json_t *name = NULL;
+  if (has_final)
+    name = json_incref (final);
+  else if (eval_arg (x, c->args[1], dot, &name) < 0)
+    {
+      json_decref (obj);
+      return -1;
+    }
+  if (!json_is_string (name))
+    {
+      json_decref (obj);
+      json_decref (name);
+      return xerr (x, c->pos, c->end, "wrong type for value; expected string; got %s",
+                   type_name (json_is_null (name) ? NULL : name));
+    }
+  const char *k = json_string_value (name);
+  *out = NULL;
+  if (json_is_object (labels))
+    {
+      json_t *v = json_object_get (labels, k);
+      *out = json_is_string (v) ? json_incref (v) : NULL;
+    }
+  else if (json_is_string (labels))
+    {
+      size_t kl = strlen (k);
+      for (const char *p = json_string_value (labels); *p && *out == NULL;)
+        {
+          size_t n = strcspn (p, ",");
+          if (n > kl && strncmp (p, k, kl) == 0 && p[kl] == '=')
+            *out = json_stringn_nocheck (p + kl + 1, n - kl - 1);
+          p += n + (p[n] == ',');
+        }
+    }
+  if (*out == NULL)
+    *out = json_string ("");
+  json_decref (obj);
+  json_decref (name);
+  return 0;
+}
+
 static int
 eval_cmd (struct exec *x, const struct cmd *c, json_t *dot, bool has_final, json_t *final, json_t **out)
 {
@@ -2381,6 +2442,13 @@ eval_cmd (struct exec *x, const struct cmd *c, json_t *dot, bool has_final, json
   *out = NULL;
   if (first->kind != A_FUNC)
     {
+      if ((first->kind == A_FIELD || first->kind == A_VAR) && first->nfields
+          && strcmp (first->fields[first->nfields - 1], "Label") == 0 && c->n + has_final == 2)
+        {
+          int r = label_method (x, c, dot, has_final, final, out);
+          if (r <= 0)
+            return r;
+        }
       if (c->n > 1 || has_final)
         {
           if (first->kind == A_FIELD || (first->kind == A_VAR && first->nfields))

@@ -10,7 +10,8 @@ static const char *data_text
       " \"On\": true, \"Off\": false, \"Nil\": null, \"Empty\": \"\", \"List\": [\"a\", \"b\", \"c\"],"
       " \"None\": [], \"Nums\": [1, 2, 3], \"Labels\": {\"tier\": \"web\", \"app\": \"shop\"},"
       " \"NoLabels\": {}, \"State\": {\"Status\": \"running\", \"Pid\": 42, \"Health\": null},"
-      " \"Mixed\": {\"b\": [1, {\"x\": 1}], \"a\": null}, \"Text\": \"hello world-wide web\"}";
+      " \"Mixed\": {\"b\": [1, {\"x\": 1}], \"a\": null}, \"Text\": \"hello world-wide web\","
+      " \"Flat\": {\"Labels\": \"a=1,b=2,x\"}}";
 
 static json_t *
 data (void)
@@ -144,11 +145,11 @@ test_variables (void **state)
   check ("{{$x := .Name}}{{$x}}", "web");
   check ("{{$x := 1}}{{if true}}{{$x = 2}}{{end}}{{$x}}", "2");
   check ("{{$x := 1}}{{if true}}{{$x := 2}}{{$x}}{{end}}{{$x}}", "21");
-  check (
-      "{{$}}",
-      "map[Big:1e+06 Count:3 Empty: ID:abc123 Labels:map[app:shop tier:web] List:[a b c] Mixed:map[a:<nil> "
-      "b:[1 map[x:1]]] Name:web Nil:<nil> NoLabels:map[] None:[] Nums:[1 2 3] Off:false On:true Ratio:1.5 "
-      "State:map[Health:<nil> Pid:42 Status:running] Text:hello world-wide web Zero:0]");
+  check ("{{$}}",
+         "map[Big:1e+06 Count:3 Empty: Flat:map[Labels:a=1,b=2,x] ID:abc123 Labels:map[app:shop tier:web] "
+         "List:[a b c] Mixed:map[a:<nil> "
+         "b:[1 map[x:1]]] Name:web Nil:<nil> NoLabels:map[] None:[] Nums:[1 2 3] Off:false On:true Ratio:1.5 "
+         "State:map[Health:<nil> Pid:42 Status:running] Text:hello world-wide web Zero:0]");
   check ("{{with $s := .State}}{{$s.Status}}{{end}}", "running");
   check_err ("{{$y}}", "undefined variable \"$y\"");
   check_err ("{{if true}}{{$z := 1}}{{end}}{{$z}}", "undefined variable \"$z\"");
@@ -218,6 +219,9 @@ test_docker_functions (void **state)
   check ("[{{pad .Name 2 1}}][{{pad .Empty 2 1}}]", "[  web ][]");
   check ("{{truncate .Text 5}}|{{truncate .Name 10}}", "hello|web");
   check_err ("{{upper .Count}}", "wrong type for value; expected string; got int");
+  /* docker's Label method, over a Labels map or docker's k=v text. */
+  check ("[{{.Label \"tier\"}}][{{.Label \"nope\"}}][{{\"app\" | .Label}}]", "[web][][shop]");
+  check ("{{with $s := .Flat}}{{$s.Label \"b\"}}|{{$s.Label \"a\"}}{{end}}", "2|1");
 }
 
 static void
