@@ -219,6 +219,8 @@ def test_user_workdir_env_hostname_labels(pier, image_tar, tmp_path):
     pier.ok("create", "--name", "labelled", "-l", "tier=web", "-l", "flag", "busybox")
     assert pier.inspect("labelled")["Config"]["Labels"] == {"tier": "web", "flag": ""}
     assert pier.ok("ps", "-a", "--filter", "label=tier=web", "--format", "{{.Names}}") == "labelled\n"
+    assert pier.ok("ps", "-a", "--filter", "label=tier=web", "--format",
+                   '{{.Label "tier"}}|{{.Label "nope"}}|{{.Labels}}') == "web||tier=web,flag=\n"
     assert pier.ok("ps", "-a", "--filter", "label=tier=db", "--format", "{{.Names}}") == ""
     assert pier.ok("ps", "-a", "--filter", "status=created", "-q") == pier.inspect("labelled")["Id"][:12] + "\n"
 
