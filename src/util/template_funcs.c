@@ -266,11 +266,11 @@ f_index (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
         }
       else
         {
-          bool nil = json_is_null (cur);
+          const char *type = json_is_null (cur) ? NULL : tpl_type_name (cur); /* a static string */
           json_decref (cur);
-          if (nil)
+          if (type == NULL)
             return fail (msg, "index of untyped nil");
-          return fail (msg, "can't index item of type %s", tpl_type_name (cur));
+          return fail (msg, "can't index item of type %s", type);
         }
       json_decref (cur);
       cur = next;

@@ -184,6 +184,10 @@ test_builtins (void **state)
   check ("{{html \"<a href='x'>&</a>\"}} {{urlquery \"a b&c\"}}",
          "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt; a+b%26c");
   check_err ("{{index .List 5}}", "error calling index: index out of range: 5");
+  /* The item's type is named after the last index made it (it was read
+   * after its release). */
+  check_err ("{{index \"k\" 0 0}}", "error calling index: can't index item of type int");
+  check_err ("{{index .Count 1}}", "error calling index: can't index item of type int");
   check_err ("{{len .Count}}", "error calling len: len of type int");
   check_err ("{{lt .List 1}}", "invalid type for comparison");
   check_err ("{{eq .Name 1}}", "incompatible types for comparison");
