@@ -1232,10 +1232,11 @@ label_method (struct exec *x, const struct cmd *c, json_t *dot, bool has_final, 
     }
   if (!json_is_string (name))
     {
+      /* A static string: it outlives name. */
+      const char *type = tpl_type_name (json_is_null (name) ? NULL : name);
       json_decref (obj);
       json_decref (name);
-      return xerr (x, c->pos, c->end, "wrong type for value; expected string; got %s",
-                   tpl_type_name (json_is_null (name) ? NULL : name));
+      return xerr (x, c->pos, c->end, "wrong type for value; expected string; got %s", type);
     }
   const char *k = json_string_value (name);
   *out = NULL;

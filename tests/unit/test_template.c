@@ -225,6 +225,7 @@ test_docker_functions (void **state)
   check_err ("{{upper .Count}}", "wrong type for value; expected string; got int");
   /* docker's Label method, over a Labels map or docker's k=v text. */
   check ("[{{.Label \"tier\"}}][{{.Label \"nope\"}}][{{\"app\" | .Label}}]", "[web][][shop]");
+  check_err ("{{.Label (len .List)}}", "wrong type for value; expected string; got int");
   check ("{{with $s := .Flat}}{{$s.Label \"b\"}}|{{$s.Label \"a\"}}{{end}}", "2|1");
 }
 
