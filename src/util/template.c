@@ -1430,6 +1430,15 @@ exec_range (struct exec *x, const struct node *n, json_t *dot)
       return xerr (x, n->pipe->pos, n->pipe->pos, "can't use %lld to iterate over more than one variable",
                    (long long) count);
     }
+  /* A variable the parser saw may still be missing here: declared in a
+   * parenthesized pipeline that and/or did not evaluate. */
+  for (int d = 0; n->pipe->assign && d < n->pipe->ndecl; d++)
+    if (var_find (x, n->pipe->decl[d]) == NULL)
+      {
+        free (keys);
+        json_decref (v);
+        return xerr (x, n->pipe->pos, n->pipe->pos, "undefined variable: %s", n->pipe->decl[d]);
+      }
   for (size_t i = 0; i < count; i++)
     {
       json_t *key, *elem;

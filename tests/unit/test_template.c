@@ -152,6 +152,10 @@ test_variables (void **state)
          "State:map[Health:<nil> Pid:42 Status:running] Text:hello world-wide web Zero:0]");
   check ("{{with $s := .State}}{{$s.Status}}{{end}}", "running");
   check_err ("{{$y}}", "undefined variable \"$y\"");
+  /* Declared where and/or never evaluated it: refused when used. */
+  check_err ("{{and false ($x := 1)}}{{range $x = .List}}{{end}}", "undefined variable: $x");
+  check_err ("{{and false ($x := 1)}}{{$x = 2}}", "undefined variable: $x");
+  check_err ("{{and false ($x := 1)}}{{$x}}", "undefined variable: $x");
   check_err ("{{if true}}{{$z := 1}}{{end}}{{$z}}", "undefined variable \"$z\"");
 }
 
