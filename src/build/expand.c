@@ -25,14 +25,25 @@ typedef struct wordlist
 {
   sbuf cur;
   bool in_word;
-  char **v;
+  char **v; /* NULL-terminated once there is a word */
+  size_t n, cap;
 } wordlist;
 
 static void
 wl_end (wordlist *w)
 {
+  /* Counted, not strv_push: a variable may split into very many words,
+   * and finding the vector's end each time made that quadratic. */
   if (w->cur.len > 0)
-    strv_push (&w->v, sbuf_str (&w->cur));
+    {
+      if (w->n + 2 > w->cap)
+        {
+          w->cap = w->cap ? 2 * w->cap : 8;
+          w->v = xrealloc (w->v, w->cap * sizeof *w->v);
+        }
+      w->v[w->n++] = xstrdup (sbuf_str (&w->cur));
+      w->v[w->n] = NULL;
+    }
   sbuf_reset (&w->cur);
   w->in_word = false;
 }
@@ -89,6 +100,19 @@ static int __attribute__ ((format (printf, 2, 3))) lex_fail (lexer *lx, const ch
     abort ();
   va_end (ap);
   return -1;
+}
+
+/* No expansion may grow past this: nested ${a//p/${a//p/...}} grows
+ * exponentially with the nesting, and one argument or environment string
+ * of a process is at most 128 KiB (MAX_ARG_STRLEN) anyway. */
+#define EXPAND_MAX (1024 * 1024)
+
+static int
+too_long (lexer *lx, const sbuf *out)
+{
+  if (out->len <= EXPAND_MAX)
+    return 0;
+  return lex_fail (lx, "the expansion is longer than %d bytes", EXPAND_MAX);
 }
 
 static int
@@ -222,6 +246,42 @@ trim_match (const char *value, const char *pat, bool suffix, bool longest)
   return xstrdup (value);
 }
 
+/* The bytes a glob without '*' matches (each '?', class or character is
+ * one byte, as fnmatch without FNM_... flags in pier's C locale counts),
+ * or -1 when it has a star. */
+static long
+glob_fixed_len (const char *p)
+{
+  long n = 0;
+  for (size_t i = 0; p[i]; n++)
+    {
+      if (p[i] == '*')
+        return -1;
+      if (p[i] == '\\' && p[i + 1])
+        {
+          i += 2;
+          continue;
+        }
+      if (p[i] == '[')
+        {
+          size_t j = i + 1;
+          if (p[j] == '!' || p[j] == '^')
+            j++;
+          if (p[j] == ']')
+            j++;
+          while (p[j] && p[j] != ']')
+            j++;
+          if (p[j] == ']')
+            {
+              i = j + 1;
+              continue;
+            }
+        }
+      i++;
+    }
+  return n;
+}
+
 /* ${name/pattern/word} and ${name//pattern/word}: the first (or every)
  * longest match of the glob pattern, leftmost first, replaced by word;
  * after "${name/".  The pattern is taken literally up to the next
@@ -263,6 +323,9 @@ lex_replace (lexer *lx, sbuf *out, const char *value)
   cleanup_free char *tmp = xmalloc (n + 1);
   size_t i = 0;
   bool done = false;
+  /* A pattern without '*' matches one length only: trying every length
+   * at every position made ${v//?/x} cubic in the value's length. */
+  long fixed = glob_fixed_len (p);
   while (i < n)
     {
       size_t best = 0;
@@ -270,6 +333,13 @@ lex_replace (lexer *lx, sbuf *out, const char *value)
       if (!done && *p)
         for (size_t len = n - i; len > 0; len--)
           {
+            if (fixed >= 0 && len != (size_t) fixed)
+              {
+                if ((size_t) fixed > len)
+                  break;
+                len = (size_t) fixed + 1;
+                continue;
+              }
             memcpy (tmp, v + i, len);
             tmp[len] = '\0';
             if (fnmatch (p, tmp, 0) == 0)
@@ -284,6 +354,8 @@ lex_replace (lexer *lx, sbuf *out, const char *value)
           sbuf_adds (out, sbuf_str (&w));
           i += best;
           done = !all;
+          if (too_long (lx, out) < 0)
+            return -1;
         }
       else
         sbuf_addc (out, v[i++]);
@@ -401,6 +473,8 @@ lex_until (lexer *lx, int stop, sbuf *out, wordlist *words)
           if (r < 0)
             return -1;
           sbuf_add (out, sbuf_str (&part), part.len);
+          if (too_long (lx, out) < 0)
+            return -1;
           if (c == '$')
             wl_str (words, sbuf_str (&part));
           else

@@ -281,8 +281,34 @@ compile (pattern *p)
  * leading part ending just before a '/' (the pattern names a directory
  * above s).  Partial mode (s is "dir/"): true also when s runs out first,
  * since a longer path beneath dir might then match. */
+/* The (token, position) pairs known not to match: with several stars,
+ * plain backtracking takes time exponential in their number
+ * ("*a*a*a*a*b" against "aaaa...a"); remembering the failures bounds it
+ * by tokens x positions. */
+typedef struct glob_memo
+{
+  const tok *t0;
+  const char *s0;
+  size_t len;
+  unsigned char *failed; /* bit (token index * (len + 1) + offset) */
+} glob_memo;
+
+static bool glob_at (glob_memo *m, const tok *t, size_t nt, const char *s, bool partial);
+
 static bool
-glob (const tok *t, size_t nt, const char *s, bool partial)
+glob_try (glob_memo *m, const tok *t, size_t nt, const char *s, bool partial)
+{
+  size_t bit = (size_t) (t - m->t0) * (m->len + 1) + (size_t) (s - m->s0);
+  if (m->failed[bit / 8] & (1u << (bit % 8)))
+    return false;
+  if (glob_at (m, t, nt, s, partial))
+    return true;
+  m->failed[bit / 8] |= (unsigned char) (1u << (bit % 8));
+  return false;
+}
+
+static bool
+glob_at (glob_memo *m, const tok *t, size_t nt, const char *s, bool partial)
 {
   for (;; t++, nt--)
     {
@@ -319,21 +345,32 @@ glob (const tok *t, size_t nt, const char *s, bool partial)
         case T_STAR:
           for (const char *q = s;; q++)
             {
-              if (glob (t + 1, nt - 1, q, partial))
+              if (glob_try (m, t + 1, nt - 1, q, partial))
                 return true;
               if (*q == '\0' || *q == '/')
                 return false;
             }
         case T_DSTAR:
-          if (partial || glob (t + 1, nt - 1, s, partial))
+          if (partial || glob_try (m, t + 1, nt - 1, s, partial))
             return true;
           for (const char *q = s; *q; q++)
-            if (*q == '/' && glob (t + 1, nt - 1, q + 1, partial))
+            if (*q == '/' && glob_try (m, t + 1, nt - 1, q + 1, partial))
               return true;
           return false;
         case T_DSTAR_END: return true;
         }
     }
+}
+
+static bool
+glob (const tok *t, size_t nt, const char *s, bool partial)
+{
+  size_t len = strlen (s);
+  size_t bits = (nt + 1) * (len + 1);
+  glob_memo m = { .t0 = t, .s0 = s, .len = len, .failed = xcalloc (bits / 8 + 1, 1) };
+  bool r = glob_at (&m, t, nt, s, partial);
+  free (m.failed);
+  return r;
 }
 
 static bool

@@ -284,6 +284,9 @@ pier_cmd_rename (struct pier_globals *g, int argc, char **argv)
 static int
 inspect_containers (struct pier_globals *g, int argc, char **argv, int i, const char *format, bool images_too)
 {
+  int bad = pier_format_check (format);
+  if (bad)
+    return bad;
   pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;

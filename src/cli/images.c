@@ -21,7 +21,7 @@
 
 struct row
 {
-  char *repo, *tag, *digest, *id, *created, *size;
+  char *repo, *tag, *digest, *id, *created, *size, *created_at;
 };
 
 static void
@@ -33,6 +33,7 @@ row_free (struct row *r)
   free (r->id);
   free (r->created);
   free (r->size);
+  free (r->created_at);
 }
 
 /* Split a stored reference into docker's REPOSITORY and TAG columns. */
@@ -113,13 +114,34 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
       cleanup_free char *r = xasprintf ("reference=%s", argv[i]);
       strv_push (&filters, r);
     }
+  /* docker's image columns, for the header of --format 'table ...'. */
+  static const struct pier_format_column heads[] = { { "ID", "IMAGE ID" },
+                                                     { "Repository", "REPOSITORY" },
+                                                     { "Tag", "TAG" },
+                                                     { "Digest", "DIGEST" },
+                                                     { "CreatedSince", "CREATED" },
+                                                     { "CreatedAt", "CREATED AT" },
+                                                     { "Size", "SIZE" },
+                                                     { "Containers", "CONTAINERS" },
+                                                     { "VirtualSize", "VIRTUAL SIZE" },
+                                                     { "SharedSize", "SHARED SIZE" },
+                                                     { "UniqueSize", "UNIQUE SIZE" },
+                                                     { NULL, NULL } };
+  pier_error *ferr = NULL;
+  pier_lister *fl = NULL;
+  if (!quiet && !pier_format_is_default (format) && (fl = pier_lister_new (format, heads, &ferr)) == NULL)
+    return pier_cli_fail (ferr, PIER_EXIT_USAGE);
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
-    return PIER_EXIT_ERROR;
+    {
+      pier_lister_free (fl);
+      return PIER_EXIT_ERROR;
+    }
   pier_image_summary *imgs = NULL;
   size_t n = 0;
   if ((rc = select_images (st, PIER_IMAGE_FILTER_LIST, filters, &imgs, &n)) != 0)
     {
+      pier_lister_free (fl);
       pier_store_close (st);
       return rc;
     }
@@ -180,6 +202,7 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
           if (r.digest == NULL)
             r.digest = xstrdup ("<none>");
           r.created = pier_human_since ((int64_t) imgs[k].created.tv_sec);
+          r.created_at = pier_format_time ((int64_t) imgs[k].created.tv_sec);
           r.size = pier_human_size ((double) imgs[k].size);
           if (nrows == cap)
             rows = xrealloc (rows, (cap *= 2) * sizeof *rows);
@@ -197,16 +220,23 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
             printf ("%s\n", rows[k].id);
         }
     }
-  else if (format)
+  else if (fl)
     {
       for (size_t k = 0; k < nrows; k++)
         {
-          json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "Repository", rows[k].repo, "Tag",
-                                 rows[k].tag, "Digest", rows[k].digest, "ID", rows[k].id, "CreatedSince",
-                                 rows[k].created, "Size", rows[k].size);
-          if ((rc = pier_format_print (format, o)) != 0)
-            break;
+          json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Repository",
+                                 rows[k].repo, "Tag", rows[k].tag, "Digest", rows[k].digest, "ID", rows[k].id,
+                                 "CreatedSince", rows[k].created, "CreatedAt", rows[k].created_at, "Size",
+                                 rows[k].size, "Containers", "N/A", "VirtualSize", rows[k].size, "SharedSize",
+                                 "N/A", "UniqueSize", "N/A");
+          if (pier_lister_add (fl, o, &ferr) < 0)
+            {
+              rc = pier_cli_fail (ferr, PIER_EXIT_USAGE);
+              break;
+            }
         }
+      if (rc == 0)
+        pier_lister_print (fl);
     }
   else
     {
@@ -235,6 +265,7 @@ list_images (struct pier_globals *g, int argc, char **argv, const char *verb)
                     rows[k].id, w[4], rows[k].created, rows[k].size);
         }
     }
+  pier_lister_free (fl);
   for (size_t k = 0; k < nrows; k++)
     row_free (&rows[k]);
   free (rows);
@@ -262,6 +293,8 @@ pier_cmd_image_inspect (struct pier_globals *g, int argc, char **argv)
   if (pier_cli_parse ("image inspect", "pier image inspect [OPTIONS] IMAGE [IMAGE...]", opts, argc, argv, &i,
                       1, -1, &rc)
       < 0)
+    return rc;
+  if ((rc = pier_format_check (format)) != 0)
     return rc;
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
@@ -402,13 +435,30 @@ pier_cmd_history (struct pier_globals *g, int argc, char **argv)
   };
   if (pier_cli_parse ("history", "pier history [OPTIONS] IMAGE", opts, argc, argv, &i, 1, 1, &rc) < 0)
     return rc;
+  /* docker's history columns, for the header of --format 'table ...'. */
+  static const struct pier_format_column heads[] = { { "ID", "IMAGE" },
+                                                     { "CreatedSince", "CREATED" },
+                                                     { "CreatedAt", "CREATED AT" },
+                                                     { "CreatedBy", "CREATED BY" },
+                                                     { "Size", "SIZE" },
+                                                     { "Comment", "COMMENT" },
+                                                     { NULL, NULL } };
+  pier_lister *fl = NULL;
+  if (!quiet && !pier_format_is_default (format) && (fl = pier_lister_new (format, heads, &err)) == NULL)
+    return pier_cli_fail (err, PIER_EXIT_USAGE);
+  if (fl == NULL)
+    format = NULL;
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
-    return PIER_EXIT_ERROR;
+    {
+      pier_lister_free (fl);
+      return PIER_EXIT_ERROR;
+    }
   cleanup_free char *id = NULL;
   json_t *rows = NULL;
   if (pier_image_resolve (st, argv[i], &id, &err) < 0 || pier_image_history (st, id, &rows, &err) < 0)
     {
+      pier_lister_free (fl);
       pier_store_close (st);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
@@ -441,16 +491,32 @@ pier_cmd_history (struct pier_globals *g, int argc, char **argv)
     const char *comment = json_string_value (json_object_get (r, "Comment"));
     if (quiet)
       printf ("%s\n", shown_id);
-    else if (format)
+    else if (fl)
       {
-        json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "ID", shown_id, "CreatedSince", when, "CreatedBy",
-                               by, "Size", sz, "Comment", comment);
-        if ((rc = pier_format_print (format, o)) != 0)
-          break;
+        char at[64];
+        struct tm tm;
+        time_t t = (time_t) created;
+        localtime_r (&t, &tm);
+        strftime (at, sizeof at, "%Y-%m-%dT%H:%M:%S%z", &tm);
+        /* RFC 3339 writes the offset with a colon (or Z for UTC). */
+        size_t al = strlen (at);
+        cleanup_free char *created_at = tm.tm_gmtoff == 0
+                                            ? xasprintf ("%.*sZ", (int) al - 5, at)
+                                            : xasprintf ("%.*s:%s", (int) al - 2, at, at + al - 2);
+        json_t *o = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "ID", shown_id, "CreatedSince", when,
+                               "CreatedAt", created_at, "CreatedBy", by, "Size", sz, "Comment", comment);
+        if (pier_lister_add (fl, o, &err) < 0)
+          {
+            rc = pier_cli_fail (err, PIER_EXIT_USAGE);
+            break;
+          }
       }
     else
       printf ("%-12s   %-22s   %-45s   %-7s   %s\n", shown_id, when, by, sz, comment);
   }
+  if (fl && rc == 0)
+    pier_lister_print (fl);
+  pier_lister_free (fl);
   json_decref (rows);
   pier_store_close (st);
   return rc;

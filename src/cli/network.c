@@ -160,13 +160,28 @@ cmd_ls (struct pier_globals *g, int argc, char **argv)
     return rc;
   if ((rc = check_filters (filters)) != 0)
     return rc;
+  /* docker's network columns, for the header of --format 'table ...'. */
+  static const struct pier_format_column heads[] = { { "ID", "NETWORK ID" }, { "Name", "NAME" },
+                                                     { "Driver", "DRIVER" }, { "Scope", "SCOPE" },
+                                                     { "IPv6", "IPV6" },     { "Internal", "INTERNAL" },
+                                                     { "Labels", "LABELS" }, { "CreatedAt", "CREATED AT" },
+                                                     { NULL, NULL } };
+  pier_error *err = NULL;
+  pier_lister *fl = NULL;
+  if (!quiet && !pier_format_is_default (format) && (fl = pier_lister_new (format, heads, &err)) == NULL)
+    return pier_cli_fail (err, PIER_EXIT_USAGE);
+  if (fl == NULL)
+    format = NULL;
   pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
-    return PIER_EXIT_USAGE;
-  pier_error *err = NULL;
+    {
+      pier_lister_free (fl);
+      return PIER_EXIT_USAGE;
+    }
   cleanup_json json_t *list = NULL;
   if (pier_engine_network_list (e, &list, &err) < 0)
     {
+      pier_lister_free (fl);
       pier_cli_engine_close (e);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
@@ -183,16 +198,20 @@ cmd_ls (struct pier_globals *g, int argc, char **argv)
     cleanup_free char *short_id = no_trunc ? xstrdup (id) : xstrndup (id, 12);
     if (quiet)
       printf ("%s\n", short_id);
-    else if (format)
+    else if (fl)
       {
-        json_t *row = json_pack ("{s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:O}", "ID", short_id, "Name",
-                                 json_string_value (json_object_get (n, "Name")), "Driver",
-                                 json_string_value (json_object_get (n, "Driver")), "Scope", "local", "IPv6",
-                                 0, "Internal", json_is_true (json_object_get (n, "Internal")), "CreatedAt",
-                                 json_string_value (json_object_get (n, "Created")), "Labels",
-                                 json_object_get (n, "Labels"));
-        if ((rc = pier_format_print (format, row)) != 0)
-          return rc;
+        cleanup_free char *labels = pier_cli_labels_text (json_object_get (n, "Labels"));
+        json_t *row
+            = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", short_id, "Name",
+                         json_string_value (json_object_get (n, "Name")), "Driver",
+                         json_string_value (json_object_get (n, "Driver")), "Scope", "local", "IPv6", "false",
+                         "Internal", json_is_true (json_object_get (n, "Internal")) ? "true" : "false",
+                         "CreatedAt", json_string_value (json_object_get (n, "Created")), "Labels", labels);
+        if (pier_lister_add (fl, row, &err) < 0)
+          {
+            pier_lister_free (fl);
+            return pier_cli_fail (err, PIER_EXIT_USAGE);
+          }
       }
     else
       {
@@ -201,6 +220,9 @@ cmd_ls (struct pier_globals *g, int argc, char **argv)
                 json_string_value (json_object_get (n, "Driver")), "local");
       }
   }
+  if (fl)
+    pier_lister_print (fl);
+  pier_lister_free (fl);
   return 0;
 }
 
@@ -217,6 +239,8 @@ cmd_inspect (struct pier_globals *g, int argc, char **argv)
   if (pier_cli_parse ("network inspect", "pier network inspect [OPTIONS] NETWORK [NETWORK...]", o, argc, argv,
                       &i, 1, -1, &rc)
       < 0)
+    return rc;
+  if ((rc = pier_format_check (format)) != 0)
     return rc;
   pier_engine *e = pier_cli_engine (g);
   if (e == NULL)

@@ -4,6 +4,7 @@
 #define PIER_CLI_PIER_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -36,17 +37,45 @@ struct pier_engine;
 struct pier_engine *pier_cli_engine (struct pier_globals *g);
 void pier_cli_engine_close (struct pier_engine *e);
 
-/* A Go-template subset for --format: literal text with {{.Field.Sub}} and
- * {{json .Field}} (and {{.}}), looked up in obj.  Returns a new string, or
- * NULL with *err for anything else. */
+/* --format: Go's text/template (util/template.h) as docker applies it:
+ * "\t" and "\n" typed in the flag are a tab and a newline.  pier_format
+ * runs tmpl over obj (borrowed): a new string, or NULL with *err ("template
+ * parsing error: ..." or Go's execution error). */
 char *pier_format (const char *tmpl, json_t *obj, pier_error **err);
 /* Print obj through tmpl and a newline, taking the reference; 0, or 125
  * after printing the template's error. */
 int pier_format_print (const char *tmpl, json_t *obj);
+/* 0 when tmpl (may be NULL) parses; else 125 after printing the error, so
+ * that inspect refuses a bad template before looking anything up. */
+int pier_format_check (const char *tmpl);
+
+/* Listings (ps, images, ...) as docker's formatter: NULL, "" and "table"
+ * are the command's own table (pier_format_is_default); "json" is one
+ * {{json .}} per row; "table TMPL" prints a header row (TMPL over the
+ * docker header names of cols, ending at {NULL}) and the rows aligned by
+ * pier_tabwrite; anything else is TMPL per row.  Rows are kept until
+ * pier_lister_print, so a failing row leaves nothing printed. */
+struct pier_format_column
+{
+  const char *field, *header;
+};
+typedef struct pier_lister pier_lister;
+bool pier_format_is_default (const char *format);
+/* NULL with *err ("template parsing error: ...") for a bad template. */
+pier_lister *pier_lister_new (const char *format, const struct pier_format_column *cols, pier_error **err);
+/* Run the template over row (the reference is taken); -1 with *err. */
+int pier_lister_add (pier_lister *l, json_t *row, pier_error **err);
+void pier_lister_print (pier_lister *l);
+void pier_lister_free (pier_lister *l);
+/* Go's text/tabwriter as docker's tables use it (minwidth 10, padding 3):
+ * text's lines, cells split at tabs. */
+void pier_tabwrite (FILE *f, const char *text);
 /* docker's units.HumanDuration + " ago", and HumanSizeWithPrecision (3). */
 char *pier_human_since (int64_t unix_seconds);
 char *pier_human_duration (double seconds);
 char *pier_human_size (double bytes);
+/* Go's time.Time String() in local time: "2006-01-02 15:04:05 -0700 MST". */
+char *pier_format_time (int64_t unix_seconds);
 
 /* Flag parsing for a verb: usage errors and --help are printed here; on
  * -1, *rc is the exit code.  min/max bound the positional arguments
@@ -114,6 +143,9 @@ struct pier_table
 };
 void pier_table_row (struct pier_table *t, const char *const *cells);
 void pier_table_print (struct pier_table *t);
+
+/* docker's Labels column: "k=v,k2=v2" (labels may be NULL). */
+char *pier_cli_labels_text (json_t *labels);
 
 /* Bytes of the files under path (a container's writable layer). */
 int64_t pier_cli_dir_size (const char *path);

@@ -85,8 +85,8 @@ command_text (json_t *c, bool no_trunc)
   return xasprintf ("\"%s\"", t);
 }
 
-static char *
-labels_text (json_t *labels)
+char *
+pier_cli_labels_text (json_t *labels)
 {
   char *out = xstrdup ("");
   const char *k;
@@ -302,6 +302,18 @@ add_filter (struct filter *f, const char *spec)
   return 0;
 }
 
+static void
+free_filter (struct filter *f)
+{
+  strv_free (f->status);
+  strv_free (f->name);
+  strv_free (f->label);
+  strv_free (f->ancestor);
+  strv_free (f->exited);
+  strv_free (f->id);
+  strv_free (f->health);
+}
+
 int
 pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
 {
@@ -343,16 +355,38 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
     last = 1;
   if (last > 0 || f.status || f.exited)
     all = true;
+  /* docker's container columns, for the header of --format 'table ...'. */
+  static const struct pier_format_column heads[]
+      = { { "ID", "CONTAINER ID" },    { "Image", "IMAGE" },
+          { "Command", "COMMAND" },    { "CreatedAt", "CREATED AT" },
+          { "RunningFor", "CREATED" }, { "Ports", "PORTS" },
+          { "State", "STATE" },        { "Status", "STATUS" },
+          { "Size", "SIZE" },          { "Names", "NAMES" },
+          { "Labels", "LABELS" },      { "Mounts", "MOUNTS" },
+          { "Networks", "NETWORKS" },  { "LocalVolumes", "LOCAL VOLUMES" },
+          { "Platform", "PLATFORM" },  { NULL, NULL } };
+  pier_error *err = NULL;
+  pier_lister *fl = NULL;
+  if (!quiet && !pier_format_is_default (format) && (fl = pier_lister_new (format, heads, &err)) == NULL)
+    {
+      free_filter (&f);
+      return pier_cli_fail (err, PIER_EXIT_USAGE);
+    }
   pier_store *st = pier_cli_store (g);
   if (st == NULL)
-    return PIER_EXIT_ERROR;
+    {
+      free_filter (&f);
+      pier_lister_free (fl);
+      return PIER_EXIT_ERROR;
+    }
   pier_engine *e = pier_engine_new (st, g->runroot);
-  pier_error *err = NULL;
   cleanup_json json_t *list = NULL;
   if (pier_engine_list (e, &list, &err) < 0)
     {
       pier_engine_free (e);
       pier_store_close (st);
+      pier_lister_free (fl);
+      free_filter (&f);
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
   /* before/since: relative to another container's creation. */
@@ -366,6 +400,8 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
           {
             pier_engine_free (e);
             pier_store_close (st);
+            pier_lister_free (fl);
+            free_filter (&f);
             return pier_cli_fail (err, PIER_EXIT_ERROR);
           }
         size_t j;
@@ -374,37 +410,10 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
             * (k ? &since_c : &before_c)
             = json_string_value (json_object_get (c, "Created"));
       }
-  bool table = format == NULL || strncmp (format, "table", 5) == 0;
-  const char *tmpl
-      = format && strncmp (format, "table", 5) == 0 ? format + 5 + strspn (format + 5, " ") : format;
-  if (tmpl && *tmpl == '\0')
-    tmpl = NULL;
   struct pier_table t = { 0 };
-  if (table && !quiet && tmpl == NULL)
+  if (fl == NULL && !quiet)
     pier_table_row (&t, (const char *[]){ "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
                                           "NAMES", size ? "SIZE" : NULL, NULL });
-  else if (table && !quiet && tmpl)
-    {
-      /* The header: each {{.Field}} by its docker column name. */
-      static const struct
-      {
-        const char *field, *head;
-      } heads[] = { { ".ID", "CONTAINER ID" },      { ".Image", "IMAGE" },        { ".Command", "COMMAND" },
-                    { ".CreatedAt", "CREATED AT" }, { ".RunningFor", "CREATED" }, { ".Ports", "PORTS" },
-                    { ".State", "STATE" },          { ".Status", "STATUS" },      { ".Size", "SIZE" },
-                    { ".Names", "NAMES" },          { ".Labels", "LABELS" },      { ".Mounts", "MOUNTS" },
-                    { ".Networks", "NETWORKS" } };
-      json_t *h = json_object ();
-      for (size_t k = 0; k < sizeof heads / sizeof *heads; k++)
-        json_object_set_new (h, heads[k].field + 1, json_string (heads[k].head));
-      int r = pier_format_print (tmpl, h);
-      if (r != 0)
-        {
-          pier_engine_free (e);
-          pier_store_close (st);
-          return r;
-        }
-    }
   long shown = 0;
   size_t k;
   json_t *c;
@@ -466,9 +475,9 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
         cleanup_free char *h = pier_human_size ((double) pier_cli_dir_size (upper));
         sz = xasprintf ("%s (virtual %s)", h, h);
       }
-    if (tmpl)
+    if (fl)
       {
-        cleanup_free char *labels = labels_text (json_object_get (cfg, "Labels"));
+        cleanup_free char *labels = pier_cli_labels_text (json_object_get (cfg, "Labels"));
         char created_at[64];
         struct tm tm;
         localtime_r (&ct.tv_sec, &tm);
@@ -479,24 +488,20 @@ pier_cmd_ps (struct pier_globals *g, int argc, char **argv)
             status, "Status", stat, "Size", sz ? sz : "", "Names", name, "Labels", labels, "Mounts", "",
             "Networks",
             json_string_value (json_object_get (json_object_get (c, "HostConfig"), "NetworkMode")));
-        int r = pier_format_print (tmpl, row);
-        if (r != 0)
+        if (pier_lister_add (fl, row, &err) < 0)
           {
-            rc = r;
+            rc = pier_cli_fail (err, PIER_EXIT_USAGE);
             break;
           }
         continue;
       }
     pier_table_row (&t, (const char *[]){ short_id, image_col, cmd, since, stat, ports, name, sz, NULL });
   }
+  if (fl && rc == 0)
+    pier_lister_print (fl);
+  pier_lister_free (fl);
   pier_table_print (&t);
-  strv_free (f.status);
-  strv_free (f.name);
-  strv_free (f.label);
-  strv_free (f.ancestor);
-  strv_free (f.exited);
-  strv_free (f.id);
-  strv_free (f.health);
+  free_filter (&f);
   pier_engine_free (e);
   pier_store_close (st);
   return rc;

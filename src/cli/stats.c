@@ -61,7 +61,7 @@ on_signal (int sig)
 }
 
 static json_t *
-row_of (struct target *t, int64_t sys_delta, long ncpu)
+row_of (struct target *t, int64_t sys_delta, long ncpu, bool no_trunc)
 {
   double cpu = 0;
   int64_t cd = t->cur.cpu_ns - t->prev.cpu_ns;
@@ -81,10 +81,23 @@ row_of (struct target *t, int64_t sys_delta, long ncpu)
   cleanup_free char *memusage = t->cur.running ? xasprintf ("%s / %s", mu, ml) : xstrdup ("0B / 0B");
   cleanup_free char *netio = t->cur.running ? xasprintf ("%s / %s", rx, tx) : xstrdup ("0B / 0B");
   cleanup_free char *blockio = t->cur.running ? xasprintf ("%s / %s", br, bw) : xstrdup ("0B / 0B");
-  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", t->id, "Container", t->id, "Name",
+  cleanup_free char *id = no_trunc ? xstrdup (t->id) : xstrndup (t->id, 12);
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "ID", id, "Container", t->name, "Name",
                     t->name, "CPUPerc", cpus, "MemUsage", memusage, "MemPerc", mems, "NetIO", netio,
                     "BlockIO", blockio, "PIDs", pids);
 }
+
+/* docker's stats columns, for the header of --format 'table ...'. */
+static const struct pier_format_column stats_heads[] = { { "Container", "CONTAINER" },
+                                                         { "ID", "CONTAINER ID" },
+                                                         { "Name", "NAME" },
+                                                         { "CPUPerc", "CPU %" },
+                                                         { "MemUsage", "MEM USAGE / LIMIT" },
+                                                         { "MemPerc", "MEM %" },
+                                                         { "NetIO", "NET I/O" },
+                                                         { "BlockIO", "BLOCK I/O" },
+                                                         { "PIDs", "PIDS" },
+                                                         { NULL, NULL } };
 
 int
 pier_cmd_stats (struct pier_globals *g, int argc, char **argv)
@@ -103,10 +116,20 @@ pier_cmd_stats (struct pier_globals *g, int argc, char **argv)
   };
   if (pier_cli_parse ("stats", "pier stats [OPTIONS] [CONTAINER...]", opts, argc, argv, &i, 0, -1, &rc) < 0)
     return rc;
+  pier_error *err = NULL;
+  /* A bad template fails before anything is read or printed. */
+  if (!pier_format_is_default (format))
+    {
+      pier_lister *check = pier_lister_new (format, stats_heads, &err);
+      if (check == NULL)
+        return pier_cli_fail (err, PIER_EXIT_USAGE);
+      pier_lister_free (check);
+    }
+  else
+    format = NULL;
   pier_engine *e = pier_cli_engine (g);
   if (e == NULL)
     return PIER_EXIT_ERROR;
-  pier_error *err = NULL;
   struct target *ts = NULL;
   size_t n = 0;
   if (i < argc)
@@ -149,9 +172,6 @@ pier_cmd_stats (struct pier_globals *g, int argc, char **argv)
   int64_t sys_prev = host_cpu_ns ();
   for (size_t k = 0; k < n; k++)
     pier_engine_stats (e, ts[k].id, &ts[k].prev, NULL);
-  const char *tmpl
-      = format && strncmp (format, "table", 5) == 0 ? format + 5 + strspn (format + 5, " ") : format;
-  bool table = format == NULL || strncmp (format, "table", 5) == 0;
   while (!stop)
     {
       /* docker computes CPU % from two readings. */
@@ -167,18 +187,20 @@ pier_cmd_stats (struct pier_globals *g, int argc, char **argv)
       if (!no_stream)
         fputs ("\033[2J\033[H", stdout);
       struct pier_table t = { 0 };
-      if (table && tmpl == NULL)
+      pier_lister *fl = format ? pier_lister_new (format, stats_heads, NULL) : NULL;
+      if (fl == NULL)
         pier_table_row (&t, (const char *[]){ "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %",
                                               "NET I/O", "BLOCK I/O", "PIDS", NULL });
       for (size_t k = 0; k < n; k++)
         {
-          json_t *row = row_of (&ts[k], sys_now - sys_prev, ncpu);
+          json_t *row = row_of (&ts[k], sys_now - sys_prev, ncpu, no_trunc);
           ts[k].prev = ts[k].cur;
-          if (tmpl && *tmpl)
+          if (fl)
             {
-              if (pier_format_print (tmpl, row) != 0)
+              if (pier_lister_add (fl, row, &err) < 0)
                 {
-                  rc = PIER_EXIT_USAGE;
+                  pier_lister_free (fl);
+                  rc = pier_cli_fail (err, PIER_EXIT_USAGE);
                   goto out;
                 }
               continue;
@@ -193,6 +215,9 @@ pier_cmd_stats (struct pier_globals *g, int argc, char **argv)
                                                 json_string_value (json_object_get (row, "PIDs")), NULL });
           json_decref (row);
         }
+      if (fl)
+        pier_lister_print (fl);
+      pier_lister_free (fl);
       if (t.n)
         pier_table_print (&t);
       fflush (stdout);

@@ -126,50 +126,6 @@ ls_row (json_t *v)
                     "CreatedAt", json_object_get (v, "CreatedAt"));
 }
 
-/* docker's table: tab-separated cells aligned (minwidth 10, padding 3). */
-static void
-print_table (char **lines)
-{
-  size_t widths[32] = { 0 };
-  for (size_t i = 0; lines && lines[i]; i++)
-    {
-      size_t c = 0;
-      for (const char *p = lines[i]; c < 32;)
-        {
-          const char *t = strchr (p, '\t');
-          size_t w = 0;
-          for (const char *q = p; q < (t ? t : p + strlen (p)); q++)
-            w += ((unsigned char) *q & 0xC0) != 0x80;
-          if (t && w + 3 > widths[c])
-            widths[c] = w + 3 < 10 ? 10 : w + 3;
-          if (!t)
-            break;
-          p = t + 1;
-          c++;
-        }
-    }
-  for (size_t i = 0; lines && lines[i]; i++)
-    {
-      size_t c = 0;
-      for (const char *p = lines[i];;)
-        {
-          const char *t = strchr (p, '\t');
-          size_t len = t ? (size_t) (t - p) : strlen (p);
-          fwrite (p, 1, len, stdout);
-          if (!t)
-            break;
-          size_t w = 0;
-          for (const char *q = p; q < t; q++)
-            w += ((unsigned char) *q & 0xC0) != 0x80;
-          for (; w < widths[c]; w++)
-            putchar (' ');
-          p = t + 1;
-          c++;
-        }
-      putchar ('\n');
-    }
-}
-
 static int
 cmd_ls (struct pier_globals *g, int argc, char **argv)
 {
@@ -198,49 +154,34 @@ cmd_ls (struct pier_globals *g, int argc, char **argv)
       return pier_cli_fail (err, PIER_EXIT_ERROR);
     }
   close_engine (st, e);
-  if (format && strcmp (format, "json") == 0)
-    format = "{{json .}}";
-  bool table = format == NULL || strncmp (format, "table", 5) == 0;
-  const char *tmpl = format == NULL ? "{{.Driver}}\t{{.Name}}"
-                     : table        ? format + 5 + strspn (format + 5, " ")
-                                    : format;
-  if (table && *tmpl == '\0')
-    tmpl = "{{.Driver}}\t{{.Name}}";
+  static const struct pier_format_column heads[] = { { "Name", "VOLUME NAME" },
+                                                     { "Driver", "DRIVER" },
+                                                     { "Scope", "SCOPE" },
+                                                     { "Mountpoint", "MOUNTPOINT" },
+                                                     { "Labels", "LABELS" },
+                                                     { "Links", "LINKS" },
+                                                     { "Size", "SIZE" },
+                                                     { "CreatedAt", "CREATED AT" },
+                                                     { NULL, NULL } };
   if (quiet)
-    {
-      table = false;
-      tmpl = "{{.Name}}";
-    }
-  cleanup_strv char **lines = NULL;
-  if (table)
-    {
-      json_t *h = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Name", "VOLUME NAME", "Driver",
-                             "DRIVER", "Scope", "SCOPE", "Mountpoint", "MOUNTPOINT", "Labels", "LABELS",
-                             "Links", "LINKS", "Size", "SIZE", "CreatedAt", "CREATED AT");
-      char *line = pier_format (tmpl, h, &err);
-      json_decref (h);
-      if (line == NULL)
-        return pier_cli_fail (err, PIER_EXIT_USAGE);
-      strv_push (&lines, line);
-      free (line);
-    }
+    format = "{{.Name}}";
+  else if (pier_format_is_default (format))
+    format = "table {{.Driver}}\t{{.Name}}";
+  pier_lister *fl = pier_lister_new (format, heads, &err);
+  if (fl == NULL)
+    return pier_cli_fail (err, PIER_EXIT_USAGE);
   size_t k;
   json_t *v;
   json_array_foreach (list, k, v)
   {
-    json_t *row = ls_row (v);
-    char *line = pier_format (tmpl, row, &err);
-    json_decref (row);
-    if (line == NULL)
-      return pier_cli_fail (err, PIER_EXIT_USAGE);
-    strv_push (&lines, line);
-    free (line);
+    if (pier_lister_add (fl, ls_row (v), &err) < 0)
+      {
+        pier_lister_free (fl);
+        return pier_cli_fail (err, PIER_EXIT_USAGE);
+      }
   }
-  if (table)
-    print_table (lines);
-  else
-    for (size_t j = 0; lines && lines[j]; j++)
-      printf ("%s\n", lines[j]);
+  pier_lister_print (fl);
+  pier_lister_free (fl);
   return 0;
 }
 
@@ -257,6 +198,8 @@ cmd_inspect (struct pier_globals *g, int argc, char **argv)
   if (pier_cli_parse ("volume inspect", "pier volume inspect [OPTIONS] VOLUME [VOLUME...]", o, argc, argv, &i,
                       1, -1, &rc)
       < 0)
+    return rc;
+  if ((rc = pier_format_check (format)) != 0)
     return rc;
   pier_store *st;
   pier_engine *e;

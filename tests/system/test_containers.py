@@ -138,6 +138,25 @@ def test_detached_logs_stop_inspect(pier):
     assert info["Name"] == "/ticker" and info["Id"] == cid
     assert info["Path"] == "sh" and info["Args"][0] == "-c"
     assert pier.ok("ps", "--format", "{{.Names}} {{.Status}}").startswith("ticker Up ")
+    # Go templates as docker runs them: a table with docker's headers,
+    # functions, conditions; inspect over the whole record.
+    out = pier.ok("ps", "--format", "table {{.ID}}\t{{.Names}}\t{{.State}}")
+    assert out.splitlines() == ["CONTAINER ID   NAMES     STATE", f"{cid[:12]}   ticker    running"], out
+    assert pier.ok("ps", "--format", '{{if eq .State "running"}}{{upper .Names}}{{end}}') == "TICKER\n"
+    assert json.loads(pier.ok("ps", "--format", "json"))["Names"] == "ticker"
+    assert pier.ok("inspect", "--format", "{{.State.Status}} {{.State.Running}} {{len .Args}} {{index .Args 0}} "
+                   "{{with .State}}{{if gt .Pid 0}}pid{{end}}{{end}} {{json .Path}}", "ticker") \
+        == 'running true 2 -c pid "sh"\n'
+    r = pier("ps", "--format", "{{.Names")
+    assert r.rc == 125 and r.out == "" and "template parsing error: template: :1: unclosed action" in r.err, r
+    assert pier.ok("inspect", "--format", "{{.State.Nope.Deeper}}", "ticker") == "<no value>\n"
+    # A bad template is refused before anything is looked up.
+    r = pier("inspect", "--format", "{{if}}{{end}}", "ticker", "nosuch")
+    assert r.rc == 125 and r.out == "" and "No such" not in r.err and \
+        "template parsing error: template: :1: missing value for if" in r.err, r
+    r = pier("inspect", "--format", "{{.State.Status.X}}", "ticker")
+    assert r.rc == 125 and r.out == "" and 'template: :1:8: executing "" at <.State.Status.X>: ' \
+        "can't evaluate field X in type string" in r.err, r
     assert alive(st["Pid"])
     # The container's log is docker's json-file format.
     lines = Path(info["LogPath"]).read_text().splitlines()
@@ -201,6 +220,8 @@ def test_user_workdir_env_hostname_labels(pier, image_tar, tmp_path):
     pier.ok("create", "--name", "labelled", "-l", "tier=web", "-l", "flag", "busybox")
     assert pier.inspect("labelled")["Config"]["Labels"] == {"tier": "web", "flag": ""}
     assert pier.ok("ps", "-a", "--filter", "label=tier=web", "--format", "{{.Names}}") == "labelled\n"
+    assert pier.ok("ps", "-a", "--filter", "label=tier=web", "--format",
+                   '{{.Label "tier"}}|{{.Label "nope"}}|{{.Labels}}') == "web||tier=web,flag=\n"
     assert pier.ok("ps", "-a", "--filter", "label=tier=db", "--format", "{{.Names}}") == ""
     assert pier.ok("ps", "-a", "--filter", "status=created", "-q") == pier.inspect("labelled")["Id"][:12] + "\n"
 

@@ -203,6 +203,55 @@ def test_history(pier, rootfs_tar):
     size = int(r.out.strip())
     assert size > 1_000_000, r  # busybox, unpacked
     assert pier("history", "nothere").rc == 1
+    # A table template: docker's header names, columns aligned.
+    r = pier("history", "--format", "table {{.ID}}\t{{.Comment}}\t{{truncate .CreatedBy 11}}", "h")
+    assert r.rc == 0, r
+    lines = r.out.splitlines()
+    assert lines[0] == "IMAGE          COMMENT       CREATED BY", r.out
+    assert lines[1] == f"{image_id[7:19]}   the comment   pier import", r.out
+
+
+def test_images_format_templates(pier, rootfs_tar):
+    tar, _ = rootfs_tar
+    image_id = pier("import", "-c", "LABEL b=2", "-c", "LABEL a=1", tar, "busybox:1").out.strip()
+    assert pier("tag", "busybox:1", "a-much-longer-repository-name:v2").rc == 0
+    r = pier("images", "--format", "table {{.Repository}}\t{{.Tag}}\t{{.ID}}")
+    assert r.rc == 0, r
+    lines = r.out.splitlines()
+    # docker's tabwriter: minimum width 10, padding 3; the last column is
+    # not padded.
+    assert lines[0] == "REPOSITORY                      TAG       IMAGE ID", r.out
+    assert sorted(lines[1:]) == [
+        f"a-much-longer-repository-name   v2        {image_id[7:19]}",
+        f"busybox                         1         {image_id[7:19]}"], r.out
+    # Bare "table" is the default table (CREATED may tick between the two).
+    def cols(out):
+        return [ln[:ln.index("ago") if "ago" in ln else len(ln)] for ln in out.splitlines()]
+    assert cols(pier("images", "--format", "table").out) == cols(pier("images").out)
+    # Conditionals, functions, variables and printf.
+    r = pier("images", "--format",
+             '{{if eq .Tag "1"}}{{upper .Repository}}{{else}}{{$r := .Repository}}{{len $r}}{{end}}'
+             '|{{printf "%-4s|" .Tag}}{{.Containers}}')
+    assert sorted(r.out.splitlines()) == ["29|v2  |N/A", "BUSYBOX|1   |N/A"], r
+    rows = [json.loads(ln) for ln in pier("images", "--format", "json").out.splitlines()]
+    assert sorted(row["Tag"] for row in rows) == ["1", "v2"]
+    assert all(row["ID"] == image_id[7:19] for row in rows)
+    # image inspect: maps print as Go does, pipes and index work.
+    r = pier("image", "inspect", "--format",
+             "{{.Config.Labels}} {{index .RepoTags 0}} {{range .RootFS.Layers}}{{slice . 0 7}}{{end}}"
+             " {{.Os | printf \"%q\"}} {{json .RootFS.Type}}", "busybox:1")
+    assert r.rc == 0, r
+    assert r.out == 'map[a:1 b:2] a-much-longer-repository-name:v2 sha256: "linux" "layers"\n', r.out
+    # Template errors: docker's messages, exit 125, nothing printed.
+    for tmpl, msg in (("{{.Repository", "template parsing error: template: :1: unclosed action"),
+                      ("{{nosuch .ID}}", 'template: :1: function "nosuch" not defined'),
+                      ("{{if .ID}}x", "template: :1: unexpected EOF"),
+                      ("{{index .Nope 5 6}}", 'template: :1:2: executing "" at <index .Nope 5 6>: '
+                                              "error calling index: index of untyped nil")):
+        for args in (("images", "--format", tmpl), ("image", "inspect", "--format", tmpl, "busybox:1"),
+                     ("history", "--format", tmpl, "busybox:1")):
+            r = pier(*args)
+            assert r.rc == 125 and msg in r.err and r.out == "", (args, r)
 
 
 def test_image_prune(pier, rootfs_tar):

@@ -963,6 +963,11 @@ static const expand_case expand_cases[] = {
   { "expand_replace_all", "${P//\\//:}", 0, ":usr:local:bin", NULL },
   { "expand_replace_glob_q", "${P//?s/X}", 0, "/Xr/local/bin", NULL },
   { "expand_replace_no_word", "${P/\\/usr}", 0, "/local/bin", NULL },
+  { "expand_replace_class_fixed", "${P//[lb]?/_}", 0, "/usr/_ca__n", NULL },
+  { "expand_replace_escaped_fixed", "${P/\\/l/+}", 0, "/usr+ocal/bin", NULL },
+  /* Nested replacements grow exponentially: refused past 1 MiB. */
+  { "expand_too_long", "${P//?/${P//?/${P//?/${P//?/${P//?/${P//?/xxxxxxxxxx}}}}}}", 0, NULL,
+    "longer than 1048576 bytes" },
   { "expand_replace_var_word", "${P/local/$A}", 0, "/usr/a/bin", NULL },
   { "expand_replace_unset", "${NOPE/x/y}", 0, "", NULL },
   { "expand_missing_brace", "${A", 0, NULL, "missing '}'" },

@@ -28,6 +28,11 @@ typedef struct match_case
 
 static const match_case match_cases[] = {
   { "star_matches_file", "*", "fileutils.go", true },
+  /* Many stars that all fail: exponential by plain backtracking (this one
+   * took minutes), bounded now. */
+  { "many_stars_fail_fast", "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false },
+  { "many_stars_match", "*a*a*a*a*a*a*a*a*b", "xaxaxaxaxaxaxaxaxaxb", true },
   { "star_matches_dir_and_below", "*", "a/b/c", true },
   { "star_ext_at_root", "*.go", "main.go", true },
   { "star_ext_not_below_root", "*.go", "cmd/main.go", false },
