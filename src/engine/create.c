@@ -342,7 +342,12 @@ pier_engine_check_host_config (json_t *hc, pier_error **err)
 static int
 write_file (int dirfd, const char *name, const char *text, pier_error **err)
 {
-  return pier_atomic_write (dirfd, name, text, strlen (text), 0644, err);
+  /* A new file in a directory nobody else sees yet (tmp/): no temporary
+   * name needed; the directory is synced once, after all its files. */
+  cleanup_close int fd = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 || pier_write_all (fd, text, strlen (text)) < 0 || fsync (fd) < 0)
+    return pier_error_make (err, errno, "cannot write the container's %s", name);
+  return 0;
 }
 
 /* resolv.conf as docker makes it for a container without a bridge: the
@@ -410,6 +415,8 @@ make_container_dir (pier_engine *e, const char *tmp_name, const char *id, json_t
       || write_file (d, "resolv.conf", resolv, err) < 0
       || write_file (d, PIER_STORE_CONTAINER_MARK, id, err) < 0)
     return -1;
+  if (fsync (d) < 0)
+    return pier_error_make (err, errno, "cannot sync %s/tmp/%s", e->root, tmp_name);
   return 0;
 }
 
