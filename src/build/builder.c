@@ -20,6 +20,7 @@
 #include "build/dockerfile.h"
 #include "build/expand.h"
 #include "build/ignore.h"
+#include "build/builder_int.h"
 #include "build/progress.h"
 #include "image/images.h"
 #include "image/manifest.h"
@@ -37,68 +38,6 @@
 #include "util/banned.h"
 
 #define COMMENT "buildkit.dockerfile.v0"
-
-/* A stage's progress through the schedule (see schedule). */
-enum stage_state
-{
-  ST_IDLE,    /* not needed (so far) */
-  ST_WANTED,  /* needed: starts once its known dependencies are done */
-  ST_RUNNING, /* its thread builds it */
-  ST_DONE,
-  ST_FAILED,
-};
-
-struct stage
-{
-  json_t *image; /* the OCI image config */
-  pier_db_image_layer *layers;
-  size_t n_layers;
-  char key[PIER_SHA256_HEX_LEN + 1]; /* the cache key so far */
-  char **args;                       /* "K=V": the ARGs in effect */
-  bool cmd_set;                      /* CMD given in this stage */
-  /* Scheduling, under shared.mu.  Once ST_DONE the fields above are
-   * only read (by the stages that use this one). */
-  enum stage_state state;
-  size_t *deps; /* the stages it names, as far as known before it runs */
-  size_t n_deps;
-  long waits_on; /* the stage its thread waits for, or -1 */
-  pthread_t thread;
-  bool has_thread;
-};
-
-/* What the stages' threads share; everything here is under mu. */
-struct shared
-{
-  pthread_mutex_t mu;
-  pthread_cond_t cv;        /* a stage changed state */
-  pthread_mutex_t fetch_mu; /* o->fetch uses the caller's store: one at a time */
-  pthread_mutex_t open_mu;  /* store opens clean tmp/: not two threads on one entry */
-  char **consumed;          /* build-arg names some ARG used */
-  size_t cap;               /* stages building at once, at most */
-  size_t running;           /* stage threads not waiting for another stage */
-  size_t alive;             /* stage threads not yet finished */
-  bool failed;
-  pier_error *error; /* the first failure: the build's error */
-  int cancel[2];     /* written on failure: running steps stop */
-};
-
-/* One per stage thread (a copy of the coordinator's, with a store handle
- * of its own: sqlite handles are never shared between threads). */
-struct builder
-{
-  pier_engine *e;
-  pier_store *st;
-  const pier_build_opts *o;
-  pier_dockerfile *df;
-  int ctxfd;
-  pier_ignore *ig;
-  struct stage *stages;
-  char **meta; /* the global ARGs, "K=V" (or "K" when unset) */
-  struct timespec t0;
-  char *tmp; /* <root>/build */
-  struct shared *sh;
-  pier_build_progress *pr;
-};
 
 static double
 since (const struct timespec *t)
@@ -326,8 +265,8 @@ stage_vars (struct stage *s)
   return v;
 }
 
-static int
-expand (struct builder *b, char *const *env, const char *word, char **out, pier_error **err)
+int
+builder_expand (struct builder *b, char *const *env, const char *word, char **out, pier_error **err)
 {
   pier_build_vars vars = { .env = env, .escape = b->df->escape };
   return pier_build_expand (word, &vars, out, err);
@@ -709,8 +648,8 @@ out:
 
 /* ---- instructions ------------------------------------------------------------ */
 
-static const char *
-flag (const pier_df_instr *in, const char *name)
+const char *
+builder_flag (const pier_df_instr *in, const char *name)
 {
   return pier_df_flag_get (in, name);
 }
@@ -776,8 +715,6 @@ clean_abs (const char *base, const char *p)
   return clean[0] == '/' ? xstrdup (clean) : xasprintf ("/%s", clean);
 }
 
-static int need_stage (struct builder *b, size_t self, size_t k, pier_error **err);
-
 /* --from / from=: a stage (built first) or an image. */
 static int
 source_of (struct builder *b, size_t self, const char *name, char ***chains, char key[65], pier_error **err)
@@ -823,7 +760,7 @@ parse_mounts (struct builder *b, size_t self, struct stage *s, const pier_df_ins
       if (strcmp (in->flags[f].name, "mount") != 0)
         continue;
       cleanup_free char *spec = NULL;
-      if (expand (b, env, in->flags[f].value ? in->flags[f].value : "", &spec, err) < 0)
+      if (builder_expand (b, env, in->flags[f].value ? in->flags[f].value : "", &spec, err) < 0)
         return -1;
       const char *type = "bind", *target = NULL, *source = NULL, *from = NULL, *id = NULL, *mode = NULL;
       const char *sharing = NULL, *uid = NULL, *gid = NULL;
@@ -1045,7 +982,7 @@ do_run (struct builder *b, size_t self, struct stage *s, const pier_df_instr *in
   static const char *const known[] = { "mount", "network", NULL };
   if (check_flags (in, known, err) < 0)
     return -1;
-  const char *net = flag (in, "network");
+  const char *net = builder_flag (in, "network");
   if (net && strcmp (net, "default") != 0 && strcmp (net, "none") != 0 && strcmp (net, "host") != 0)
     return pier_error_makex (err, EINVAL, "RUN --network=%s: only default, none and host", net);
   /* The command: a heredoc alone is the script; otherwise the bodies
@@ -1153,7 +1090,7 @@ do_copy (struct builder *b, size_t self, struct stage *s, const pier_df_instr *i
           continue;
         }
       cleanup_free char *w = NULL;
-      if (expand (b, env, in->args[i], &w, err) < 0)
+      if (builder_expand (b, env, in->args[i], &w, err) < 0)
         return -1;
       if (add && (strstr (w, "://") || strncmp (w, "git@", 4) == 0))
         return pier_error_makex (
@@ -1164,7 +1101,7 @@ do_copy (struct builder *b, size_t self, struct stage *s, const pier_df_instr *i
       strv_push (&sources, w);
     }
   cleanup_free char *dest_raw = NULL;
-  if (expand (b, env, in->args[in->n_args - 1], &dest_raw, err) < 0)
+  if (builder_expand (b, env, in->args[in->n_args - 1], &dest_raw, err) < 0)
     return -1;
   const char *wd = json_string_value (json_object_get (cfg_of (s), "WorkingDir"));
   size_t dl = strlen (dest_raw);
@@ -1173,9 +1110,9 @@ do_copy (struct builder *b, size_t self, struct stage *s, const pier_df_instr *i
                       || (dl >= 2 && strcmp (dest_raw + dl - 2, "/.") == 0));
   cleanup_free char *dest = clean_abs (wd, dest_raw);
   cleanup_free char *chown = NULL, *chmod = NULL;
-  if (flag (in, "chown") && expand (b, env, flag (in, "chown"), &chown, err) < 0)
+  if (builder_flag (in, "chown") && builder_expand (b, env, builder_flag (in, "chown"), &chown, err) < 0)
     return -1;
-  if (flag (in, "chmod") && expand (b, env, flag (in, "chmod"), &chmod, err) < 0)
+  if (builder_flag (in, "chmod") && builder_expand (b, env, builder_flag (in, "chmod"), &chmod, err) < 0)
     return -1;
   struct step_ctx c = { .b = b, .kind = STEP_COPY };
   c.copy = (pier_copy){ .srcfd = b->ctxfd,
@@ -1191,11 +1128,11 @@ do_copy (struct builder *b, size_t self, struct stage *s, const pier_df_instr *i
                         .link = pier_df_flag_bool (in, "link"),
                         .clamp_mtime = b->o->source_date_epoch };
   char srckey[65] = "context";
-  const char *from = flag (in, "from");
+  const char *from = builder_flag (in, "from");
   cleanup_free char *from_x = NULL;
   if (from)
     {
-      if (expand (b, env, from, &from_x, err) < 0)
+      if (builder_expand (b, env, from, &from_x, err) < 0)
         return -1;
       if (source_of (b, self, from_x, &c.from_chains, srckey, err) < 0)
         return -1;
@@ -1229,7 +1166,7 @@ do_workdir (struct builder *b, struct stage *s, const pier_df_instr *in, const c
 {
   cleanup_strv char **env = stage_vars (s);
   cleanup_free char *w = NULL;
-  if (expand (b, env, in->args[0], &w, err) < 0)
+  if (builder_expand (b, env, in->args[0], &w, err) < 0)
     return -1;
   const char *cur = json_string_value (json_object_get (cfg_of (s), "WorkingDir"));
   cleanup_free char *path = clean_abs (cur, w);
@@ -1257,8 +1194,8 @@ do_meta (struct builder *b, struct stage *s, const pier_df_instr *in, pier_error
         for (size_t i = 0; i < in->n_pairs; i++)
           {
             cleanup_free char *k = NULL, *v = NULL;
-            if (expand (b, env, in->pairs[i].key, &k, err) < 0
-                || expand (b, env, in->pairs[i].value ? in->pairs[i].value : "", &v, err) < 0)
+            if (builder_expand (b, env, in->pairs[i].key, &k, err) < 0
+                || builder_expand (b, env, in->pairs[i].value ? in->pairs[i].value : "", &v, err) < 0)
               return -1;
             if (*k == 0)
               return pier_error_makex (err, EINVAL, "ENV names must not be empty");
@@ -1282,8 +1219,8 @@ do_meta (struct builder *b, struct stage *s, const pier_df_instr *in, pier_error
         for (size_t i = 0; i < in->n_pairs; i++)
           {
             cleanup_free char *k = NULL, *v = NULL;
-            if (expand (b, env, in->pairs[i].key, &k, err) < 0
-                || expand (b, env, in->pairs[i].value ? in->pairs[i].value : "", &v, err) < 0)
+            if (builder_expand (b, env, in->pairs[i].key, &k, err) < 0
+                || builder_expand (b, env, in->pairs[i].value ? in->pairs[i].value : "", &v, err) < 0)
               return -1;
             json_object_set_new (labels, k, json_string (v));
             char *n = xasprintf ("%s%s%s=%s", shown, i ? " " : "", k, v);
@@ -1301,7 +1238,7 @@ do_meta (struct builder *b, struct stage *s, const pier_df_instr *in, pier_error
             const char *name = in->pairs[i].key;
             const char *given = NULL;
             cleanup_free char *def = NULL;
-            if (in->pairs[i].value && expand (b, env, in->pairs[i].value, &def, err) < 0)
+            if (in->pairs[i].value && builder_expand (b, env, in->pairs[i].value, &def, err) < 0)
               return -1;
             const char *value = def;
             if (build_arg (b, name, &given))
@@ -1381,7 +1318,7 @@ do_meta (struct builder *b, struct stage *s, const pier_df_instr *in, pier_error
     case PIER_DF_USER:
       {
         cleanup_free char *u = NULL;
-        if (expand (b, env, in->args[0], &u, err) < 0)
+        if (builder_expand (b, env, in->args[0], &u, err) < 0)
           return -1;
         json_object_set_new (cfg, "User", json_string (u));
         created_by = xasprintf ("USER %s", u);
@@ -1399,7 +1336,7 @@ do_meta (struct builder *b, struct stage *s, const pier_df_instr *in, pier_error
         for (size_t i = 0; i < in->n_args; i++)
           {
             cleanup_free char *v = NULL;
-            if (expand (b, env, in->args[i], &v, err) < 0)
+            if (builder_expand (b, env, in->args[i], &v, err) < 0)
               return -1;
             if (*v == 0)
               return pier_error_makex (err, EINVAL, "VOLUME specified can not be an empty string");
@@ -1414,7 +1351,7 @@ do_meta (struct builder *b, struct stage *s, const pier_df_instr *in, pier_error
     case PIER_DF_STOPSIGNAL:
       {
         cleanup_free char *sig = NULL;
-        if (expand (b, env, in->args[0], &sig, err) < 0)
+        if (builder_expand (b, env, in->args[0], &sig, err) < 0)
           return -1;
         json_object_set_new (cfg, "StopSignal", json_string (sig));
         created_by = xasprintf ("STOPSIGNAL %s", sig);
@@ -1500,12 +1437,12 @@ do_from (struct builder *b, size_t i, struct stage *s, pier_error **err)
 {
   const pier_df_stage *st = &b->df->stages[i];
   cleanup_free char *base = NULL;
-  if (expand (b, b->meta, st->base, &base, err) < 0)
+  if (builder_expand (b, b->meta, st->base, &base, err) < 0)
     return -1;
   if (st->platform)
     {
       cleanup_free char *p = NULL;
-      if (expand (b, b->meta, st->platform, &p, err) < 0)
+      if (builder_expand (b, b->meta, st->platform, &p, err) < 0)
         return -1;
       cleanup_free char *mine = xasprintf ("linux/%s", pier_image_go_arch ());
       if (strcmp (p, mine) != 0)
@@ -1614,7 +1551,7 @@ run_instr (struct builder *b, size_t i, struct stage *s, const pier_df_instr *in
     }
 }
 
-static int
+int
 build_stage (struct builder *b, size_t i, pier_error **err)
 {
   const pier_df_stage *st = &b->df->stages[i];
@@ -1632,284 +1569,6 @@ build_stage (struct builder *b, size_t i, pier_error **err)
     }
   return 0;
 }
-
-/* ---- the schedule ------------------------------------------------------------
- *
- * Each stage the target needs builds in a thread of its own, once the
- * stages it names are built, at most sh->cap at once.  The names are
- * known before a stage runs (FROM <stage>, and COPY --from / RUN --mount
- * from= without variables); one known only as the stage runs is asked
- * for then (need_stage), and its thread waits, no longer counting
- * against the cap.  The first failure cancels the rest: their steps'
- * processes are killed and their threads end. */
-
-static void
-want (struct builder *b, size_t i)
-{
-  struct stage *s = &b->stages[i];
-  if (s->state != ST_IDLE)
-    return;
-  s->state = ST_WANTED;
-  for (size_t d = 0; d < s->n_deps; d++)
-    want (b, s->deps[d]);
-}
-
-/* The first failure is the build's; stop everything else. */
-static void
-fail_locked (struct builder *b, pier_error **err)
-{
-  struct shared *sh = b->sh;
-  if (!sh->failed)
-    {
-      sh->failed = true;
-      sh->error = steal_pointer (err);
-      if (pier_write_all (sh->cancel[1], "x", 1) < 0)
-        abort ();
-    }
-  pier_error_free (err);
-  pthread_cond_broadcast (&sh->cv);
-}
-
-static const char *
-stage_name (struct builder *b, size_t i, char buf[32])
-{
-  if (b->df->stages[i].name)
-    return b->df->stages[i].name;
-  snprintf (buf, 32, "%zu", i);
-  return buf;
-}
-
-/* In stage self's thread: wait until stage k is built (starting it when
- * nothing asked for it yet). */
-/* pthread_cond_wait on sh's condition, letting go of the fork guard
- * while it waits (taken again before sh->mu: the guard comes first). */
-static void
-cond_wait_unguarded (struct shared *sh)
-{
-  pier_fork_guard_block ();
-  pthread_cond_wait (&sh->cv, &sh->mu);
-  pthread_mutex_unlock (&sh->mu);
-  pier_fork_guard_unblock ();
-  pthread_mutex_lock (&sh->mu);
-}
-
-static int
-need_stage (struct builder *b, size_t self, size_t k, pier_error **err)
-{
-  struct shared *sh = b->sh;
-  pthread_mutex_lock (&sh->mu);
-  for (long w = (long) k; w >= 0; w = b->stages[w].waits_on)
-    if ((size_t) w == self)
-      {
-        char nb[32];
-        pthread_mutex_unlock (&sh->mu);
-        return pier_error_makex (err, EINVAL, "circular dependency detected on stage: %s",
-                                 stage_name (b, k, nb));
-      }
-  want (b, k);
-  b->stages[self].waits_on = (long) k;
-  sh->running--;
-  pthread_cond_broadcast (&sh->cv);
-  while (b->stages[k].state != ST_DONE && b->stages[k].state != ST_FAILED && !sh->failed)
-    cond_wait_unguarded (sh);
-  b->stages[self].waits_on = -1;
-  sh->running++;
-  bool ok = b->stages[k].state == ST_DONE;
-  pthread_mutex_unlock (&sh->mu);
-  if (!ok)
-    return pier_error_makex (err, ECANCELED, "cancelled");
-  return 0;
-}
-
-struct job
-{
-  struct builder b; /* this thread's */
-  size_t i;
-};
-
-static void *
-stage_main (void *p)
-{
-  struct job *j = p;
-  struct builder *b = &j->b;
-  pier_error *err = NULL;
-  pier_store *st = NULL;
-  pier_fork_guard_join ();
-  /* Its own store handle: sqlite's connections are one thread's each. */
-  pthread_mutex_lock (&b->sh->open_mu);
-  int rc = pier_store_open (pier_store_root (b->st), &st, &err);
-  pthread_mutex_unlock (&b->sh->open_mu);
-  if (rc == 0)
-    {
-      b->st = st;
-      rc = build_stage (b, j->i, &err);
-    }
-  pier_store_close (st);
-  struct shared *sh = b->sh;
-  pthread_mutex_lock (&sh->mu);
-  b->stages[j->i].state = rc == 0 ? ST_DONE : ST_FAILED;
-  if (rc < 0)
-    fail_locked (b, &err);
-  sh->running--;
-  sh->alive--;
-  pthread_cond_broadcast (&sh->cv);
-  pthread_mutex_unlock (&sh->mu);
-  free (j);
-  pier_fork_guard_quit ();
-  return NULL;
-}
-
-/* The stage a --from / from= word names, when it needs no variables (one
- * that does is known only as its stage runs: need_stage). */
-static long
-named_stage (struct builder *b, size_t self, const char *word)
-{
-  if (word == NULL || strchr (word, '$'))
-    return -1;
-  long k = pier_df_stage_find (b->df, word);
-  return k >= 0 && (size_t) k != self ? k : -1;
-}
-
-static void
-add_dep (struct stage *s, long k)
-{
-  if (k < 0)
-    return;
-  for (size_t d = 0; d < s->n_deps; d++)
-    if (s->deps[d] == (size_t) k)
-      return;
-  s->deps = xrealloc (s->deps, (s->n_deps + 1) * sizeof *s->deps);
-  s->deps[s->n_deps++] = (size_t) k;
-}
-
-/* The stages stage i names, as far as known before it runs. */
-static void
-find_deps (struct builder *b, size_t i)
-{
-  const pier_df_stage *st = &b->df->stages[i];
-  struct stage *s = &b->stages[i];
-  cleanup_free char *base = NULL;
-  if (expand (b, b->meta, st->base, &base, NULL) == 0)
-    {
-      long k = pier_df_stage_find (b->df, base);
-      if (k >= 0 && (size_t) k < i && b->df->stages[k].name)
-        add_dep (s, k);
-    }
-  for (size_t n = 1; n < st->n_instrs; n++)
-    {
-      const pier_df_instr *in = &st->instrs[n];
-      if (in->kind == PIER_DF_COPY)
-        add_dep (s, named_stage (b, i, flag (in, "from")));
-      if (in->kind != PIER_DF_RUN)
-        continue;
-      for (size_t f = 0; f < in->n_flags; f++)
-        {
-          if (strcmp (in->flags[f].name, "mount") != 0 || in->flags[f].value == NULL)
-            continue;
-          cleanup_free char *spec = xstrdup (in->flags[f].value);
-          char *save = NULL;
-          for (char *kv = strtok_r (spec, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
-            if (strncmp (kv, "from=", 5) == 0)
-              add_dep (s, named_stage (b, i, kv + 5));
-        }
-    }
-}
-
-static bool
-deps_done (struct builder *b, size_t i)
-{
-  struct stage *s = &b->stages[i];
-  for (size_t d = 0; d < s->n_deps; d++)
-    if (b->stages[s->deps[d]].state != ST_DONE)
-      return false;
-  return true;
-}
-
-/* Build the target and what it needs; the first failure is the error. */
-static int
-schedule (struct builder *b, size_t target, pier_error **err)
-{
-  struct shared *sh = b->sh;
-  for (size_t i = 0; i < b->df->n_stages; i++)
-    {
-      b->stages[i].waits_on = -1;
-      find_deps (b, i);
-    }
-  pier_fork_guard_join ();
-  pthread_mutex_lock (&sh->mu);
-  want (b, target);
-  for (;;)
-    {
-      if (sh->alive == 0 && (sh->failed || b->stages[target].state == ST_DONE))
-        break;
-      bool started = false;
-      for (size_t i = 0; i < b->df->n_stages && !sh->failed && sh->running < sh->cap; i++)
-        {
-          struct stage *s = &b->stages[i];
-          if (s->state != ST_WANTED || !deps_done (b, i))
-            continue;
-          struct job *j = xzalloc (sizeof *j);
-          j->b = *b;
-          j->i = i;
-          s->state = ST_RUNNING;
-          if (pthread_create (&s->thread, NULL, stage_main, j) != 0)
-            {
-              pier_error *e = NULL;
-              pier_error_makex (&e, EAGAIN, "cannot start a thread for a stage");
-              free (j);
-              s->state = ST_FAILED;
-              fail_locked (b, &e);
-              break;
-            }
-          s->has_thread = true;
-          sh->running++;
-          sh->alive++;
-          started = true;
-        }
-      if (started)
-        continue;
-      /* Nothing runs, nothing can start and no waiting stage's wait is
-       * over: the stages wait for each other. */
-      bool waking = false;
-      for (size_t i = 0; i < b->df->n_stages; i++)
-        {
-          long w = b->stages[i].waits_on;
-          waking |= w >= 0 && (b->stages[w].state == ST_DONE || b->stages[w].state == ST_FAILED);
-        }
-      if (!sh->failed && sh->running == 0 && !waking)
-        {
-          char nb[32];
-          size_t w = target;
-          for (size_t i = 0; i < b->df->n_stages; i++)
-            if (b->stages[i].state == ST_WANTED || b->stages[i].waits_on >= 0)
-              {
-                w = i;
-                break;
-              }
-          pier_error *e = NULL;
-          pier_error_makex (&e, EINVAL, "circular dependency detected on stage: %s", stage_name (b, w, nb));
-          fail_locked (b, &e);
-          continue;
-        }
-      cond_wait_unguarded (sh);
-    }
-  pthread_mutex_unlock (&sh->mu);
-  pier_fork_guard_quit ();
-  for (size_t i = 0; i < b->df->n_stages; i++)
-    if (b->stages[i].has_thread)
-      {
-        pthread_join (b->stages[i].thread, NULL);
-        b->stages[i].has_thread = false;
-      }
-  if (sh->failed)
-    {
-      *err = steal_pointer (&sh->error);
-      return -1;
-    }
-  return 0;
-}
-
-/* ---- entry points ------------------------------------------------------------ */
 
 int
 pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error **err)
@@ -1970,7 +1629,7 @@ pier_build (pier_engine *e, const pier_build_opts *o, char **out_id, pier_error 
           const pier_df_pair *p = &df->global_args[i].pairs[k];
           const char *given = NULL;
           cleanup_free char *def = NULL;
-          if (p->value && expand (&b, b.meta, p->value, &def, err) < 0)
+          if (p->value && builder_expand (&b, b.meta, p->value, &def, err) < 0)
             goto out;
           if (build_arg (&b, p->key, &given))
             set_kv (&b.meta, p->key, given);
