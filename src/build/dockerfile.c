@@ -20,7 +20,7 @@
 
 #include <jansson.h>
 
-#include "build/sbuf.h"
+#include "util/sbuf.h"
 #include "util/cleanup.h"
 #include "util/xalloc.h"
 

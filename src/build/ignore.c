@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "build/sbuf.h"
+#include "util/sbuf.h"
 #include "util/cleanup.h"
 #include "util/xalloc.h"
 

@@ -271,7 +271,7 @@ lex_string (struct parser *p, struct tok *t)
 {
   size_t start = p->pos;
   char q = p->s[p->pos++];
-  buf b = { 0 };
+  sbuf b = { 0 };
   while (1)
     {
       if (p->pos >= p->len || (q != '`' && p->s[p->pos] == '\n'))
@@ -284,7 +284,7 @@ lex_string (struct parser *p, struct tok *t)
         break;
       if (c != '\\' || q == '`')
         {
-          buf_addc (&b, c);
+          sbuf_addc (&b, c);
           continue;
         }
       if (p->pos >= p->len)
@@ -294,16 +294,16 @@ lex_string (struct parser *p, struct tok *t)
       int hex = 0;
       switch (c)
         {
-        case 'n': buf_addc (&b, '\n'); break;
-        case 't': buf_addc (&b, '\t'); break;
-        case 'r': buf_addc (&b, '\r'); break;
-        case 'a': buf_addc (&b, '\a'); break;
-        case 'b': buf_addc (&b, '\b'); break;
-        case 'f': buf_addc (&b, '\f'); break;
-        case 'v': buf_addc (&b, '\v'); break;
-        case '\\': buf_addc (&b, '\\'); break;
-        case '"': buf_addc (&b, '"'); break;
-        case '\'': buf_addc (&b, '\''); break;
+        case 'n': sbuf_addc (&b, '\n'); break;
+        case 't': sbuf_addc (&b, '\t'); break;
+        case 'r': sbuf_addc (&b, '\r'); break;
+        case 'a': sbuf_addc (&b, '\a'); break;
+        case 'b': sbuf_addc (&b, '\b'); break;
+        case 'f': sbuf_addc (&b, '\f'); break;
+        case 'v': sbuf_addc (&b, '\v'); break;
+        case '\\': sbuf_addc (&b, '\\'); break;
+        case '"': sbuf_addc (&b, '"'); break;
+        case '\'': sbuf_addc (&b, '\''); break;
         case 'x': hex = 2; break;
         case 'u': hex = 4; break;
         case 'U': hex = 8; break;
@@ -314,7 +314,7 @@ lex_string (struct parser *p, struct tok *t)
               code = (unsigned long) (c - '0');
               for (int k = 0; k < 2; k++)
                 code = code * 8 + (unsigned long) (p->s[p->pos++] - '0');
-              buf_addc (&b, (char) (code & 0xff));
+              sbuf_addc (&b, (char) (code & 0xff));
               break;
             }
           free (b.s);
@@ -334,7 +334,7 @@ lex_string (struct parser *p, struct tok *t)
                      + (unsigned long) (isdigit ((unsigned char) h) ? h - '0' : (tolower (h) - 'a' + 10));
             }
           if (c == 'x')
-            buf_addc (&b, (char) code);
+            sbuf_addc (&b, (char) code);
           else
             {
               char u[4];
@@ -351,7 +351,7 @@ lex_string (struct parser *p, struct tok *t)
               else
                 u[0] = (char) (0xF0 | (code >> 18)), u[1] = (char) (0x80 | ((code >> 12) & 0x3F)),
                 u[2] = (char) (0x80 | ((code >> 6) & 0x3F)), u[3] = (char) (0x80 | (code & 0x3F)), n = 4;
-              buf_add (&b, u, n);
+              sbuf_add (&b, u, n);
             }
         }
     }
@@ -1051,7 +1051,7 @@ struct exec
   unsigned flags;
   struct var *vars;
   size_t nvars, cap;
-  buf out;
+  sbuf out;
   char *msg; /* the error, with its context */
   int depth;
 };
@@ -1512,7 +1512,7 @@ exec_node (struct exec *x, const struct node *n, json_t *dot)
 {
   switch (n->kind)
     {
-    case N_TEXT: buf_add (&x->out, n->text, n->len); return EX_OK;
+    case N_TEXT: sbuf_add (&x->out, n->text, n->len); return EX_OK;
     case N_BREAK: return EX_BREAK;
     case N_CONTINUE: return EX_CONTINUE;
     case N_ACTION:
@@ -1582,7 +1582,7 @@ pier_template_execute (const pier_template *t, json_t *dot, unsigned flags, char
       return -1;
     }
   free (x.msg);
-  *out = buf_steal (&x.out);
+  *out = sbuf_steal (&x.out);
   return 0;
 }
 

@@ -33,16 +33,16 @@ tpl_type_name (const json_t *v)
  * %e form when the exponent is < -4 or >= 6 (strconv's 'g' with the
  * shortest precision): 1e+06, 123456, 0.0001, 1e-05. */
 static void
-print_float (buf *b, double d)
+print_float (sbuf *b, double d)
 {
   if (isnan (d))
     {
-      buf_adds (b, "NaN");
+      sbuf_adds (b, "NaN");
       return;
     }
   if (isinf (d))
     {
-      buf_adds (b, d > 0 ? "+Inf" : "-Inf");
+      sbuf_adds (b, d > 0 ? "+Inf" : "-Inf");
       return;
     }
   char e[64];
@@ -57,13 +57,13 @@ print_float (buf *b, double d)
   int exp = x ? atoi (x + 1) : 0;
   if (exp < -4 || exp >= 6)
     {
-      buf_adds (b, e);
+      sbuf_adds (b, e);
       return;
     }
   char f[400];
   int decimals = prec - 1 - exp;
   snprintf (f, sizeof f, "%.*f", decimals > 0 ? decimals : 0, d);
-  buf_adds (b, f);
+  sbuf_adds (b, f);
 }
 
 static int
@@ -88,49 +88,49 @@ tpl_sorted_keys (json_t *o, size_t *n)
 
 /* fmt's %v. */
 void
-tpl_print_value (buf *b, json_t *v)
+tpl_print_value (sbuf *b, json_t *v)
 {
   if (v == NULL)
     {
-      buf_adds (b, "<no value>");
+      sbuf_adds (b, "<no value>");
       return;
     }
   switch (json_typeof (v))
     {
-    case JSON_STRING: buf_add (b, json_string_value (v), json_string_length (v)); break;
-    case JSON_INTEGER: buf_printf (b, "%lld", (long long) json_integer_value (v)); break;
+    case JSON_STRING: sbuf_add (b, json_string_value (v), json_string_length (v)); break;
+    case JSON_INTEGER: sbuf_printf (b, "%lld", (long long) json_integer_value (v)); break;
     case JSON_REAL: print_float (b, json_real_value (v)); break;
-    case JSON_TRUE: buf_adds (b, "true"); break;
-    case JSON_FALSE: buf_adds (b, "false"); break;
-    case JSON_NULL: buf_adds (b, "<nil>"); break;
+    case JSON_TRUE: sbuf_adds (b, "true"); break;
+    case JSON_FALSE: sbuf_adds (b, "false"); break;
+    case JSON_NULL: sbuf_adds (b, "<nil>"); break;
     case JSON_ARRAY:
       {
-        buf_addc (b, '[');
+        sbuf_addc (b, '[');
         size_t i;
         json_t *e;
         json_array_foreach (v, i, e)
         {
           if (i)
-            buf_addc (b, ' ');
+            sbuf_addc (b, ' ');
           tpl_print_value (b, e);
         }
-        buf_addc (b, ']');
+        sbuf_addc (b, ']');
         break;
       }
     case JSON_OBJECT:
       {
         size_t n;
         const char **keys = tpl_sorted_keys (v, &n);
-        buf_adds (b, "map[");
+        sbuf_adds (b, "map[");
         for (size_t i = 0; i < n; i++)
           {
             if (i)
-              buf_addc (b, ' ');
-            buf_adds (b, keys[i]);
-            buf_addc (b, ':');
+              sbuf_addc (b, ' ');
+            sbuf_adds (b, keys[i]);
+            sbuf_addc (b, ':');
             tpl_print_value (b, json_object_get (v, keys[i]));
           }
-        buf_addc (b, ']');
+        sbuf_addc (b, ']');
         free (keys);
         break;
       }
@@ -466,14 +466,14 @@ static int
 f_print (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
 {
   (void) x, (void) msg;
-  buf b = { 0 };
+  sbuf b = { 0 };
   for (size_t i = 0; i < n; i++)
     {
       if (i && !json_is_string (a[i]) && !json_is_string (a[i - 1]))
-        buf_addc (&b, ' ');
+        sbuf_addc (&b, ' ');
       tpl_print_value (&b, a[i]);
     }
-  char *s = buf_steal (&b);
+  char *s = sbuf_steal (&b);
   *out = json_string_nocheck (s);
   free (s);
   return 0;
@@ -483,15 +483,15 @@ static int
 f_println (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
 {
   (void) x, (void) msg;
-  buf b = { 0 };
+  sbuf b = { 0 };
   for (size_t i = 0; i < n; i++)
     {
       if (i)
-        buf_addc (&b, ' ');
+        sbuf_addc (&b, ' ');
       tpl_print_value (&b, a[i]);
     }
-  buf_addc (&b, '\n');
-  char *s = buf_steal (&b);
+  sbuf_addc (&b, '\n');
+  char *s = sbuf_steal (&b);
   *out = json_string_nocheck (s);
   free (s);
   return 0;
@@ -508,46 +508,46 @@ rune_count (const char *s, size_t n)
 
 /* s padded to width runes (spaces, or zeros before the digits). */
 static void
-pad_to (buf *b, const char *s, size_t n, long width, bool left, bool zero)
+pad_to (sbuf *b, const char *s, size_t n, long width, bool left, bool zero)
 {
   size_t w = rune_count (s, n);
   size_t padn = width > 0 && (size_t) width > w ? (size_t) width - w : 0;
   if (!left)
     for (size_t i = 0; i < padn; i++)
-      buf_addc (b, zero ? '0' : ' ');
-  buf_add (b, s, n);
+      sbuf_addc (b, zero ? '0' : ' ');
+  sbuf_add (b, s, n);
   if (left)
     for (size_t i = 0; i < padn; i++)
-      buf_addc (b, ' ');
+      sbuf_addc (b, ' ');
 }
 
 /* strconv.Quote. */
 static void
-go_quote (buf *b, const char *s, size_t n)
+go_quote (sbuf *b, const char *s, size_t n)
 {
-  buf_addc (b, '"');
+  sbuf_addc (b, '"');
   for (size_t i = 0; i < n; i++)
     {
       unsigned char c = (unsigned char) s[i];
       switch (c)
         {
-        case '"': buf_adds (b, "\\\""); break;
-        case '\\': buf_adds (b, "\\\\"); break;
-        case '\n': buf_adds (b, "\\n"); break;
-        case '\t': buf_adds (b, "\\t"); break;
-        case '\r': buf_adds (b, "\\r"); break;
-        case '\a': buf_adds (b, "\\a"); break;
-        case '\b': buf_adds (b, "\\b"); break;
-        case '\f': buf_adds (b, "\\f"); break;
-        case '\v': buf_adds (b, "\\v"); break;
+        case '"': sbuf_adds (b, "\\\""); break;
+        case '\\': sbuf_adds (b, "\\\\"); break;
+        case '\n': sbuf_adds (b, "\\n"); break;
+        case '\t': sbuf_adds (b, "\\t"); break;
+        case '\r': sbuf_adds (b, "\\r"); break;
+        case '\a': sbuf_adds (b, "\\a"); break;
+        case '\b': sbuf_adds (b, "\\b"); break;
+        case '\f': sbuf_adds (b, "\\f"); break;
+        case '\v': sbuf_adds (b, "\\v"); break;
         default:
           if (c < 0x20 || c == 0x7f)
-            buf_printf (b, "\\x%02x", c);
+            sbuf_printf (b, "\\x%02x", c);
           else
-            buf_addc (b, (char) c);
+            sbuf_addc (b, (char) c);
         }
     }
-  buf_addc (b, '"');
+  sbuf_addc (b, '"');
 }
 
 /* An integer as Go's fmt writes it: sign and magnitude (also in hex and
@@ -555,24 +555,24 @@ go_quote (buf *b, const char *s, size_t n)
  * with spaces, or zeros after the sign when '0' is given without '-' or
  * a precision. */
 static void
-fmt_int (buf *b, long long v, char verb, bool plus, bool space, bool sharp, bool left, bool zero, long width,
+fmt_int (sbuf *b, long long v, char verb, bool plus, bool space, bool sharp, bool left, bool zero, long width,
          long prec)
 {
   unsigned long long mag = v < 0 ? 0ULL - (unsigned long long) v : (unsigned long long) v;
   char digits[80];
   const char *cfmt = verb == 'x' ? "%llx" : verb == 'X' ? "%llX" : verb == 'o' ? "%llo" : "%llu";
   snprintf (digits, sizeof digits, cfmt, mag);
-  buf head = { 0 };
+  sbuf head = { 0 };
   if (v < 0)
-    buf_addc (&head, '-');
+    sbuf_addc (&head, '-');
   else if (plus)
-    buf_addc (&head, '+');
+    sbuf_addc (&head, '+');
   else if (space)
-    buf_addc (&head, ' ');
+    sbuf_addc (&head, ' ');
   if (sharp && (verb == 'x' || verb == 'X'))
-    buf_adds (&head, verb == 'x' ? "0x" : "0X");
+    sbuf_adds (&head, verb == 'x' ? "0x" : "0X");
   else if (sharp && verb == 'o' && digits[0] != '0')
-    buf_addc (&head, '0');
+    sbuf_addc (&head, '0');
   size_t nd = strlen (digits);
   size_t zeros = prec > 0 && (size_t) prec > nd ? (size_t) prec - nd : 0;
   if (prec == 0 && v == 0)
@@ -582,30 +582,30 @@ fmt_int (buf *b, long long v, char verb, bool plus, bool space, bool sharp, bool
   bool zero_pad = zero && !left && prec < 0;
   if (!left && !zero_pad)
     for (size_t i = 0; i < padn; i++)
-      buf_addc (b, ' ');
-  buf_add (b, head.s ? head.s : "", head.len);
+      sbuf_addc (b, ' ');
+  sbuf_add (b, head.s ? head.s : "", head.len);
   if (zero_pad)
     zeros += padn;
   for (size_t i = 0; i < zeros; i++)
-    buf_addc (b, '0');
-  buf_add (b, digits, nd);
+    sbuf_addc (b, '0');
+  sbuf_add (b, digits, nd);
   if (left)
     for (size_t i = 0; i < padn; i++)
-      buf_addc (b, ' ');
+      sbuf_addc (b, ' ');
   free (head.s);
 }
 
 static void
-bad_verb (buf *b, char verb, json_t *v)
+bad_verb (sbuf *b, char verb, json_t *v)
 {
   if (json_is_null (v))
     {
-      buf_printf (b, "%%!%c(<nil>)", verb);
+      sbuf_printf (b, "%%!%c(<nil>)", verb);
       return;
     }
-  buf_printf (b, "%%!%c(%s=", verb, tpl_type_name (v));
+  sbuf_printf (b, "%%!%c(%s=", verb, tpl_type_name (v));
   tpl_print_value (b, v);
-  buf_addc (b, ')');
+  sbuf_addc (b, ')');
 }
 
 /* fmt.Sprintf for the verbs --format needs: %v %s %q %d %x %X %o %c %t
@@ -618,13 +618,13 @@ f_printf (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
     return -1;
   const char *f = json_string_value (a[0]);
   size_t flen = json_string_length (a[0]);
-  buf b = { 0 };
+  sbuf b = { 0 };
   size_t argi = 1;
   for (size_t i = 0; i < flen; i++)
     {
       if (f[i] != '%')
         {
-          buf_addc (&b, f[i]);
+          sbuf_addc (&b, f[i]);
           continue;
         }
       i++;
@@ -680,32 +680,32 @@ f_printf (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
         }
       if (bad_width || width > 1000000)
         {
-          buf_adds (&b, "%!(BADWIDTH)");
+          sbuf_adds (&b, "%!(BADWIDTH)");
           width = -1;
         }
       if (bad_prec || prec > 1000000)
         {
-          buf_adds (&b, "%!(BADPREC)");
+          sbuf_adds (&b, "%!(BADPREC)");
           prec = -1;
         }
       if (i >= flen)
         {
-          buf_adds (&b, "%!(NOVERB)");
+          sbuf_adds (&b, "%!(NOVERB)");
           break;
         }
       char verb = f[i];
       if (verb == '%')
         {
-          buf_addc (&b, '%');
+          sbuf_addc (&b, '%');
           continue;
         }
       if (argi >= n)
         {
-          buf_printf (&b, "%%!%c(MISSING)", verb);
+          sbuf_printf (&b, "%%!%c(MISSING)", verb);
           continue;
         }
       json_t *v = a[argi++];
-      buf cell = { 0 };
+      sbuf cell = { 0 };
       bool numeric = false;
       char cfmt[32];
       switch (verb)
@@ -749,16 +749,16 @@ f_printf (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
           else if (json_is_integer (v))
             {
               char ch = (char) json_integer_value (v);
-              buf_addc (&cell, '\'');
-              buf_add (&cell, &ch, 1);
-              buf_addc (&cell, '\'');
+              sbuf_addc (&cell, '\'');
+              sbuf_add (&cell, &ch, 1);
+              sbuf_addc (&cell, '\'');
             }
           else
             bad_verb (&cell, verb, v);
           break;
         case 't':
           if (json_is_boolean (v))
-            buf_adds (&cell, json_is_true (v) ? "true" : "false");
+            sbuf_adds (&cell, json_is_true (v) ? "true" : "false");
           else
             bad_verb (&cell, verb, v);
           break;
@@ -772,7 +772,7 @@ f_printf (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
               if (verb == 'c')
                 {
                   char ch = (char) json_integer_value (v);
-                  buf_add (&cell, &ch, 1);
+                  sbuf_add (&cell, &ch, 1);
                   break;
                 }
               fmt_int (&cell, json_integer_value (v), verb, plus, space, sharp, left, zero, width, prec);
@@ -781,7 +781,7 @@ f_printf (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
           else if (json_is_string (v) && (verb == 'x' || verb == 'X'))
             {
               for (size_t k = 0; k < json_string_length (v); k++)
-                buf_printf (&cell, verb == 'x' ? "%02x" : "%02X", (unsigned char) json_string_value (v)[k]);
+                sbuf_printf (&cell, verb == 'x' ? "%02x" : "%02X", (unsigned char) json_string_value (v)[k]);
             }
           else
             bad_verb (&cell, verb, v);
@@ -796,17 +796,17 @@ f_printf (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
             {
               if ((verb == 'g' || verb == 'G') && prec < 0)
                 {
-                  buf tmp = { 0 };
+                  sbuf tmp = { 0 };
                   print_float (&tmp, json_real_value (v));
                   if (plus && json_real_value (v) >= 0)
-                    buf_addc (&cell, '+');
-                  buf_add (&cell, tmp.s, tmp.len);
+                    sbuf_addc (&cell, '+');
+                  sbuf_add (&cell, tmp.s, tmp.len);
                   free (tmp.s);
                   break;
                 }
               snprintf (cfmt, sizeof cfmt, "%%%s*.*%c", flags, verb);
-              buf_printf (&cell, cfmt, (int) (width < 0 ? 0 : width), (int) (prec < 0 ? 6 : prec),
-                          json_real_value (v));
+              sbuf_printf (&cell, cfmt, (int) (width < 0 ? 0 : width), (int) (prec < 0 ? 6 : prec),
+                           json_real_value (v));
               numeric = true;
             }
           else
@@ -816,27 +816,27 @@ f_printf (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
         }
       (void) sharp, (void) space;
       if (numeric)
-        buf_add (&b, cell.s, cell.len);
+        sbuf_add (&b, cell.s, cell.len);
       else
         pad_to (&b, cell.s ? cell.s : "", cell.len, width, left, false);
       free (cell.s);
     }
   if (argi < n)
     {
-      buf_adds (&b, "%!(EXTRA ");
+      sbuf_adds (&b, "%!(EXTRA ");
       for (size_t i = argi; i < n; i++)
         {
           if (i > argi)
-            buf_adds (&b, ", ");
+            sbuf_adds (&b, ", ");
           if (json_is_null (a[i]))
-            buf_adds (&b, "<nil>");
+            sbuf_adds (&b, "<nil>");
           else
             {
-              buf_printf (&b, "%s=", tpl_type_name (a[i]));
+              sbuf_printf (&b, "%s=", tpl_type_name (a[i]));
               tpl_print_value (&b, a[i]);
             }
         }
-      buf_addc (&b, ')');
+      sbuf_addc (&b, ')');
     }
   *out = json_stringn_nocheck (b.s ? b.s : "", b.len);
   free (b.s);
@@ -847,26 +847,26 @@ static int
 f_html (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
 {
   (void) x, (void) msg;
-  buf in = { 0 }, b = { 0 };
+  sbuf in = { 0 }, b = { 0 };
   for (size_t i = 0; i < n; i++)
     {
       if (i && !json_is_string (a[i]) && !json_is_string (a[i - 1]))
-        buf_addc (&in, ' ');
+        sbuf_addc (&in, ' ');
       tpl_print_value (&in, a[i]);
     }
   for (size_t i = 0; i < in.len; i++)
     switch (in.s[i])
       {
-      case '<': buf_adds (&b, "&lt;"); break;
-      case '>': buf_adds (&b, "&gt;"); break;
-      case '&': buf_adds (&b, "&amp;"); break;
-      case '\'': buf_adds (&b, "&#39;"); break;
-      case '"': buf_adds (&b, "&#34;"); break;
-      case '\0': buf_adds (&b, "\xef\xbf\xbd"); break;
-      default: buf_addc (&b, in.s[i]);
+      case '<': sbuf_adds (&b, "&lt;"); break;
+      case '>': sbuf_adds (&b, "&gt;"); break;
+      case '&': sbuf_adds (&b, "&amp;"); break;
+      case '\'': sbuf_adds (&b, "&#39;"); break;
+      case '"': sbuf_adds (&b, "&#34;"); break;
+      case '\0': sbuf_adds (&b, "\xef\xbf\xbd"); break;
+      default: sbuf_addc (&b, in.s[i]);
       }
   free (in.s);
-  char *s = buf_steal (&b);
+  char *s = sbuf_steal (&b);
   *out = json_string_nocheck (s);
   free (s);
   return 0;
@@ -876,25 +876,25 @@ static int
 f_urlquery (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
 {
   (void) x, (void) msg;
-  buf in = { 0 }, b = { 0 };
+  sbuf in = { 0 }, b = { 0 };
   for (size_t i = 0; i < n; i++)
     {
       if (i && !json_is_string (a[i]) && !json_is_string (a[i - 1]))
-        buf_addc (&in, ' ');
+        sbuf_addc (&in, ' ');
       tpl_print_value (&in, a[i]);
     }
   for (size_t i = 0; i < in.len; i++)
     {
       unsigned char c = (unsigned char) in.s[i];
       if (isalnum (c) || c == '-' || c == '_' || c == '.' || c == '~')
-        buf_addc (&b, (char) c);
+        sbuf_addc (&b, (char) c);
       else if (c == ' ')
-        buf_addc (&b, '+');
+        sbuf_addc (&b, '+');
       else
-        buf_printf (&b, "%%%02X", c);
+        sbuf_printf (&b, "%%%02X", c);
     }
   free (in.s);
-  char *s = buf_steal (&b);
+  char *s = sbuf_steal (&b);
   *out = json_string_nocheck (s);
   free (s);
   return 0;
@@ -956,13 +956,13 @@ f_join (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
                  tpl_type_name (json_is_null (a[0]) ? NULL : a[0]));
   if (want_string (a[1], msg) < 0)
     return -1;
-  buf b = { 0 };
+  sbuf b = { 0 };
   size_t i;
   json_t *e;
   json_array_foreach (a[0], i, e)
   {
     if (i)
-      buf_add (&b, json_string_value (a[1]), json_string_length (a[1]));
+      sbuf_add (&b, json_string_value (a[1]), json_string_length (a[1]));
     tpl_print_value (&b, e);
   }
   *out = json_stringn_nocheck (b.s ? b.s : "", b.len);
@@ -1036,12 +1036,12 @@ f_pad (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
       *out = json_string ("");
       return 0;
     }
-  buf b = { 0 };
+  sbuf b = { 0 };
   for (long long i = 0; i < l; i++)
-    buf_addc (&b, ' ');
-  buf_add (&b, json_string_value (a[0]), json_string_length (a[0]));
+    sbuf_addc (&b, ' ');
+  sbuf_add (&b, json_string_value (a[0]), json_string_length (a[0]));
   for (long long i = 0; i < r; i++)
-    buf_addc (&b, ' ');
+    sbuf_addc (&b, ' ');
   *out = json_stringn_nocheck (b.s, b.len);
   free (b.s);
   return 0;

@@ -13,64 +13,7 @@
 
 #include "util/xalloc.h"
 
-/* ------------------------------------------------------------ buffers */
-
-typedef struct buf
-{
-  char *s;
-  size_t len, cap;
-} buf;
-
-static inline void
-buf_add (buf *b, const char *p, size_t n)
-{
-  if (b->len + n + 1 > b->cap)
-    {
-      size_t cap = b->cap ? b->cap : 64;
-      while (cap < b->len + n + 1)
-        cap *= 2;
-      b->s = xrealloc (b->s, cap);
-      b->cap = cap;
-    }
-  if (n)
-    memcpy (b->s + b->len, p, n);
-  b->len += n;
-  b->s[b->len] = '\0';
-}
-
-static inline void
-buf_adds (buf *b, const char *s)
-{
-  buf_add (b, s, strlen (s));
-}
-
-static inline void
-buf_addc (buf *b, char c)
-{
-  buf_add (b, &c, 1);
-}
-
-static inline void __attribute__ ((format (printf, 2, 3))) buf_printf (buf *b, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  char *s = NULL;
-  int n = vasprintf (&s, fmt, ap);
-  va_end (ap);
-  if (n < 0)
-    abort ();
-  buf_add (b, s, (size_t) n);
-  free (s);
-}
-
-static inline char *
-buf_steal (buf *b)
-{
-  char *s = b->s ? b->s : xstrdup ("");
-  b->s = NULL;
-  b->len = b->cap = 0;
-  return s;
-}
+#include "util/sbuf.h"
 
 struct exec;
 
@@ -92,7 +35,7 @@ const struct func *tpl_find_func (const char *name);
 bool tpl_builtin_exists (const char *name);
 
 /* Go's fmt %v of v (NULL: "<no value>"), truth, type names, map keys. */
-void tpl_print_value (buf *b, json_t *v);
+void tpl_print_value (sbuf *b, json_t *v);
 bool tpl_truth (json_t *v);
 const char *tpl_type_name (const json_t *v);
 /* An object's keys, sorted as Go sorts map keys; free the array only. */

@@ -1,11 +1,13 @@
-/* sbuf.h - a growable byte string, private to build/.
+/* sbuf.h - a growable byte string.
  *
  * Invariant: s is NULL (nothing added yet) or NUL-terminated at len.
  * sbuf_steal() hands the string over (never NULL) and empties the buffer.
  */
-#ifndef PIER_BUILD_SBUF_H
-#define PIER_BUILD_SBUF_H
+#ifndef PIER_UTIL_SBUF_H
+#define PIER_UTIL_SBUF_H
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +46,19 @@ static inline void
 sbuf_adds (sbuf *b, const char *s)
 {
   sbuf_add (b, s, strlen (s));
+}
+
+static inline void __attribute__ ((format (printf, 2, 3))) sbuf_printf (sbuf *b, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  char *s = NULL;
+  int n = vasprintf (&s, fmt, ap);
+  va_end (ap);
+  if (n < 0)
+    abort ();
+  sbuf_add (b, s, (size_t) n);
+  free (s);
 }
 
 static inline const char *
