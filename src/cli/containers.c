@@ -323,24 +323,14 @@ inspect_containers (struct pier_globals *g, int argc, char **argv, int i, const 
           rc = pier_cli_fail (err, PIER_EXIT_ERROR);
           continue;
         }
-      if (format)
+      int r = pier_inspect_add (format, arr, j);
+      if (r != 0)
         {
-          int r = pier_format_print (format, j);
-          if (r != 0)
-            {
-              rc = r;
-              break;
-            }
+          rc = r;
+          break;
         }
-      else
-        json_array_append_new (arr, j);
     }
-  if (!format)
-    {
-      char *s = json_dumps (arr, JSON_INDENT (4));
-      printf ("%s\n", s);
-      free (s);
-    }
+  pier_inspect_done (format, arr);
   json_decref (arr);
   pier_cli_engine_close (e);
   return rc;

@@ -346,6 +346,25 @@ pier_human_size (double size)
 }
 
 int
+pier_inspect_add (const char *tmpl, json_t *arr, json_t *obj)
+{
+  if (tmpl)
+    return pier_format_print (tmpl, obj);
+  json_array_append_new (arr, obj);
+  return 0;
+}
+
+void
+pier_inspect_done (const char *tmpl, json_t *arr)
+{
+  if (tmpl)
+    return;
+  char *s = json_dumps (arr, JSON_INDENT (4));
+  printf ("%s\n", s);
+  free (s);
+}
+
+int
 pier_format_print (const char *tmpl, json_t *obj)
 {
   pier_error *err = NULL;

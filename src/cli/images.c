@@ -310,20 +310,10 @@ pier_cmd_image_inspect (struct pier_globals *g, int argc, char **argv)
           rc = pier_cli_fail (err, PIER_EXIT_ERROR);
           continue;
         }
-      if (format)
-        {
-          if ((rc = pier_format_print (format, j)) != 0)
-            break;
-        }
-      else
-        json_array_append_new (arr, j);
+      if ((rc = pier_inspect_add (format, arr, j)) != 0)
+        break;
     }
-  if (!format)
-    {
-      char *s = json_dumps (arr, JSON_INDENT (4));
-      printf ("%s\n", s);
-      free (s);
-    }
+  pier_inspect_done (format, arr);
   json_decref (arr);
   pier_store_close (st);
   return rc;

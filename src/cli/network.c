@@ -257,21 +257,15 @@ cmd_inspect (struct pier_globals *g, int argc, char **argv)
           rc = pier_cli_fail (err, PIER_EXIT_ERROR);
           continue;
         }
-      if (format)
+      int r = pier_inspect_add (format, arr, obj);
+      if (r != 0)
         {
-          int r = pier_format_print (format, obj);
-          if (r)
-            rc = r;
+          rc = r;
+          break;
         }
-      else
-        json_array_append_new (arr, obj);
     }
   pier_cli_engine_close (e);
-  if (format == NULL)
-    {
-      cleanup_free char *text = pier_json_dump (arr, 1);
-      printf ("%s\n", text);
-    }
+  pier_inspect_done (format, arr);
   return rc;
 }
 

@@ -49,6 +49,13 @@ int pier_format_print (const char *tmpl, json_t *obj);
  * that inspect refuses a bad template before looking anything up. */
 int pier_format_check (const char *tmpl);
 
+/* inspect's output, object by object: with a template obj is printed at
+ * once, else kept in arr (both take the reference); nonzero (125) when the
+ * template failed, and the caller stops.  pier_inspect_done prints arr as
+ * docker's indented JSON array when there is no template. */
+int pier_inspect_add (const char *tmpl, json_t *arr, json_t *obj);
+void pier_inspect_done (const char *tmpl, json_t *arr);
+
 /* Listings (ps, images, ...) as docker's formatter: NULL, "" and "table"
  * are the command's own table (pier_format_is_default); "json" is one
  * {{json .}} per row; "table TMPL" prints a header row (TMPL over the

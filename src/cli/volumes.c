@@ -109,15 +109,7 @@ cmd_create (struct pier_globals *g, int argc, char **argv)
 static json_t *
 ls_row (json_t *v)
 {
-  cleanup_free char *labels = xstrdup ("");
-  const char *k;
-  json_t *x;
-  json_object_foreach (json_object_get (v, "Labels"), k, x)
-  {
-    char *n = xasprintf ("%s%s%s=%s", labels, *labels ? "," : "", k, json_string_value (x));
-    free (labels);
-    labels = n;
-  }
+  cleanup_free char *labels = pier_cli_labels_text (json_object_get (v, "Labels"));
   json_int_t refs = json_integer_value (json_object_get (json_object_get (v, "UsageData"), "RefCount"));
   cleanup_free char *links = xasprintf ("%lld", (long long) refs);
   return json_pack ("{s:O, s:O, s:O, s:O, s:s, s:s, s:s, s:O}", "Name", json_object_get (v, "Name"), "Driver",
@@ -222,25 +214,15 @@ cmd_inspect (struct pier_globals *g, int argc, char **argv)
             rc = pier_cli_fail (err, PIER_EXIT_ERROR);
           continue;
         }
-      if (format)
+      int r = pier_inspect_add (format, arr, v);
+      if (r != 0)
         {
-          int r = pier_format_print (format, v);
-          if (r != 0)
-            {
-              close_engine (st, e);
-              return r;
-            }
+          rc = r;
+          break;
         }
-      else
-        json_array_append_new (arr, v);
     }
   close_engine (st, e);
-  if (!format)
-    {
-      char *s = json_dumps (arr, JSON_INDENT (4));
-      printf ("%s\n", s);
-      free (s);
-    }
+  pier_inspect_done (format, arr);
   return rc;
 }
 
