@@ -455,17 +455,21 @@ pier_engine_container_remove (const char *root, pier_db *db, const char *id, pie
     {
       /* Marked, so that a pier killed before the record goes has the
        * next store open put it back. */
-      if (pier_atomic_write (d, PIER_STORE_CONTAINER_MARK, id, strlen (id), 0644, err) < 0
-          || renameat (rfd, rel, rfd, tmp) < 0)
+      if (pier_atomic_write (d, PIER_STORE_CONTAINER_MARK, id, strlen (id), 0644, err) < 0)
+        return pier_error_wrap (err, "cannot remove container %s", id);
+      if (renameat (rfd, rel, rfd, tmp) < 0)
         {
-          if (err && *err == NULL)
-            pier_error_make (err, errno, "cannot move %s/%s to %s/tmp", root, rel, root);
-          return pier_error_wrap (err, "cannot remove container %s", id);
+          int e = errno;
+          unlinkat (d, PIER_STORE_CONTAINER_MARK, 0);
+          return pier_error_make (err, e, "cannot remove container %s: cannot move %s/%s to %s/tmp", id, root,
+                                  rel, root);
         }
     }
   if (pier_db_container_delete (db, id, err) < 0)
     {
-      renameat (rfd, tmp, rfd, rel);
+      /* Still recorded: the directory goes back, unmarked. */
+      if (d >= 0 && renameat (rfd, tmp, rfd, rel) == 0)
+        unlinkat (d, PIER_STORE_CONTAINER_MARK, 0);
       return -1;
     }
   /* What cannot go now goes with a later pier (a tmp/ entry of ours). */
