@@ -2,7 +2,6 @@
 #include "net/firewall.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,35 +9,10 @@
 
 #include "net/nft_dl.h"
 #include "util/cleanup.h"
+#include "util/sbuf.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
-
-/* A growing string. */
-struct sb
-{
-  char *s;
-  size_t len, cap;
-};
-
-static void __attribute__ ((format (printf, 2, 3))) sb_printf (struct sb *b, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  char *piece = NULL;
-  int n = vasprintf (&piece, fmt, ap);
-  va_end (ap);
-  if (n < 0)
-    abort ();
-  if (b->len + (size_t) n + 1 > b->cap)
-    {
-      b->cap = (b->len + (size_t) n + 1) * 2;
-      b->s = xrealloc (b->s, b->cap);
-    }
-  memcpy (b->s + b->len, piece, (size_t) n + 1);
-  b->len += (size_t) n;
-  free (piece);
-}
 
 static int
 run (const char *script, pier_error **err)
@@ -72,30 +46,30 @@ int
 pier_fw_apply (const char *table, const pier_fw_net *nets, size_t n_nets, const pier_fw_port *ports,
                size_t n_ports, pier_error **err)
 {
-  struct sb b = { 0 };
+  sbuf b = { 0 };
   cleanup_free char *owner = NULL;
-  sb_printf (&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", table, table, table);
+  sbuf_printf (&b, "table ip %s\ndelete table ip %s\ntable ip %s {\n", table, table, table);
   /* maps of published ports */
   const char *sep = "";
-  sb_printf (&b, "  map ports_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service;");
+  sbuf_printf (&b, "  map ports_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service;");
   for (size_t i = 0; i < n_ports; i++)
     if (!any_ip (ports[i].host_ip))
       {
-        sb_printf (&b, "%s %s . %s . %u : %s . %u", *sep ? "," : " elements = {", ports[i].host_ip,
-                   ports[i].proto, ports[i].host_port, ports[i].ctr_ip, ports[i].ctr_port);
+        sbuf_printf (&b, "%s %s . %s . %u : %s . %u", *sep ? "," : " elements = {", ports[i].host_ip,
+                     ports[i].proto, ports[i].host_port, ports[i].ctr_ip, ports[i].ctr_port);
         sep = ",";
       }
-  sb_printf (&b, "%s }\n", *sep ? " }" : "");
+  sbuf_printf (&b, "%s }\n", *sep ? " }" : "");
   sep = "";
-  sb_printf (&b, "  map ports_any { type inet_proto . inet_service : ipv4_addr . inet_service;");
+  sbuf_printf (&b, "  map ports_any { type inet_proto . inet_service : ipv4_addr . inet_service;");
   for (size_t i = 0; i < n_ports; i++)
     if (any_ip (ports[i].host_ip))
       {
-        sb_printf (&b, "%s %s . %u : %s . %u", *sep ? "," : " elements = {", ports[i].proto,
-                   ports[i].host_port, ports[i].ctr_ip, ports[i].ctr_port);
+        sbuf_printf (&b, "%s %s . %u : %s . %u", *sep ? "," : " elements = {", ports[i].proto,
+                     ports[i].host_port, ports[i].ctr_ip, ports[i].ctr_port);
         sep = ",";
       }
-  sb_printf (&b, "%s }\n", *sep ? " }" : "");
+  sbuf_printf (&b, "%s }\n", *sep ? " }" : "");
   /* sets describing the networks */
   static const char *const sets[] = { "nets", "masq_nets", "same_bridge", "internal_br", "bridges" };
   static const char *const types[]
@@ -103,39 +77,39 @@ pier_fw_apply (const char *table, const pier_fw_net *nets, size_t n_nets, const 
   for (size_t s = 0; s < 5; s++)
     {
       sep = "";
-      sb_printf (&b, "  set %s { type %s;", sets[s], types[s]);
+      sbuf_printf (&b, "  set %s { type %s;", sets[s], types[s]);
       for (size_t i = 0; i < n_nets; i++)
         {
           if ((s == 1 && nets[i].internal) || (s == 3 && !nets[i].internal))
             continue;
           if (s < 2)
-            sb_printf (&b, "%s %s", *sep ? "," : " elements = {", nets[i].subnet);
+            sbuf_printf (&b, "%s %s", *sep ? "," : " elements = {", nets[i].subnet);
           else if (s == 2)
-            sb_printf (&b, "%s \"%s\" . \"%s\"", *sep ? "," : " elements = {", nets[i].bridge,
-                       nets[i].bridge);
+            sbuf_printf (&b, "%s \"%s\" . \"%s\"", *sep ? "," : " elements = {", nets[i].bridge,
+                         nets[i].bridge);
           else /* internal_br, bridges */
-            sb_printf (&b, "%s \"%s\"", *sep ? "," : " elements = {", nets[i].bridge);
+            sbuf_printf (&b, "%s \"%s\"", *sep ? "," : " elements = {", nets[i].bridge);
           sep = ",";
         }
-      sb_printf (&b, "%s }\n", *sep ? " }" : "");
+      sbuf_printf (&b, "%s }\n", *sep ? " }" : "");
     }
   static const char *const dnat
       = "    fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map "
         "@ports_ip\n"
         "    fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n";
-  sb_printf (&b,
-             "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n%s  }\n"
-             "  chain output {\n    type nat hook output priority -100; policy accept;\n%s  }\n"
-             "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
-             "    ip saddr @masq_nets ip daddr != @nets masquerade\n"
-             "    ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"
-             "    ct status dnat ip saddr @nets ip daddr @nets masquerade\n  }\n"
-             "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
-             "    iifname . oifname @same_bridge accept\n"
-             "    iifname @internal_br drop\n    oifname @internal_br drop\n"
-             "    ct status dnat accept\n"
-             "    iifname @bridges oifname @bridges drop\n  }\n}\n",
-             dnat, dnat);
+  sbuf_printf (&b,
+               "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n%s  }\n"
+               "  chain output {\n    type nat hook output priority -100; policy accept;\n%s  }\n"
+               "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
+               "    ip saddr @masq_nets ip daddr != @nets masquerade\n"
+               "    ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"
+               "    ct status dnat ip saddr @nets ip daddr @nets masquerade\n  }\n"
+               "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
+               "    iifname . oifname @same_bridge accept\n"
+               "    iifname @internal_br drop\n    oifname @internal_br drop\n"
+               "    ct status dnat accept\n"
+               "    iifname @bridges oifname @bridges drop\n  }\n}\n",
+               dnat, dnat);
   owner = b.s;
   return run (b.s, err);
 }
