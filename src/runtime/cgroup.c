@@ -298,19 +298,19 @@ pier_cgroup_free (pier_cgroup *cg)
 }
 
 int
-pier_cgroup_enter (const pier_cgroup *cg, pid_t pid, pier_error **err)
+pier_cgroup_enter_some (const pier_cgroup *cg, pid_t pid, bool v1, bool v2, pier_error **err)
 {
   char buf[32];
   int len = snprintf (buf, sizeof buf, "%d", (int) pid);
   load_host ();
-  for (size_t i = 0; i < host.n_v1; i++)
+  for (size_t i = 0; v1 && i < host.n_v1; i++)
     {
       cleanup_free char *d = pier_path_join (host.v1[i].mountpoint, cg->path);
       cleanup_free char *f = pier_path_join (d, "cgroup.procs");
       if (pier_write_file_at (AT_FDCWD, f, buf, (size_t) len, err) < 0)
         return pier_error_wrap (err, "cannot join the %s cgroup", host.v1[i].options);
     }
-  if (host.v2)
+  if (v2 && host.v2)
     {
       cleanup_free char *d = pier_path_join (host.v2, cg->path);
       cleanup_free char *f = pier_path_join (d, "cgroup.procs");
@@ -318,6 +318,59 @@ pier_cgroup_enter (const pier_cgroup *cg, pid_t pid, pier_error **err)
         return pier_error_wrap (err, "cannot join the unified cgroup");
     }
   return 0;
+}
+
+int
+pier_cgroup_enter (const pier_cgroup *cg, pid_t pid, pier_error **err)
+{
+  return pier_cgroup_enter_some (cg, pid, true, true, err);
+}
+
+void
+pier_cgroup_join_open (const pier_cgroup *cg, pier_cgroup_join *j)
+{
+  load_host ();
+  j->v2 = pier_cgroup_open_v2 (cg);
+  j->tasks = host.n_v1 ? xcalloc (host.n_v1, sizeof (int)) : NULL;
+  j->n_tasks = 0;
+  for (size_t i = 0; i < host.n_v1; i++)
+    {
+      cleanup_free char *d = pier_path_join (host.v1[i].mountpoint, cg->path);
+      cleanup_free char *f = pier_path_join (d, "tasks");
+      int fd = open (f, O_WRONLY | O_CLOEXEC);
+      if (fd < 0)
+        {
+          /* One missing: the child is moved by its parent instead. */
+          pier_cgroup_join_close (j);
+          j->v2 = pier_cgroup_open_v2 (cg);
+          return;
+        }
+      j->tasks[j->n_tasks++] = fd;
+    }
+}
+
+bool
+pier_cgroup_join_self_v1 (const pier_cgroup_join *j)
+{
+  if (j->n_tasks == 0)
+    return false;
+  for (size_t i = 0; i < j->n_tasks; i++)
+    if (TEMP_FAILURE_RETRY_INT (write (j->tasks[i], "0", 1)) != 1)
+      return false;
+  return true;
+}
+
+void
+pier_cgroup_join_close (pier_cgroup_join *j)
+{
+  if (j->v2 >= 0)
+    close (j->v2);
+  j->v2 = -1;
+  for (size_t i = 0; i < j->n_tasks; i++)
+    close (j->tasks[i]);
+  free (j->tasks);
+  j->tasks = NULL;
+  j->n_tasks = 0;
 }
 
 /* Write "value" to <dir>/<file>; a missing file is reported with what

@@ -40,6 +40,30 @@ int pier_cgroup_path_for (const char *cgroups_path, const char *id, char **out, 
 int pier_cgroup_create (const char *path, const pier_resources *r, pier_cgroup **out, pier_error **err);
 /* Move pid into the cgroup in every hierarchy. */
 int pier_cgroup_enter (const pier_cgroup *cg, pid_t pid, pier_error **err);
+/* Move pid into the cgroup in the v1 hierarchies (v1) and the v2 one (v2). */
+int pier_cgroup_enter_some (const pier_cgroup *cg, pid_t pid, bool v1, bool v2, pier_error **err);
+
+/* A process moved into a cgroup by another (cgroup.procs) makes the
+ * kernel take its global threadgroup lock for writing, which waits for an
+ * RCU grace period: 5 to 20 ms, more than the rest of a container's
+ * start.  A single thread moving itself into a v1 hierarchy (its `tasks`
+ * file, "0") does not take it, nor does a child born in its v2 cgroup
+ * (CLONE_INTO_CGROUP).  pier_cgroup_join_open opens what a child needs
+ * for both, before the fork; pier_cgroup_join_self_v1 is then called by
+ * the single-threaded child itself.  The files are opened by the caller,
+ * so the kernel checks the caller's credentials (v1 checks the opener's),
+ * and a child in a user namespace can still use them. */
+typedef struct pier_cgroup_join
+{
+  int v2;     /* the v2 directory (for CLONE_INTO_CGROUP) or -1 */
+  int *tasks; /* the v1 hierarchies' `tasks` files */
+  size_t n_tasks;
+} pier_cgroup_join;
+void pier_cgroup_join_open (const pier_cgroup *cg, pier_cgroup_join *j);
+/* True when the calling thread is now in every v1 hierarchy's cgroup
+ * (and there is at least one). */
+bool pier_cgroup_join_self_v1 (const pier_cgroup_join *j);
+void pier_cgroup_join_close (pier_cgroup_join *j);
 int pier_cgroup_apply (const pier_cgroup *cg, const pier_resources *r, pier_error **err);
 int pier_cgroup_freeze (const pier_cgroup *cg, bool frozen, pier_error **err);
 bool pier_cgroup_is_frozen (const pier_cgroup *cg);

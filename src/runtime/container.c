@@ -172,7 +172,7 @@ struct init_args
   bool in_cgroup;
   const int *idmap_fds;
   int listener;
-  int cgroup_fd; /* the cgroup2 dir to clone the init into, or -1 */
+  const pier_cgroup_join *join; /* how the init joins its cgroup, or NULL */
 };
 
 static int
@@ -355,6 +355,9 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
   pier_sync_msg m;
   int flags = 0;
 
+  /* Into the v1 cgroups first, by ourselves (no wait for the kernel's
+   * global lock): the init is born in them. */
+  bool in_v1 = a->join && pier_cgroup_join_self_v1 (a->join);
   if (nsfds[PIER_NS_USER] >= 0 && setns (nsfds[PIER_NS_USER], CLONE_NEWUSER) < 0)
     {
       pier_error_make (&err, errno, "cannot join the user namespace `%s`", s->ns_path[PIER_NS_USER]);
@@ -418,13 +421,14 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
       pier_error_make (&err, errno, "pipe");
       goto fail;
     }
-  /* Where the whole hierarchy is cgroup2, the init is born in its cgroup
-   * (CLONE_INTO_CGROUP): no migration, so no wait for an RCU grace period.
-   * Anything that refuses it (an older kernel, a user namespace without
-   * write access to the cgroup) falls back to a migration by the runtime. */
+  /* The init is born in its v2 cgroup (CLONE_INTO_CGROUP): no
+   * migration, so no wait for an RCU grace period.  Anything that refuses
+   * it (an older kernel, a user namespace without write access to the
+   * cgroup) falls back to a migration by the runtime, as does a failed
+   * move into the v1 cgroups. */
   pid_t g = -1;
-  bool born_in_cgroup = false;
-  if (a->cgroup_fd >= 0)
+  bool in_v2 = false;
+  if (a->join && a->join->v2 >= 0)
     {
       struct clone_args_v2
       {
@@ -432,9 +436,9 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
             set_tid_size, cgroup;
       } ca = { 0 };
       ca.flags = CLONE_PARENT | CLONE_INTO_CGROUP_FLAG;
-      ca.cgroup = (uint64_t) a->cgroup_fd;
+      ca.cgroup = (uint64_t) a->join->v2;
       g = (pid_t) syscall (SYS_clone3, &ca, sizeof ca);
-      born_in_cgroup = g >= 0;
+      in_v2 = g >= 0;
     }
   if (g < 0)
     g = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
@@ -453,7 +457,8 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
       init_main (a);
     }
   close (hold[0]);
-  pier_sync_send (a->sync, PIER_SYNC_PID, g, born_in_cgroup ? "in-cgroup" : NULL, NULL);
+  pier_sync_send (a->sync, PIER_SYNC_PID, g,
+                  in_v1 ? (in_v2 ? "in-v1 in-v2" : "in-v1") : (in_v2 ? "in-v2" : ""), NULL);
   pier_write_all (hold[1], "1", 1);
   _exit (0);
 fail:
@@ -538,7 +543,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   cleanup_free char *owner = NULL;
   int *idmap_fds = NULL;
   int peer = -1; /* our end of the stand-in console socket */
-  int cgroup_fd = -1;
+  pier_cgroup_join join = { -1, NULL, 0 };
   int statedir = -1, sp[2] = { -1, -1 }, console = o->console_fd;
   int nsfds[PIER_NS_COUNT];
   pid_t c = -1, g = -1;
@@ -658,9 +663,19 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
       pier_error_make (err, errno, "socketpair");
       goto out;
     }
-  if (cg && pier_cgroup_host_mode () == PIER_CGROUP_V2 && !s->ns_wanted[PIER_NS_USER])
-    cgroup_fd = pier_cgroup_open_v2 (cg);
-  struct init_args args = { s, o, sc, sp[1], statedir, console, cgpath, false, idmap_fds, -1, cgroup_fd };
+  if (cg)
+    {
+      pier_cgroup_join_open (cg, &join);
+      /* A user namespace's root may not clone into a cgroup it does not
+       * own. */
+      if (s->ns_wanted[PIER_NS_USER] && join.v2 >= 0)
+        {
+          close (join.v2);
+          join.v2 = -1;
+        }
+    }
+  struct init_args args
+      = { s, o, sc, sp[1], statedir, console, cgpath, false, idmap_fds, -1, cg ? &join : NULL };
   c = fork ();
   if (c < 0)
     {
@@ -696,7 +711,10 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   waitpid (c, NULL, 0);
   c = -1;
   pier_debug ("create %s: init is pid %d", id, (int) g);
-  if (cg && strcmp (m.text, "in-cgroup") != 0 && pier_cgroup_enter (cg, g, err) < 0)
+  if (cg
+      && pier_cgroup_enter_some (cg, g, strstr (m.text, "in-v1") == NULL, strstr (m.text, "in-v2") == NULL,
+                                 err)
+             < 0)
     goto out;
   pier_debug ("create %s: init moved into its cgroup", id);
   if (pier_sync_send (sp[0], PIER_SYNC_CGROUP, 0, NULL, err) < 0)
@@ -771,8 +789,7 @@ out:
     close (statedir);
   if (console >= 0 && console != o->console_fd)
     close (console);
-  if (cgroup_fd >= 0)
-    close (cgroup_fd);
+  pier_cgroup_join_close (&join);
   if (peer >= 0)
     close (peer);
   for (size_t i = 0; idmap_fds && i < s->n_mounts; i++)
