@@ -238,6 +238,13 @@ pier_db_open (const char *path, pier_db **out, pier_error **err)
     }
   sqlite3_extended_result_codes (db->h, 1);
   sqlite3_busy_timeout (db->h, DB_BUSY_TIMEOUT_MS);
+  /* Each pier command is a process of its own: the WAL stays when it
+   * closes (no checkpoint, no delete), so the next one neither waits for
+   * a checkpoint's syncs nor creates, syncs and dir-syncs a new WAL before
+   * its first commit.  sqlite still checkpoints as the WAL fills. */
+  int persist = 1;
+  sqlite3_file_control (db->h, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  sqlite3_db_config (db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   /* synchronous=FULL: a committed record survives a power cut, as the blob
    * it names does. */
   if (db_exec (db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL", err) < 0)
