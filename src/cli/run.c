@@ -889,7 +889,7 @@ pier_cli_stream (struct pier_globals *g, const char *id, int fd, bool tty, bool 
 
 static int
 create_container (struct pier_globals *g, const char *verb, struct run_flags *f, int argc, char **argv,
-                  pier_store **st_out, pier_engine **e_out, char **id_out)
+                  const pier_attach *a, int *monitor, pier_store **st_out, pier_engine **e_out, char **id_out)
 {
   cleanup_json json_t *body = NULL;
   int rc = build_body (verb, f, argc, argv, &body);
@@ -906,8 +906,14 @@ create_container (struct pier_globals *g, const char *verb, struct run_flags *f,
   pier_engine *e = pier_engine_new (st, g->runroot);
   pier_error *err = NULL;
   cleanup_strv char **warnings = NULL;
+  /* `run`: the monitor loads while the container is recorded (without
+   * one, the start forks it). */
+  if (monitor && pier_engine_prespawn (e, a, monitor, NULL) < 0)
+    *monitor = -1;
   if (pier_engine_create (e, f->name, body, id_out, &warnings, &err) < 0)
     {
+      if (monitor && *monitor >= 0)
+        close (*monitor);
       pier_engine_free (e);
       pier_store_close (st);
       return pier_cli_fail (err, PIER_EXIT_USAGE);
@@ -944,7 +950,7 @@ pier_cmd_create (struct pier_globals *g, int argc, char **argv)
   pier_store *st = NULL;
   pier_engine *e = NULL;
   cleanup_free char *id = NULL;
-  rc = create_container (g, "create", &f, argc - i, argv + i, &st, &e, &id);
+  rc = create_container (g, "create", &f, argc - i, argv + i, NULL, NULL, &st, &e, &id);
   if (rc == 0)
     printf ("%s\n", id);
   pier_engine_free (e);
@@ -969,14 +975,8 @@ pier_cmd_run (struct pier_globals *g, int argc, char **argv)
   pier_store *st = NULL;
   pier_engine *e = NULL;
   cleanup_free char *id = NULL;
-  rc = create_container (g, "run", &f, argc - i, argv + i, &st, &e, &id);
-  if (rc != 0)
-    {
-      run_flags_free (&f);
-      return rc;
-    }
   pier_error *err = NULL;
-  int code = 125, client = -1;
+  int code = 125, client = -1, monitor = -1;
   bool attach_in = f.interactive && !f.detach;
   bool attach_out = !f.detach, attach_err = !f.detach;
   if (f.attach)
@@ -992,7 +992,13 @@ pier_cmd_run (struct pier_globals *g, int argc, char **argv)
   pier_attach a = { attach_in, attach_out, attach_err, 0, 0 };
   if (f.tty)
     term_size (&a);
-  if (pier_engine_start (e, id, &a, f.detach ? NULL : &client, &code, &err) < 0)
+  rc = create_container (g, "run", &f, argc - i, argv + i, &a, &monitor, &st, &e, &id);
+  if (rc != 0)
+    {
+      run_flags_free (&f);
+      return rc;
+    }
+  if (pier_engine_start_prespawned (e, id, monitor, &a, f.detach ? NULL : &client, &code, &err) < 0)
     {
       rc = pier_cli_fail (err, code);
       goto out;

@@ -339,17 +339,6 @@ pier_engine_check_host_config (json_t *hc, pier_error **err)
   return 0;
 }
 
-static int
-write_file (int dirfd, const char *name, const char *text, pier_error **err)
-{
-  /* A new file in a directory nobody else sees yet (tmp/): no temporary
-   * name needed; the directory is synced once, after all its files. */
-  cleanup_close int fd = openat (dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0 || pier_write_all (fd, text, strlen (text)) < 0 || fsync (fd) < 0)
-    return pier_error_make (err, errno, "cannot write the container's %s", name);
-  return 0;
-}
-
 /* resolv.conf as docker makes it for a container without a bridge: the
  * host's, without nameservers on loopback (they are the host's own). */
 char *
@@ -376,6 +365,42 @@ pier_engine_resolv_conf (void)
   return out;
 }
 
+/* The files bind-mounted on the container's /etc: hostname, hosts and
+ * resolv.conf, from its record.  Written at its creation and again at
+ * every start (as docker's), so never synced: a power cut that empties
+ * them is mended by the next start. */
+int
+pier_engine_write_etc (int dirfd, json_t *cfg, json_t *hc, pier_error **err)
+{
+  const char *hostname = json_string_value (json_object_get (cfg, "Hostname"));
+  cleanup_free char *hn = xasprintf ("%s\n", hostname ? hostname : "");
+  const char *net = json_string_value (json_object_get (hc, "NetworkMode"));
+  cleanup_free char *hosts = NULL;
+  if (net && strcmp (net, "host") == 0)
+    {
+      size_t l;
+      if (pier_read_file_at (AT_FDCWD, "/etc/hosts", &hosts, &l, NULL) < 0)
+        hosts = xstrdup ("127.0.0.1\tlocalhost\n");
+    }
+  else
+    hosts = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                       "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                       "ff02::2\tip6-allrouters\n");
+  pier_engine_net_extra_hosts (hc, &hosts);
+  cleanup_free char *host_resolv = pier_engine_resolv_conf ();
+  cleanup_free char *resolv = pier_engine_net_resolv_conf (hc, host_resolv);
+  const char *names[] = { "hostname", "hosts", "resolv.conf" };
+  const char *texts[] = { hn, hosts, resolv };
+  for (size_t i = 0; i < 3; i++)
+    {
+      cleanup_close int fd
+          = openat (dirfd, names[i], O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (fd < 0 || pier_write_all (fd, texts[i], strlen (texts[i])) < 0)
+        return pier_error_make (err, errno, "cannot write the container's %s", names[i]);
+    }
+  return 0;
+}
+
 /* The container's directory is made in the store's tmp/ (under tmp_name,
  * marked with the container's id) and moved into containers/ once the
  * record is committed: a pier killed before the commit leaves only a
@@ -394,26 +419,13 @@ make_container_dir (pier_engine *e, const char *tmp_name, const char *id, json_t
   for (size_t i = 0; subdirs[i]; i++)
     if (mkdirat (d, subdirs[i], i == 0 ? 0755 : 0700) < 0)
       return pier_error_make (err, errno, "cannot create %s/tmp/%s/%s", e->root, tmp_name, subdirs[i]);
-  const char *hostname = json_string_value (json_object_get (cfg, "Hostname"));
-  cleanup_free char *hn = xasprintf ("%s\n", hostname);
-  const char *net = json_string_value (json_object_get (hc, "NetworkMode"));
-  cleanup_free char *hosts = NULL;
-  if (strcmp (net, "host") == 0)
-    {
-      size_t l;
-      if (pier_read_file_at (AT_FDCWD, "/etc/hosts", &hosts, &l, NULL) < 0)
-        hosts = xstrdup ("127.0.0.1\tlocalhost\n");
-    }
-  else
-    hosts = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                       "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-                       "ff02::2\tip6-allrouters\n");
-  pier_engine_net_extra_hosts (hc, &hosts);
-  cleanup_free char *host_resolv = pier_engine_resolv_conf ();
-  cleanup_free char *resolv = pier_engine_net_resolv_conf (hc, host_resolv);
-  if (write_file (d, "hostname", hn, err) < 0 || write_file (d, "hosts", hosts, err) < 0
-      || write_file (d, "resolv.conf", resolv, err) < 0
-      || write_file (d, PIER_STORE_CONTAINER_MARK, id, err) < 0)
+  /* The id marks the directory (a file written once, synced with it). */
+  cleanup_close int fd
+      = openat (d, PIER_STORE_CONTAINER_MARK, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 || pier_write_all (fd, id, strlen (id)) < 0 || fsync (fd) < 0)
+    return pier_error_make (err, errno, "cannot write %s/tmp/%s/%s", e->root, tmp_name,
+                            PIER_STORE_CONTAINER_MARK);
+  if (pier_engine_write_etc (d, cfg, hc, err) < 0)
     return -1;
   if (fsync (d) < 0)
     return pier_error_make (err, errno, "cannot sync %s/tmp/%s", e->root, tmp_name);
@@ -442,7 +454,8 @@ place_container_dir (pier_engine *e, const char *tmp_name, const char *id, pier_
 }
 
 int
-pier_engine_container_remove (const char *root, pier_db *db, const char *id, pier_error **err)
+pier_engine_container_remove (const char *root, pier_db *db, const char *id, char **leftover,
+                              pier_error **err)
 {
   cleanup_close int rfd = open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rfd < 0)
@@ -473,7 +486,10 @@ pier_engine_container_remove (const char *root, pier_db *db, const char *id, pie
       return -1;
     }
   /* What cannot go now goes with a later pier (a tmp/ entry of ours). */
-  pier_rmtree_at (rfd, tmp, NULL);
+  if (leftover)
+    *leftover = xasprintf ("%s/%s", root, tmp);
+  else
+    pier_rmtree_at (rfd, tmp, NULL);
   return 0;
 }
 

@@ -36,13 +36,17 @@ typedef struct pier_engine
   char *runroot; /* runtime state */
 } pier_engine;
 
-/* Open the engine over an open store (not owned). */
 /* A container's directory and record go, in the order that lets a pier
  * killed at any point leave a consistent store: the directory is moved to
- * tmp/ (marked with the id), the record deleted, the directory removed. */
-int pier_engine_container_remove (const char *root, pier_db *db, const char *id, pier_error **err);
+ * tmp/ (marked with the id), the record deleted, the directory removed.
+ * With leftover, the last step is the caller's: *leftover is the tmp/
+ * directory to remove (with pier_rmtree_at), when the container is gone
+ * to everyone else already. */
+int pier_engine_container_remove (const char *root, pier_db *db, const char *id, char **leftover,
+                                  pier_error **err);
 
-/* The first engine of a boot restarts what must run again (pier_engine_boot). */
+/* Open the engine over an open store (not owned).  The first engine of a
+ * boot restarts what must run again (pier_engine_boot). */
 pier_engine *pier_engine_new (pier_store *st, const char *runroot);
 void pier_engine_free (pier_engine *e);
 
@@ -82,6 +86,16 @@ typedef struct pier_attach
  * it: 127 command not found, 126 not executable, 125 otherwise. */
 int pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *client, int *exit_code,
                        pier_error **err);
+/* `run` forks the monitor before it creates the container, so the
+ * monitor loads (exec, libraries, database) while the container is
+ * recorded: pier_engine_prespawn gives the monitor's socket in *sock, and
+ * pier_engine_start_prespawned hands it the new container's id (and takes
+ * sock, which may be -1: then it is pier_engine_start).  A prespawned
+ * monitor whose socket closes before it got an id exits, having made
+ * nothing. */
+int pier_engine_prespawn (pier_engine *e, const pier_attach *a, int *sock, pier_error **err);
+int pier_engine_start_prespawned (pier_engine *e, const char *id, int sock, const pier_attach *a, int *client,
+                                  int *exit_code, pier_error **err);
 
 /* After a reboot (this boot's id is not the one in <runroot>/boot-id):
  * the containers that were running with restart policy `always`, or
@@ -226,6 +240,9 @@ int pier_engine_mount_layers (pier_engine *e, const char *const *chains, const c
  * terminal size packed in one number): main() hands such
  * an argv to pier_engine_monitor_exec. */
 #define PIER_MONITOR_ARG "__monitor"
+/* The id argument of a prespawned monitor, as long as an id: it reads its
+ * id (PIER_MSG_ID) and writes it over this one, so ps shows it. */
+#define PIER_MONITOR_ID_LATER "----------------------------------------------------------------"
 int pier_engine_monitor_exec (int argc, char **argv);
 
 /* docker's exit code for a start failure, from the runtime's message:
@@ -251,6 +268,7 @@ enum
   PIER_MSG_STDIN_EOF = 22,
   PIER_MSG_RESIZE = 23, /* client -> monitor: u16 rows, u16 cols */
   PIER_MSG_STOP = 24,   /* client -> monitor: int32 timeout, int32 signal */
+  PIER_MSG_ID = 25,     /* client -> prespawned monitor: the container's id */
 };
 
 enum

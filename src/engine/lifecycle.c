@@ -334,19 +334,12 @@ read_started (int fd, int *exit_code, pier_error **err)
     }
 }
 
-int
-pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *client, int *exit_code,
-                   pier_error **err)
+/* Fork a monitor for container id, or, with id NULL, one that waits for
+ * its id on *sock (pier_engine_prespawn).  *sock: our end of its client
+ * socket. */
+static int
+spawn_monitor (pier_engine *e, const char *id, const pier_attach *a, int *sock, pier_error **err)
 {
-  cleanup_json json_t *state = NULL;
-  if (exit_code)
-    *exit_code = 125;
-  if (pier_engine_load (e, id, NULL, &state, err) < 0)
-    return -1;
-  if (status_is (state, "paused"))
-    return pier_error_makex (err, EBUSY, "cannot start a paused container, try unpause instead");
-  if (live_status (state))
-    return client ? pier_engine_attach (e, id, a, client, err) : 0;
   int sv[2];
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return pier_error_make (err, errno, "cannot create the monitor's socket");
@@ -381,7 +374,7 @@ pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *cl
                        (char *) PIER_MONITOR_ARG,
                        e->root,
                        e->runroot,
-                       (char *) id,
+                       (char *) (id ? id : PIER_MONITOR_ID_LATER),
                        fd,
                        packed_s,
                        NULL };
@@ -392,15 +385,62 @@ pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *cl
   int status;
   while (waitpid (child, &status, 0) < 0 && errno == EINTR)
     ;
-  if (read_started (sv[0], exit_code, err) < 0)
+  *sock = sv[0];
+  return 0;
+}
+
+int
+pier_engine_prespawn (pier_engine *e, const pier_attach *a, int *sock, pier_error **err)
+{
+  return spawn_monitor (e, NULL, a, sock, err);
+}
+
+int
+pier_engine_start_prespawned (pier_engine *e, const char *id, int sock, const pier_attach *a, int *client,
+                              int *exit_code, pier_error **err)
+{
+  cleanup_close int fd = sock;
+  cleanup_json json_t *state = NULL;
+  if (exit_code)
+    *exit_code = 125;
+  if (pier_engine_load (e, id, NULL, &state, err) < 0)
+    return -1;
+  if (fd < 0 || status_is (state, "paused") || live_status (state))
+    return pier_engine_start (e, id, a, client, exit_code, err);
+  if (pier_msg_send (fd, PIER_MSG_ID, id, strlen (id)) < 0)
+    return pier_error_make (err, errno, "cannot reach the container's monitor");
+  if (read_started (fd, exit_code, err) < 0)
+    return -1;
+  if (client)
+    *client = move_fd (&fd);
+  return 0;
+}
+
+int
+pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *client, int *exit_code,
+                   pier_error **err)
+{
+  cleanup_json json_t *state = NULL;
+  if (exit_code)
+    *exit_code = 125;
+  if (pier_engine_load (e, id, NULL, &state, err) < 0)
+    return -1;
+  if (status_is (state, "paused"))
+    return pier_error_makex (err, EBUSY, "cannot start a paused container, try unpause instead");
+  if (live_status (state))
+    return client ? pier_engine_attach (e, id, a, client, err) : 0;
+  int sock = -1;
+  if (spawn_monitor (e, id, a, &sock, err) < 0)
+    return -1;
+  if (read_started (sock, exit_code, err) < 0)
     {
-      close (sv[0]);
+      close (sock);
       return -1;
     }
   if (client)
-    *client = sv[0];
+    *client = sock;
   else
-    close (sv[0]);
+    close (sock);
   return 0;
 }
 
@@ -627,7 +667,7 @@ pier_engine_remove (pier_engine *e, const char *id, bool force, bool volumes, pi
     }
   cleanup_free char *rt = pier_engine_runtime_root (e);
   pier_container_delete (rt, id, true, NULL);
-  if (pier_engine_container_remove (e->root, pier_store_db (e->st), id, err) < 0)
+  if (pier_engine_container_remove (e->root, pier_store_db (e->st), id, NULL, err) < 0)
     return -1;
   return volumes ? pier_engine_mounts_release (e->root, pier_store_db (e->st), rec, err) : 0;
 }

@@ -83,6 +83,7 @@ struct mon
   bool ran_before;     /* the container ran before this monitor */
   bool net_started;    /* joined pier's networks (pier_engine_net_start) */
   bool removed;        /* auto_remove done */
+  char *leftover;      /* the removed container's tmp/ directory, to delete */
   bool shed;           /* shed () done for this run */
   pier_net_dns *dns;   /* the embedded resolver, on user-defined networks */
   int host_mntns;      /* the mount namespace we were started in */
@@ -360,14 +361,16 @@ start_once (struct mon *m, int *code, pier_error **err)
   json_object_set_new (st, "MonitorStart", json_integer ((json_int_t) pier_proc_start_time (getpid ())));
   if (m->health)
     pier_health_started (m->health, st, pid);
-  save_state (m, st);
-  json_decref (st);
+  /* Recorded while the process starts (a commit waits for the disk). */
   if (pier_container_start (m->rtroot, m->id, err) < 0)
     {
+      json_decref (st);
       *code = pier_engine_start_code (*err);
       pier_container_delete (m->rtroot, m->id, true, NULL);
       return -1;
     }
+  save_state (m, st);
+  json_decref (st);
   return 0;
 }
 
@@ -640,14 +643,14 @@ serve (struct mon *m)
   timerfd_settime (m->timer_fd, 0, &off, NULL);
 }
 
-static void auto_remove (struct mon *m);
+static bool auto_remove (struct mon *m);
+static void drop_leftover (struct mon *m);
 
 /* Record the exit; returns the restart delay in ms, or -1 for none. */
 static int64_t
 finish (struct mon *m, int64_t started_ms, int64_t *delay)
 {
   long ooms = oom_kills (m->id);
-  pier_container_delete (m->rtroot, m->id, true, NULL);
   json_t *st = load_state (m);
   char now[64];
   pier_time_now_rfc3339 (now, sizeof now);
@@ -711,8 +714,17 @@ finish (struct mon *m, int64_t started_ms, int64_t *delay)
       json_object_del (st, "MonitorPid");
       json_object_del (st, "MonitorStart");
     }
-  save_state (m, st);
-  json_decref (st);
+  bool remove
+      = !restart && json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove"));
+  /* The runtime's state and cgroups go now, or, for a container about to
+   * be removed, after its clients heard of the exit (its processes are
+   * gone: the kernel killed them with its init). */
+  if (!remove)
+    pier_container_delete (m->rtroot, m->id, true, NULL);
+  /* A record about to go needs no exit state (clients get the code),
+   * unless it stays after all. */
+  if (!remove)
+    save_state (m, st);
   if (!restart)
     {
       /* The last exit: release the network and, with --rm, remove the
@@ -720,12 +732,16 @@ finish (struct mon *m, int64_t started_ms, int64_t *delay)
        * is gone (as docker's). */
       if (m->net_started)
         pier_engine_net_stop (m->root, m->runroot, m->db, m->id);
-      if (json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
-        auto_remove (m);
+      if (remove && !auto_remove (m))
+        save_state (m, st);
     }
+  json_decref (st);
   broadcast (m, PIER_MSG_EXIT, 0, ex, sizeof ex);
   while (m->n_clients)
     client_drop (m, 0);
+  if (remove)
+    pier_container_delete (m->rtroot, m->id, true, NULL);
+  drop_leftover (m);
   return restart ? *delay : -1;
 }
 
@@ -770,17 +786,34 @@ restart_wait (struct mon *m, int64_t ms)
   return false;
 }
 
+/* The files of a removed container: gone for everyone else already, so
+ * deleted after clients heard of the exit. */
 static void
+drop_leftover (struct mon *m)
+{
+  if (m->leftover == NULL)
+    return;
+  /* The root is still mounted here (its unmount syncs the upper layer's
+   * file system: a millisecond or more). */
+  cleanup_free char *rootfs = pier_path_join (m->leftover, "rootfs");
+  umount2 (rootfs, MNT_DETACH);
+  pier_rmtree_at (AT_FDCWD, m->leftover, NULL);
+  free (m->leftover);
+  m->leftover = NULL;
+}
+
+/* Remove the --rm container; true when it is gone. */
+static bool
 auto_remove (struct mon *m)
 {
   if (m->removed)
-    return;
+    return true;
   m->removed = true;
-  cleanup_free char *rootfs = pier_path_join (m->dir, "rootfs");
-  umount2 (rootfs, MNT_DETACH);
   db_open (m);
-  if (m->db && pier_engine_container_remove (m->root, m->db, m->id, NULL) == 0)
-    pier_engine_mounts_release (m->root, m->db, m->rec, NULL);
+  if (m->db == NULL || pier_engine_container_remove (m->root, m->db, m->id, &m->leftover, NULL) < 0)
+    return false;
+  pier_engine_mounts_release (m->root, m->db, m->rec, NULL);
+  return true;
 }
 
 /* A start that failed: the container stays (created, or exited when it
@@ -842,9 +875,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
 
   m->root = xstrdup (root);
   m->runroot = xstrdup (runroot);
-  m->id = xstrdup (id);
   m->rtroot = pier_path_join (runroot, "runtime");
-  m->dir = xasprintf ("%s/containers/%s", root, id);
   client_add (m, client, flags);
   m->rows = (unsigned short) (packed >> 8 & 0xffff);
   m->cols = (unsigned short) (packed >> 24 & 0xffff);
@@ -861,6 +892,27 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   m->timer_fd = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 
   db_open (m);
+  /* Prespawned: loaded while the CLI records the container; its id comes
+   * once it is (the CLI gone or failed first: nothing was made). */
+  char given[PIER_MSG_MAX + 1];
+  if (strcmp (id, PIER_MONITOR_ID_LATER) == 0)
+    {
+      ssize_t n;
+      do
+        n = recv (client, given, sizeof given - 1, 0);
+      while (n < 0 && errno == EINTR);
+      if (n < 2 || given[0] != PIER_MSG_ID)
+        {
+          pier_db_close (m->db);
+          _exit (0);
+        }
+      given[n] = '\0';
+      if (strlen (given + 1) == strlen (id))
+        memcpy ((char *) id, given + 1, strlen (id)); /* our argv: ps shows the id */
+      id = given + 1;
+    }
+  m->id = xstrdup (id);
+  m->dir = xasprintf ("%s/containers/%s", root, id);
   pier_db_container *c = NULL;
   if (m->db == NULL || pier_db_container_get (m->db, id, &c, &err) < 0)
     goto fail;
@@ -902,6 +954,20 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
           < 0)
         goto fail;
     }
+
+  /* /etc's files as at creation (a network rewrites its own). */
+  {
+    cleanup_close int dfd = open (m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+      {
+        pier_error_make (&err, errno, "cannot open %s", m->dir);
+        goto fail;
+      }
+    if (pier_engine_write_etc (dfd, json_object_get (m->rec, "Config"),
+                               json_object_get (m->rec, "HostConfig"), &err)
+        < 0)
+      goto fail;
+  }
 
   /* The network namespace (held by us, so it lives as long as we do). */
   int netns_fd = -1;
@@ -946,6 +1012,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   remove_listener (m);
   if (json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
+  drop_leftover (m);
   if (m->net_started)
     pier_engine_net_idle_spawn (m->root, m->runroot, m->host_mntns);
   pier_logfile_close (m->log);
@@ -965,6 +1032,7 @@ fail:
   remove_listener (m);
   if (m->rec && json_is_true (json_object_get (json_object_get (m->rec, "HostConfig"), "AutoRemove")))
     auto_remove (m);
+  drop_leftover (m);
   if (m->net_started)
     pier_engine_net_idle_spawn (m->root, m->runroot, m->host_mntns);
   pier_db_close (m->db);
