@@ -554,3 +554,33 @@ def test_a_create_killed_after_its_record_is_finished_by_the_next_pier(pier):
     assert pier.ok("start", "-a", cid) == ""
     check = pier("system", "check")
     assert check.rc == 0 and check.out.strip().endswith("no problems found"), check
+
+
+def waiting_monitors():
+    """Monitors forked ahead of a container (`run`) still waiting for its id."""
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                argv = Path("/proc", d, "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"__monitor" in argv and b"-" * 64 in argv:
+                found.append(int(d))
+    return found
+
+
+def test_run_forks_its_monitor_first_and_a_failed_create_leaves_none(pier):
+    """`run` forks the monitor before it records the container; the monitor
+    shows the container's id once it has it, and exits when the create
+    fails (a name in use) without making anything."""
+    cid = pier.ok("run", "-d", "--name", "first", "busybox", "sleep", "1000").strip()
+    mon = monitor_pid(cid)
+    assert mon and alive(mon), "the monitor's command line names its container"
+    before = set(os.listdir(Path(pier.root) / "containers"))
+    r = pier("run", "--name", "first", "busybox", "true")
+    assert r.rc == 125 and "is already in use" in r.err, r
+    wait_until(lambda: not waiting_monitors(), timeout=10, what="the unused monitor's exit")
+    assert set(os.listdir(Path(pier.root) / "containers")) == before
+    assert os.listdir(Path(pier.root) / "tmp") == []
+    assert pier.ok("ps", "-aq", "--no-trunc").split() == [cid]
