@@ -123,10 +123,18 @@ save_state (struct mon *m, json_t *st)
     pier_engine_save_state (m->db, m->id, st, NULL);
 }
 
+/* A socket closed with messages unread resets its peer, whose next recv
+ * then fails with ECONNRESET before the messages we sent it (the EXIT
+ * report): refuse further messages, drop those queued, then close. */
 static void
 client_drop (struct mon *m, size_t i)
 {
-  close (m->clients[i].fd);
+  int fd = m->clients[i].fd;
+  char buf[512];
+  shutdown (fd, SHUT_RD);
+  while (recv (fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+    ;
+  close (fd);
   m->clients[i] = m->clients[--m->n_clients];
 }
 
