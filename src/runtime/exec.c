@@ -26,6 +26,10 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
 static bool
 same_ns (pid_t pid, const char *name)
 {
@@ -48,6 +52,8 @@ struct exec_child
   int listener;
   char *state_json;
   int nsfds[PIER_NS_COUNT];
+  const pier_cgroup_join *join; /* how the process joins its cgroup, or NULL */
+  bool wait_go;                 /* the process waits for the runtime's GO */
 };
 
 static void __attribute__ ((noreturn)) exec_final (struct exec_child *c)
@@ -68,9 +74,10 @@ static void __attribute__ ((noreturn)) exec_final (struct exec_child *c)
   if (pier_process_find (p, &exe, &err) < 0)
     goto fail;
   pid_t self = 0;
-  if (c->listener >= 0)
+  if (c->wait_go)
     {
-      /* Our pid as the host sees it comes from the runtime. */
+      /* Our pid as the host sees it comes from the runtime, once we are
+       * in our cgroup. */
       pier_sync_msg m;
       if (pier_sync_expect (c->sync, PIER_SYNC_GO, &m, &err) < 0)
         goto fail;
@@ -90,8 +97,14 @@ static void __attribute__ ((noreturn)) exec_stage1 (struct exec_child *c)
   /* No process in the container may open us through /proc while we are
    * still the runtime binary. */
   prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
-  if (pier_sync_expect (c->sync, PIER_SYNC_GO, &m, &err) < 0)
+  /* Into the container's v1 cgroups by ourselves (pier_cgroup_join): no
+   * wait for the kernel's global lock; the runtime moves us if we cannot. */
+  bool in_v1 = c->join && pier_cgroup_join_self_v1 (c->join);
+  if (pier_sync_send (c->sync, PIER_SYNC_CGROUP, in_v1, NULL, NULL) < 0
+      || pier_sync_expect (c->sync, PIER_SYNC_GO, &m, &err) < 0)
     _exit (1);
+  /* GO's value: whether the runtime moved us into the v2 cgroup. */
+  bool born_v2 = c->join && c->join->v2 >= 0 && m.value == 0;
   for (int t = 0; t < PIER_NS_COUNT; t++)
     if (c->nsfds[t] >= 0 && setns (c->nsfds[t], pier_ns_table[t].flag) < 0)
       {
@@ -101,7 +114,28 @@ static void __attribute__ ((noreturn)) exec_stage1 (struct exec_child *c)
   for (int t = 0; t < PIER_NS_COUNT; t++)
     if (c->nsfds[t] >= 0)
       close (c->nsfds[t]);
-  pid_t e = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+  /* Born in the v2 cgroup (CLONE_INTO_CGROUP); else the runtime moves
+   * the process, which waits for it. */
+  pid_t e = -1;
+  bool in_v2 = false;
+  if (born_v2)
+    {
+      struct clone_args_v2
+      {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+            set_tid_size, cgroup;
+      } ca = { 0 };
+      ca.flags = CLONE_PARENT | 0x200000000ULL /* CLONE_INTO_CGROUP */;
+      ca.cgroup = (uint64_t) c->join->v2;
+      c->wait_go = c->listener >= 0;
+      e = (pid_t) syscall (SYS_clone3, &ca, sizeof ca);
+      in_v2 = e >= 0;
+    }
+  if (e < 0)
+    {
+      c->wait_go = c->listener >= 0 || born_v2;
+      e = (pid_t) syscall (SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+    }
   if (e < 0)
     {
       pier_error_make (&err, errno, "fork");
@@ -109,7 +143,7 @@ static void __attribute__ ((noreturn)) exec_stage1 (struct exec_child *c)
     }
   if (e == 0)
     exec_final (c);
-  pier_sync_send (c->sync, PIER_SYNC_PID, e, NULL, NULL);
+  pier_sync_send (c->sync, PIER_SYNC_PID, e, born_v2 && !in_v2 ? "move-v2" : "", NULL);
   _exit (0);
 fail:
   pier_sync_send (c->sync, PIER_SYNC_ERROR, err ? err->code : EIO, err ? err->msg : "failed", NULL);
@@ -124,6 +158,8 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
   int sp[2] = { -1, -1 }, rc = -1;
   pid_t stage1 = -1, e = -1;
   pier_sync_msg m;
+  pier_cgroup cg = { NULL };
+  pier_cgroup_join join = { -1, NULL, 0 };
 
   c.r = r;
   c.console = r->console_fd;
@@ -202,6 +238,12 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
       goto out;
     }
   c.sync = sp[1];
+  if (st->cgroup_path && *st->cgroup_path)
+    {
+      cg.path = st->cgroup_path;
+      pier_cgroup_join_open (&cg, &join);
+      c.join = &join;
+    }
   stage1 = fork ();
   if (stage1 < 0)
     {
@@ -215,19 +257,24 @@ pier_container_exec (const pier_exec_request *r, pid_t *out_pid, int *status, pi
     }
   close (sp[1]);
   sp[1] = -1;
-  if (st->cgroup_path && *st->cgroup_path)
-    {
-      pier_cgroup cg = { st->cgroup_path };
-      if (pier_cgroup_enter (&cg, stage1, err) < 0)
-        goto out;
-    }
-  if (pier_sync_send (sp[0], PIER_SYNC_GO, 0, NULL, err) < 0
+  if (pier_sync_expect (sp[0], PIER_SYNC_CGROUP, &m, err) < 0)
+    goto out;
+  /* What stage1 could not do itself: the v1 cgroups, and the v2 one for
+   * a process that joins a user namespace (which may not clone into a
+   * cgroup it does not own). */
+  bool v2_here = join.v2 >= 0 && c.nsfds[PIER_NS_USER] >= 0;
+  if (cg.path && pier_cgroup_enter_some (&cg, stage1, m.value == 0, v2_here, err) < 0)
+    goto out;
+  if (pier_sync_send (sp[0], PIER_SYNC_GO, v2_here, NULL, err) < 0
       || pier_sync_expect (sp[0], PIER_SYNC_PID, &m, err) < 0)
     goto out;
   e = (pid_t) m.value;
   waitpid (stage1, NULL, 0);
   stage1 = -1;
-  if (c.listener >= 0 && pier_sync_send (sp[0], PIER_SYNC_GO, e, NULL, err) < 0)
+  bool move_v2 = strcmp (m.text, "move-v2") == 0;
+  if (move_v2 && pier_cgroup_enter_some (&cg, e, false, true, err) < 0)
+    goto out;
+  if ((c.listener >= 0 || move_v2) && pier_sync_send (sp[0], PIER_SYNC_GO, e, NULL, err) < 0)
     goto out;
   /* EOF means the exec succeeded (the socket is close-on-exec). */
   ssize_t n = TEMP_FAILURE_RETRY_INT (recv (sp[0], &m, sizeof m, 0));
@@ -270,6 +317,7 @@ out:
     close (c.console);
   if (c.listener >= 0)
     close (c.listener);
+  pier_cgroup_join_close (&join);
   free (c.state_json);
   pier_seccomp_free (c.sc);
   pier_spec_free (c.spec);
