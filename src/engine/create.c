@@ -402,12 +402,11 @@ pier_engine_write_etc (int dirfd, json_t *cfg, json_t *hc, pier_error **err)
 }
 
 /* The container's directory is made in the store's tmp/ (under tmp_name,
- * marked with the container's id) and moved into containers/ once the
+ * which holds the container's id) and moved into containers/ once the
  * record is committed: a pier killed before the commit leaves only a
  * tmp/ entry, one killed after it a move the next pier finishes. */
 static int
-make_container_dir (pier_engine *e, const char *tmp_name, const char *id, json_t *cfg, json_t *hc,
-                    pier_error **err)
+make_container_dir (pier_engine *e, const char *tmp_name, json_t *cfg, json_t *hc, pier_error **err)
 {
   int tmpfd = pier_store_tmp_fd (e->st);
   if (mkdirat (tmpfd, tmp_name, 0710) < 0)
@@ -419,12 +418,6 @@ make_container_dir (pier_engine *e, const char *tmp_name, const char *id, json_t
   for (size_t i = 0; subdirs[i]; i++)
     if (mkdirat (d, subdirs[i], i == 0 ? 0755 : 0700) < 0)
       return pier_error_make (err, errno, "cannot create %s/tmp/%s/%s", e->root, tmp_name, subdirs[i]);
-  /* The id marks the directory (a file written once, synced with it). */
-  cleanup_close int fd
-      = openat (d, PIER_STORE_CONTAINER_MARK, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0 || pier_write_all (fd, id, strlen (id)) < 0 || fsync (fd) < 0)
-    return pier_error_make (err, errno, "cannot write %s/tmp/%s/%s", e->root, tmp_name,
-                            PIER_STORE_CONTAINER_MARK);
   if (pier_engine_write_etc (d, cfg, hc, err) < 0)
     return -1;
   if (fsync (d) < 0)
@@ -446,10 +439,7 @@ place_container_dir (pier_engine *e, const char *tmp_name, const char *id, pier_
   if (renameat (pier_store_tmp_fd (e->st), tmp_name, cdir, id) < 0)
     return pier_error_make (err, errno, "cannot move the container's directory to %s/containers/%s", e->root,
                             id);
-  fsync (cdir);
-  cleanup_close int d = openat (cdir, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (d >= 0)
-    unlinkat (d, PIER_STORE_CONTAINER_MARK, 0);
+  /* Not synced: lost in a power cut, the move is made again from tmp/. */
   return 0;
 }
 
@@ -461,28 +451,19 @@ pier_engine_container_remove (const char *root, pier_db *db, const char *id, cha
   if (rfd < 0)
     return pier_error_make (err, errno, "cannot open %s", root);
   cleanup_free char *rel = xasprintf ("containers/%s", id);
-  cleanup_free char *name = pier_store_tmp_name (NULL);
+  /* Named with the id, so that a pier killed before the record goes has
+   * the next store open put it back. */
+  cleanup_free char *name = pier_store_container_tmp_name (NULL, id);
   cleanup_free char *tmp = xasprintf ("tmp/%s", name);
-  cleanup_close int d = openat (rfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (d >= 0)
-    {
-      /* Marked, so that a pier killed before the record goes has the
-       * next store open put it back. */
-      if (pier_atomic_write (d, PIER_STORE_CONTAINER_MARK, id, strlen (id), 0644, err) < 0)
-        return pier_error_wrap (err, "cannot remove container %s", id);
-      if (renameat (rfd, rel, rfd, tmp) < 0)
-        {
-          int e = errno;
-          unlinkat (d, PIER_STORE_CONTAINER_MARK, 0);
-          return pier_error_make (err, e, "cannot remove container %s: cannot move %s/%s to %s/tmp", id, root,
-                                  rel, root);
-        }
-    }
+  bool moved = renameat (rfd, rel, rfd, tmp) == 0;
+  if (!moved && errno != ENOENT)
+    return pier_error_make (err, errno, "cannot remove container %s: cannot move %s/%s to %s/tmp", id, root,
+                            rel, root);
   if (pier_db_container_delete (db, id, err) < 0)
     {
-      /* Still recorded: the directory goes back, unmarked. */
-      if (d >= 0 && renameat (rfd, tmp, rfd, rel) == 0)
-        unlinkat (d, PIER_STORE_CONTAINER_MARK, 0);
+      /* Still recorded: the directory goes back. */
+      if (moved)
+        renameat (rfd, tmp, rfd, rel);
       return -1;
     }
   /* What cannot go now goes with a later pier (a tmp/ entry of ours). */
@@ -607,8 +588,8 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   cleanup_free char *rec_text = pier_json_dump (rec, 0);
   cleanup_free char *state_text = pier_json_dump (state, 0);
 
-  cleanup_free char *tmp_name = pier_store_tmp_name (e->st);
-  if (make_container_dir (e, tmp_name, id, cfg, hc, err) < 0)
+  cleanup_free char *tmp_name = pier_store_container_tmp_name (e->st, id);
+  if (make_container_dir (e, tmp_name, cfg, hc, err) < 0)
     {
       pier_rmtree_at (pier_store_tmp_fd (e->st), tmp_name, NULL);
       pier_engine_mounts_undo (e, undo);

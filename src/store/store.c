@@ -280,6 +280,24 @@ pier_store_tmp_name (const pier_store *st)
   return xasprintf ("%d-%llu-%016" PRIx64, (int) pid, start, r);
 }
 
+char *
+pier_store_container_tmp_name (const pier_store *st, const char *id)
+{
+  cleanup_free char *base = pier_store_tmp_name (st);
+  return xasprintf ("%s-%s", base, id);
+}
+
+static bool
+is_container_id (const char *s, size_t n)
+{
+  if (n != 64)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return false;
+  return true;
+}
+
 /* Parse "<pid>-<starttime>-..."; 0 when the name is not ours. */
 static int
 parse_tmp_name (const char *name, pid_t *pid, unsigned long long *start)
@@ -298,25 +316,27 @@ parse_tmp_name (const char *name, pid_t *pid, unsigned long long *start)
   return 1;
 }
 
-/* A container's directory its dead creator left in tmp/ after recording
- * the container: moved into place (true), as the creator would have. */
+/* A container's directory its dead creator left in tmp/ (made, or being
+ * removed): moved into place (true) when the container is recorded. */
 static bool
 finish_container_dir (pier_store *st, const char *name)
 {
-  cleanup_close int d = openat (st->tmpfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   char id[80];
-  ssize_t n = -1;
-  if (d >= 0)
+  const char *dash = strrchr (name, '-');
+  if (dash && is_container_id (dash + 1, strlen (dash + 1)))
+    memcpy (id, dash + 1, 65);
+  else
     {
-      cleanup_close int m = openat (d, PIER_STORE_CONTAINER_MARK, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-      n = m < 0 ? -1 : read (m, id, sizeof id - 1);
+      /* Marked by an older pier. */
+      cleanup_close int d = openat (st->tmpfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+      cleanup_close int m
+          = d < 0 ? -1 : openat (d, PIER_STORE_CONTAINER_MARK, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      ssize_t n = m < 0 ? -1 : read (m, id, sizeof id - 1);
+      if (n < 0 || !is_container_id (id, (size_t) n))
+        return false;
+      id[n] = '\0';
+      unlinkat (d, PIER_STORE_CONTAINER_MARK, 0);
     }
-  if (n != 64)
-    return false;
-  id[n] = '\0';
-  for (ssize_t i = 0; i < n; i++)
-    if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-      return false;
   pier_db_container *c = NULL;
   if (pier_db_container_get (st->db, id, &c, NULL) < 0)
     return false;
@@ -325,7 +345,6 @@ finish_container_dir (pier_store *st, const char *name)
   if (cdir < 0 || renameat (st->tmpfd, name, cdir, id) < 0)
     return false;
   fsync (cdir);
-  unlinkat (d, PIER_STORE_CONTAINER_MARK, 0);
   return true;
 }
 

@@ -68,9 +68,15 @@ pier_db *pier_store_db (pier_store *st);
  * st may be NULL (a process without the store open).  Caller frees. */
 char *pier_store_tmp_name (const pier_store *st);
 
-/* In a container's directory while it is made in tmp/: the container's id.
- * When its creator died after recording the container, the next store
- * open moves the directory to containers/<id> instead of removing it. */
+/* A tmp/ name for container id's directory while it is made or removed:
+ * pier_store_tmp_name's with "-<id>" after it.  When its creator died, the
+ * next store open moves the directory to containers/<id> if the container
+ * is recorded (a create killed after its commit, a removal killed before
+ * its delete), and removes it otherwise.  Caller frees. */
+char *pier_store_container_tmp_name (const pier_store *st, const char *id);
+
+/* What piers before the name above marked such a directory with: a file
+ * holding the id (still read, for what they left). */
 #define PIER_STORE_CONTAINER_MARK ".pier-container-id"
 
 /* Remove the tmp/ entries whose creating process no longer exists (a pid

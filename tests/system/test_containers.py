@@ -538,16 +538,22 @@ def test_cli_killed_at_any_point_leaves_a_consistent_store(pier):
     assert check.rc == 0 and check.out.strip().endswith("no problems found"), check
 
 
-def test_a_create_killed_after_its_record_is_finished_by_the_next_pier(pier):
-    """The container's directory is made in tmp/ and moved into place after
-    the record's commit; when its creator died in between, the next pier
-    finishes the move."""
+@pytest.mark.parametrize("marked", ["by its name", "by a file (older piers)"])
+def test_a_create_killed_after_its_record_is_finished_by_the_next_pier(pier, marked):
+    """The container's directory is made in tmp/ (named with its id) and
+    moved into place after the record's commit; when its creator died in
+    between, the next pier finishes the move.  A removal killed before the
+    record's delete is put back the same way."""
     cid = pier.ok("create", "busybox", "true").strip()
     dead = subprocess.Popen(["true"])
     dead.wait()
-    tmp_entry = pier.root / "tmp" / ("%d-1-00000000deadbeef" % dead.pid)
-    os.rename(pier.root / "containers" / cid, tmp_entry)
-    (tmp_entry / ".pier-container-id").write_text(cid)
+    if marked == "by its name":
+        tmp_entry = pier.root / "tmp" / ("%d-1-00000000deadbeef-%s" % (dead.pid, cid))
+        os.rename(pier.root / "containers" / cid, tmp_entry)
+    else:
+        tmp_entry = pier.root / "tmp" / ("%d-1-00000000deadbeef" % dead.pid)
+        os.rename(pier.root / "containers" / cid, tmp_entry)
+        (tmp_entry / ".pier-container-id").write_text(cid)
     assert pier.ok("ps", "-aq", "--no-trunc").split() == [cid]
     assert (pier.root / "containers" / cid / "upper").is_dir()
     assert not tmp_entry.exists() and not (pier.root / "containers" / cid / ".pier-container-id").exists()
