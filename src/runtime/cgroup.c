@@ -690,23 +690,30 @@ static const pier_dev_rule default_dev_rules[] = {
 };
 #define N_DEFAULT_DEV_RULES (sizeof default_dev_rules / sizeof default_dev_rules[0])
 
+/* Write rule x to fds[allow] (devices.allow, or devices.deny), opened
+ * once for all the rules. */
 static int
-put_dev_rule (const char *d, const pier_dev_rule *x, pier_error **err)
+put_dev_rule (const char *d, const int fds[2], const pier_dev_rule *x, pier_error **err)
 {
-  char maj[24], min[24];
-  const char *file = x->allow ? "devices.allow" : "devices.deny";
+  char val[96], maj[24], min[24];
   if (x->type == 'a' && x->major < 0 && x->minor < 0 && strlen (x->access) == 3)
-    return put (d, file, "a device rule", err, "a");
-  if (x->major < 0)
-    snprintf (maj, sizeof maj, "*");
+    snprintf (val, sizeof val, "a");
   else
-    snprintf (maj, sizeof maj, "%lld", (long long) x->major);
-  if (x->minor < 0)
-    snprintf (min, sizeof min, "*");
-  else
-    snprintf (min, sizeof min, "%lld", (long long) x->minor);
-  return put (d, file, "a device rule", err, "%c %s:%s %s", x->type == 'a' ? 'a' : x->type, maj, min,
-              x->access);
+    {
+      if (x->major < 0)
+        snprintf (maj, sizeof maj, "*");
+      else
+        snprintf (maj, sizeof maj, "%lld", (long long) x->major);
+      if (x->minor < 0)
+        snprintf (min, sizeof min, "*");
+      else
+        snprintf (min, sizeof min, "%lld", (long long) x->minor);
+      snprintf (val, sizeof val, "%c %s:%s %.8s", x->type == 'a' ? 'a' : x->type, maj, min, x->access);
+    }
+  if (TEMP_FAILURE_RETRY_INT (write (fds[x->allow], val, strlen (val))) < 0)
+    return pier_error_make (err, errno, "cannot set a device rule: writing `%s` to `%s/%s`", val, d,
+                            x->allow ? "devices.allow" : "devices.deny");
+  return 0;
 }
 
 static int
@@ -726,11 +733,25 @@ apply_devices (const char *path, const pier_resources *r, pier_error **err)
       return pier_devfilter_attach (v2, r->devices, r->n_devices, default_dev_rules, N_DEFAULT_DEV_RULES,
                                     err);
     }
+  static const char *const files[2] = { "devices.deny", "devices.allow" };
+  cleanup_close int deny = -1, allow = -1;
+  int *fds[2] = { &deny, &allow };
+  for (int k = 0; k < 2; k++)
+    {
+      cleanup_free char *p = pier_path_join (d, files[k]);
+      *fds[k] = open (p, O_WRONLY | O_CLOEXEC);
+      if (*fds[k] < 0 && errno == ENOENT)
+        return pier_error_makex (err, ENOTSUP,
+                                 "cannot set a device rule: the kernel has no `%s` in this cgroup", files[k]);
+      if (*fds[k] < 0)
+        return pier_error_make (err, errno, "cannot set a device rule: cannot open `%s`", p);
+    }
+  const int open_fds[2] = { deny, allow };
   for (size_t i = 0; i < r->n_devices; i++)
-    if (put_dev_rule (d, &r->devices[i], err) < 0)
+    if (put_dev_rule (d, open_fds, &r->devices[i], err) < 0)
       return -1;
   for (size_t i = 0; i < N_DEFAULT_DEV_RULES; i++)
-    if (put_dev_rule (d, &default_dev_rules[i], err) < 0)
+    if (put_dev_rule (d, open_fds, &default_dev_rules[i], err) < 0)
       return -1;
   return 0;
 }
