@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "runtime/spec.h"
 #include "util/cleanup.h"
 #include "util/json.h"
 #include "util/digest.h"
@@ -250,6 +251,27 @@ struct owner
   mode_t mode;
 };
 
+/* An owner as the kernel must be given it: through c's map, if any
+ * ((id_t) -1, "leave it", when the map does not hold it). */
+static id_t
+map_id (const struct pier_idmap *m, size_t n, id_t id)
+{
+  if (n == 0)
+    return id;
+  for (size_t i = 0; i < n; i++)
+    if (id >= m[i].container_id && id - m[i].container_id < m[i].size)
+      return m[i].host_id + (id - m[i].container_id);
+  return (id_t) -1;
+}
+
+static int
+give (const pier_copy *c, int fd, const char *path, uid_t uid, gid_t gid)
+{
+  uid = (uid_t) map_id (c->uid_map, c->n_uid_map, uid);
+  gid = (gid_t) map_id (c->gid_map, c->n_gid_map, gid);
+  return fd >= 0 ? fchown (fd, uid, gid) : lchown (path, uid, gid);
+}
+
 /* docker's --chown: "user[:group]", names looked up in the root's
  * /etc/passwd and /etc/group; a user alone gives the same numeric gid. */
 static int
@@ -290,7 +312,7 @@ set_times (const char *path, const struct stat *st, const pier_copy *c)
 
 /* mkdir -p for the parents of path (new ones owned as o says). */
 static int
-make_parents (const char *path, const struct owner *o, bool self, pier_error **err)
+make_parents (const pier_copy *c, const char *path, const struct owner *o, bool self, pier_error **err)
 {
   cleanup_free char *p = xstrdup (path);
   size_t len = strlen (p);
@@ -307,7 +329,7 @@ make_parents (const char *path, const struct owner *o, bool self, pier_error **e
         {
           if (mkdir (p, 0755) < 0 && errno != EEXIST)
             return pier_error_make (err, errno, "cannot create directory `%s`", p);
-          if (lchown (p, o->uid, o->gid) < 0)
+          if (give (c, -1, p, o->uid, o->gid) < 0)
             return pier_error_make (err, errno, "cannot chown `%s`", p);
         }
       else if (!S_ISDIR (st.st_mode))
@@ -365,7 +387,7 @@ copy_node (const pier_copy *c, int fd, const char *rel, const char *dst, const s
         return pier_error_make (err, errno, "cannot create directory `%s`", dst);
       if (copy_dir_contents (c, fd, rel, dst, o, err) < 0)
         return -1;
-      if (lchown (dst, c->keep_owner ? st.st_uid : o->uid, c->keep_owner ? st.st_gid : o->gid) < 0
+      if (give (c, -1, dst, c->keep_owner ? st.st_uid : o->uid, c->keep_owner ? st.st_gid : o->gid) < 0
           || chmod (dst, perm) < 0)
         return pier_error_make (err, errno, "cannot set the owner and mode of `%s`", dst);
       set_times (dst, &st, c);
@@ -388,7 +410,7 @@ copy_node (const pier_copy *c, int fd, const char *rel, const char *dst, const s
       target[n] = 0;
       if (symlink (target, dst) < 0)
         return pier_error_make (err, errno, "cannot create the link `%s`", dst);
-      if (lchown (dst, c->keep_owner ? st.st_uid : o->uid, c->keep_owner ? st.st_gid : o->gid) < 0)
+      if (give (c, -1, dst, c->keep_owner ? st.st_uid : o->uid, c->keep_owner ? st.st_gid : o->gid) < 0)
         return pier_error_make (err, errno, "cannot chown `%s`", dst);
       set_times (dst, &st, c);
       return 0;
@@ -411,7 +433,7 @@ copy_node (const pier_copy *c, int fd, const char *rel, const char *dst, const s
         return pier_error_make (err, n < 0 ? errno : EIO, "cannot copy `%s`", rel);
       left -= n;
     }
-  if (fchown (out, c->keep_owner ? st.st_uid : o->uid, c->keep_owner ? st.st_gid : o->gid) < 0
+  if (give (c, out, dst, c->keep_owner ? st.st_uid : o->uid, c->keep_owner ? st.st_gid : o->gid) < 0
       || fchmod (out, perm) < 0)
     return pier_error_make (err, errno, "cannot set the owner and mode of `%s`", dst);
   set_times (dst, &st, c);
@@ -438,7 +460,7 @@ add_archive (int fd, const char *rel, const char *dir, const struct owner *o, co
       archive_read_free (a);
       return 0;
     }
-  if (make_parents (dir, o, true, err) < 0)
+  if (make_parents (c, dir, o, true, err) < 0)
     {
       archive_read_free (a);
       return -1;
@@ -462,6 +484,11 @@ add_archive (int fd, const char *rel, const char *dir, const struct owner *o, co
         {
           archive_entry_set_uid (e, o->uid);
           archive_entry_set_gid (e, o->gid);
+        }
+      if (c->n_uid_map)
+        {
+          archive_entry_set_uid (e, map_id (c->uid_map, c->n_uid_map, (id_t) archive_entry_uid (e)));
+          archive_entry_set_gid (e, map_id (c->gid_map, c->n_gid_map, (id_t) archive_entry_gid (e)));
         }
       if (archive_write_header (w, e) != ARCHIVE_OK)
         {
@@ -547,13 +574,13 @@ pier_copy_apply (int rootfd, const pier_copy *c, pier_error **err)
           if (h == NULL)
             return pier_error_makex (err, EINVAL, "no heredoc named %s", name);
           cleanup_free char *target = to_dir ? xasprintf ("%s/%s", c->dest, name) : xstrdup (c->dest);
-          if (make_parents (target, &o, false, err) < 0)
+          if (make_parents (c, target, &o, false, err) < 0)
             return -1;
           unlink (target);
           cleanup_close int out = open (target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
           if (out < 0 || pier_write_all (out, h->content, strlen (h->content)) < 0)
             return pier_error_make (err, errno, "cannot write `%s`", target);
-          if (fchown (out, o.uid, o.gid) < 0 || fchmod (out, o.chmod ? o.mode : 0644) < 0)
+          if (give (c, out, NULL, o.uid, o.gid) < 0 || fchmod (out, o.chmod ? o.mode : 0644) < 0)
             return pier_error_make (err, errno, "cannot set the owner and mode of `%s`", target);
           continue;
         }
@@ -568,7 +595,7 @@ pier_copy_apply (int rootfd, const pier_copy *c, pier_error **err)
         return pier_error_make (err, errno, "cannot stat `%s`", paths[i]);
       if (S_ISDIR (st.st_mode))
         {
-          if (make_parents (c->dest, &o, true, err) < 0)
+          if (make_parents (c, c->dest, &o, true, err) < 0)
             return -1;
           if (copy_dir_contents (c, fd, paths[i], c->dest, &o, err) < 0)
             return -1;
@@ -586,7 +613,7 @@ pier_copy_apply (int rootfd, const pier_copy *c, pier_error **err)
           = to_dir ? (strcmp (c->dest, "/") == 0 ? xasprintf ("/%s", base_name (paths[i]))
                                                  : xasprintf ("%s/%s", c->dest, base_name (paths[i])))
                    : xstrdup (c->dest);
-      if (make_parents (target, &o, false, err) < 0)
+      if (make_parents (c, target, &o, false, err) < 0)
         return -1;
       if (copy_node (c, fd, paths[i], target, &o, err) < 0)
         return -1;

@@ -34,6 +34,12 @@ typedef struct pier_copy
   int64_t clamp_mtime; /* -1, or SOURCE_DATE_EPOCH */
   bool keep_owner;     /* the sources' owners, not chown's (docker cp -a) */
   bool top_nofollow;   /* a source that is a symlink is copied as one */
+  /* Owners go through these maps (container ids to host ids) before they
+   * are given: a running container in a user namespace is written through
+   * its idmapped root.  An id they do not hold stays as created (the
+   * container's root).  n 0: owners are given as they are. */
+  const struct pier_idmap *uid_map, *gid_map;
+  size_t n_uid_map, n_gid_map;
 } pier_copy;
 
 /* The relative paths the sources match (each exists), in order.  An

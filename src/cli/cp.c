@@ -41,6 +41,7 @@ struct cp_job
   bool to_container;
   bool contents; /* the source was written "dir/." */
   const char *container;
+  pier_engine_idmaps ids; /* set in the child, for a live root in a user namespace */
 };
 
 static char *
@@ -74,6 +75,10 @@ cp_fn (int rootfd, void *data, pier_error **err)
           dest = abs;
         }
       j->copy.dest = dest;
+      j->copy.uid_map = j->ids.uids;
+      j->copy.n_uid_map = j->ids.n_uids;
+      j->copy.gid_map = j->ids.gids;
+      j->copy.n_gid_map = j->ids.n_gids;
       return pier_copy_apply (rootfd, &j->copy, err);
     }
   j->copy.srcfd = rootfd;
@@ -183,7 +188,8 @@ pier_cmd_cp (struct pier_globals *g, int argc, char **argv)
   if (e == NULL)
     return PIER_EXIT_ERROR;
   cleanup_free char *id = NULL;
-  if (pier_engine_find (e, name, &id, &err) < 0 || pier_engine_with_root (e, id, to, cp_fn, &j, &err) < 0)
+  if (pier_engine_find (e, name, &id, &err) < 0
+      || pier_engine_with_root (e, id, to, cp_fn, &j, &j.ids, &err) < 0)
     rc = pier_cli_fail (err, PIER_EXIT_ERROR);
   pier_cli_engine_close (e);
   return rc;

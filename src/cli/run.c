@@ -48,17 +48,19 @@ struct run_flags
   char **device, **device_read_bps, **device_write_bps, **sysctl, **log_opt, **attach;
   char **volume, **mount, **volumes_from;
   char **publish, **expose, **network_alias, **dns, **dns_search, **dns_option, **add_host;
+  char **uidmap, **gidmap;
 };
 
 static void
 run_flags_free (struct run_flags *f)
 {
-  char ***lists[]
-      = { &f->env,     &f->env_file, &f->group_add,     &f->label,  &f->ulimit,          &f->tmpfs,
-          &f->cap_add, &f->cap_drop, &f->security_opt,  &f->device, &f->device_read_bps, &f->device_write_bps,
-          &f->sysctl,  &f->log_opt,  &f->attach,        &f->volume, &f->mount,           &f->volumes_from,
-          &f->publish, &f->expose,   &f->network_alias, &f->dns,    &f->dns_search,      &f->dns_option,
-          &f->add_host };
+  char ***lists[] = { &f->env,           &f->env_file,     &f->group_add,       &f->label,
+                      &f->ulimit,        &f->tmpfs,        &f->cap_add,         &f->cap_drop,
+                      &f->security_opt,  &f->device,       &f->device_read_bps, &f->device_write_bps,
+                      &f->sysctl,        &f->log_opt,      &f->attach,          &f->volume,
+                      &f->mount,         &f->volumes_from, &f->publish,         &f->expose,
+                      &f->network_alias, &f->dns,          &f->dns_search,      &f->dns_option,
+                      &f->add_host,      &f->uidmap,       &f->gidmap };
   for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
     strv_free (*lists[i]);
 }
@@ -97,7 +99,9 @@ run_flags_free (struct run_flags *f)
       { "ipc", OPT_STRING, &(f)->ipc, "IPC namespace (host, private, shareable, container:<name|id>)",       \
         "string" },                                                                                          \
       { "uts", OPT_STRING, &(f)->uts, "UTS namespace (host)", "string" },                                    \
-      { "userns", OPT_STRING, &(f)->userns, "user namespace (host)", "string" },                             \
+      { "userns", OPT_STRING, &(f)->userns, "user namespace (host, auto[:size=N])", "string" },              \
+      { "uidmap", OPT_LIST, &(f)->uidmap, "user namespace uid map (container_id:host_id:amount)", "list" },  \
+      { "gidmap", OPT_LIST, &(f)->gidmap, "user namespace gid map (container_id:host_id:amount)", "list" },  \
       { "m|memory", OPT_STRING, &(f)->memory, "memory limit", "bytes" },                                     \
       { "memory-swap", OPT_STRING, &(f)->memory_swap, "memory plus swap limit (-1: unlimited)", "bytes" },   \
       { "memory-reservation", OPT_STRING, &(f)->memory_reservation, "memory soft limit", "bytes" },          \
@@ -507,6 +511,16 @@ build_body (const char *verb, struct run_flags *f, int argc, char **argv, json_t
   for (size_t k = 0; k < sizeof mode_keys / sizeof *mode_keys; k++)
     if (mode_vals[k])
       json_object_set_new (hc, mode_keys[k], json_string (mode_vals[k]));
+  if (f->uidmap || f->gidmap)
+    {
+      /* podman's IDMappings; the engine checks them. */
+      json_t *um = json_array (), *gm = json_array ();
+      for (size_t j = 0; f->uidmap && f->uidmap[j]; j++)
+        json_array_append_new (um, json_string (f->uidmap[j]));
+      for (size_t j = 0; f->gidmap && f->gidmap[j]; j++)
+        json_array_append_new (gm, json_string (f->gidmap[j]));
+      json_object_set_new (hc, "IDMappings", json_pack ("{s:o, s:o}", "UidMap", um, "GidMap", gm));
+    }
   const struct
   {
     const char *v;

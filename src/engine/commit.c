@@ -17,6 +17,7 @@
 #include "archive/diff.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "engine/userns.h"
 #include "image/images.h"
 #include "image/manifest.h"
 #include "store/db.h"
@@ -161,6 +162,8 @@ struct root_job
   const char *upper, *target;
   bool writable;
   pid_t monitor; /* a running container's monitor, or 0 */
+  json_t *hc;    /* the container's HostConfig */
+  pier_engine_idmaps *ids;
   pier_engine_step_fn fn;
   void *data;
 };
@@ -207,6 +210,21 @@ root_child (struct root_job *j, pier_error **err)
   cleanup_close int rootfd = open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
     return pier_error_make (err, errno, "cannot open %s", root);
+  if (root == live && pier_engine_userns_enabled (j->hc))
+    {
+      /* The live root of a container in a user namespace is idmapped,
+       * and host root is not mapped there: write as the container root's
+       * host ids, giving owners through its maps. */
+      uid_t uid;
+      gid_t gid;
+      pier_engine_userns_root (j->hc, &uid, &gid);
+      if (j->ids
+          && pier_engine_userns_maps (j->hc, &j->ids->uids, &j->ids->n_uids, &j->ids->gids, &j->ids->n_gids,
+                                      err)
+                 < 0)
+        return -1;
+      pier_engine_fsids_enter (uid, gid);
+    }
   return j->fn (rootfd, j->data, err);
 }
 
@@ -263,7 +281,7 @@ run_root_job (struct root_job *j, pier_error **err)
 
 int
 pier_engine_with_root (pier_engine *e, const char *id, bool writable, pier_engine_step_fn fn, void *data,
-                       pier_error **err)
+                       pier_engine_idmaps *ids, pier_error **err)
 {
   cleanup_json json_t *rec = NULL, *state = NULL;
   pier_db_image *img = NULL;
@@ -279,7 +297,8 @@ pier_engine_with_root (pier_engine *e, const char *id, bool writable, pier_engin
   pid_t mon = pier_engine_monitor_alive (state)
                   ? (pid_t) json_integer_value (json_object_get (state, "MonitorPid"))
                   : 0;
-  struct root_job j = { e, id, img, upper, target, writable, mon, fn, data };
+  struct root_job j
+      = { e, id, img, upper, target, writable, mon, json_object_get (rec, "HostConfig"), ids, fn, data };
   int r = run_root_job (&j, err);
   pier_db_image_free (img);
   return r;
@@ -295,7 +314,7 @@ export_fn (int rootfd, void *data, pier_error **err)
 int
 pier_engine_export (pier_engine *e, const char *id, int fd, pier_error **err)
 {
-  return pier_engine_with_root (e, id, false, export_fn, &fd, err);
+  return pier_engine_with_root (e, id, false, export_fn, &fd, NULL, err);
 }
 
 /* ---- commit ----------------------------------------------------------------- */

@@ -4,6 +4,7 @@
 #include "engine/internal.h"
 #include "engine/volumes.h"
 #include "engine/network.h"
+#include "engine/userns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -330,13 +331,7 @@ pier_engine_check_host_config (json_t *hc, pier_error **err)
       if (m && strcmp (modes[i], "UTSMode") == 0 && strncmp (m, "container:", 10) == 0)
         return pier_error_makex (err, EINVAL, "invalid UTS mode: %s", m);
     }
-  const char *userns = json_string_value (json_object_get (hc, "UsernsMode"));
-  if (userns && *userns && strcmp (userns, "host") != 0)
-    return pier_error_makex (err, EINVAL,
-                             "invalid userns mode `%s`: pier does not remap users by default, so only `host` "
-                             "is accepted",
-                             userns);
-  return 0;
+  return pier_engine_userns_check (hc, err);
 }
 
 /* resolv.conf as docker makes it for a container without a bridge: the
@@ -578,7 +573,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
     return pier_error_makex (err, EINVAL, "malformed container request");
   json_object_set (json_object_get (rec, "Config"), "Image", json_object_get (body, "Image"));
   cleanup_strv char **undo = NULL;
-  if (pier_engine_mounts_resolve (e, rec, &undo, err) < 0)
+  if (pier_engine_mounts_resolve (e, rec, &undo, err) < 0 || pier_engine_userns_check_mounts (rec, err) < 0)
     {
       pier_engine_mounts_undo (e, undo);
       return -1;
@@ -599,9 +594,18 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   clock_gettime (CLOCK_REALTIME, &now);
   pier_db_container c = { id,       (char *) name, image_id, (int64_t) now.tv_sec * 1000000000 + now.tv_nsec,
                           rec_text, state_text };
-  int r;
+  int r = 0;
+  /* --userns=auto: the host ids are picked in the transaction that
+   * records the container, so that concurrent creates see each other. */
+  bool tx = pier_engine_userns_auto (hc);
+  if (tx && (r = pier_db_begin (db, err)) == 0 && (r = pier_engine_userns_allocate (db, hc, err)) == 0)
+    {
+      free (rec_text);
+      rec_text = c.config = pier_json_dump (rec, 0);
+    }
   /* A generated name another pier took meanwhile: draw again. */
-  while ((r = pier_db_container_add (db, &c, err)) < 0 && (*err)->code == EEXIST && generated && ++draws < 50)
+  while (r == 0 && (r = pier_db_container_add (db, &c, err)) < 0 && (*err)->code == EEXIST && generated
+         && ++draws < 50)
     {
       pier_error_free (err);
       free (gen_name);
@@ -618,8 +622,12 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
       free (rec_text);
       rec_text = c.config = pier_json_dump (rec, 0);
     }
+  if (r == 0 && tx)
+    r = pier_db_commit (db, err);
   if (r < 0)
     {
+      if (tx)
+        pier_db_rollback (db, NULL);
       pier_rmtree_at (pier_store_tmp_fd (e->st), tmp_name, NULL);
       pier_engine_mounts_undo (e, undo);
       if ((*err)->code == EEXIST)

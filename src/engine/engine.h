@@ -208,12 +208,24 @@ int pier_engine_stats (pier_engine *e, const char *id, pier_engine_stats_sample 
  * Engine API's [{"Path": "/x", "Kind": 0 changed | 1 added | 2 deleted}]. */
 int pier_engine_diff (pier_engine *e, const char *id, json_t **changes, pier_error **err);
 
+/* The maps a write must apply to the owners it gives (container ids to
+ * host ids); n_uids 0: none, owners are written as they are. */
+typedef struct pier_engine_idmaps
+{
+  struct pier_idmap *uids, *gids;
+  size_t n_uids, n_gids;
+} pier_engine_idmaps;
+
 /* Call fn in a child process with rootfd the container's filesystem:
  * read-only (its image's layers under its writable layer), or writable
  * (a running container's live root, else its layers mounted with the
- * writable layer on top).  fn must not touch the store. */
+ * writable layer on top).  fn must not touch the store.  The live root of
+ * a container in a user namespace is idmapped: fn then runs with the
+ * container root's host ids as its filesystem ids, and, before it runs,
+ * *ids (when not NULL) gets the container's maps, which the owners it
+ * writes must go through; else *ids is left empty. */
 int pier_engine_with_root (pier_engine *e, const char *id, bool writable, pier_engine_step_fn fn, void *data,
-                           pier_error **err);
+                           pier_engine_idmaps *ids, pier_error **err);
 
 /* docker export: the container's whole filesystem as a tar on fd. */
 int pier_engine_export (pier_engine *e, const char *id, int fd, pier_error **err);

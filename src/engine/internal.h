@@ -49,8 +49,12 @@ bool pier_engine_monitor_alive (json_t *state);
 char *pier_engine_socket_path (const pier_engine *e, const char *id, int *dirfd, pier_error **err);
 
 /* Mount the container's overlay root (image layers under its upper layer)
- * on <dir>/rootfs in the calling process's mount namespace. */
-int pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, pier_error **err);
+ * on <dir>/rootfs in the calling process's mount namespace.  With
+ * userns_fd (not -1: a user namespace holding the container's maps) the
+ * layers are idmapped to it, so that the container's root owns what uid 0
+ * owns on disk; that takes idmapped binds over the layers' own paths,
+ * which must not be seen outside the caller's own mount namespace. */
+int pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, int userns_fd, pier_error **err);
 
 /* Mount an overlay of the layers chains (chain ids, bottom first; none:
  * an empty root) under <dir>/upper (with <dir>/work) on <dir>/rootfs.

@@ -13,6 +13,7 @@
  * Clients talk to it over a SOCK_SEQPACKET socket (engine.h, PIER_MSG_*).
  */
 #include "engine/internal.h"
+#include "engine/userns.h"
 #include "engine/logfile.h"
 #include "engine/volumes.h"
 #include "engine/network.h"
@@ -87,6 +88,7 @@ struct mon
   bool shed;           /* shed () done for this run */
   pier_net_dns *dns;   /* the embedded resolver, on user-defined networks */
   int host_mntns;      /* the mount namespace we were started in */
+  int userns_fd;       /* the container's user namespace (held here), or -1 */
   pier_health *health; /* the HEALTHCHECK probe, NULL when none */
   unsigned short rows, cols;
 };
@@ -277,6 +279,39 @@ write_config (struct mon *m, pier_error **err)
   if (dfd < 0)
     return pier_error_make (err, errno, "cannot open %s", m->dir);
   return pier_atomic_replace (dfd, "config.json", text, strlen (text), 0600, err);
+}
+
+/* A container in a user namespace: the namespace, its root filesystem
+ * again, idmapped (the plain one was there for filling volumes with the
+ * image's ids as they are on disk), and its hostname, hosts and
+ * resolv.conf owned by its root, as docker's userns-remap makes them. */
+static int
+userns_rootfs (struct mon *m, pier_error **err)
+{
+  json_t *hc = json_object_get (m->rec, "HostConfig");
+  if (!pier_engine_userns_enabled (hc))
+    return 0;
+  uid_t uid;
+  gid_t gid;
+  pier_engine_userns_root (hc, &uid, &gid);
+  cleanup_free char *rootfs = pier_path_join (m->dir, "rootfs");
+  if (umount2 (rootfs, 0) < 0)
+    return pier_error_make (err, errno, "cannot unmount %s", rootfs);
+  /* Held by us, as the network namespace is: the container joins it,
+   * and its network namespace is made in it. */
+  m->userns_fd = pier_engine_userns_fd (hc, err);
+  if (m->userns_fd < 0 || pier_engine_mount_rootfs (m->root, m->rec, m->db, m->userns_fd, err) < 0)
+    return pier_error_wrap (err, "the container's user namespace");
+  cleanup_free char *nsp = xasprintf ("/proc/%d/fd/%d", (int) getpid (), m->userns_fd);
+  json_object_set_new (m->rec, "_UsernsPath", json_string (nsp));
+  static const char *const files[] = { "hostname", "hosts", "resolv.conf", NULL };
+  for (size_t i = 0; files[i]; i++)
+    {
+      cleanup_free char *p = pier_path_join (m->dir, files[i]);
+      if (chown (p, uid, gid) < 0)
+        return pier_error_make (err, errno, "cannot give %s to the container's root (%u:%u)", p, uid, gid);
+    }
+  return 0;
 }
 
 static void
@@ -805,6 +840,13 @@ drop_leftover (struct mon *m)
    * file system: a millisecond or more). */
   cleanup_free char *rootfs = pier_path_join (m->leftover, "rootfs");
   umount2 (rootfs, MNT_DETACH);
+  /* In a user namespace, also the idmapped bind its layers go through
+   * (pier_engine_mount_rootfs). */
+  if (m->userns_fd >= 0)
+    {
+      cleanup_free char *work = pier_path_join (m->leftover, "work");
+      umount2 (work, MNT_DETACH);
+    }
   pier_rmtree_at (AT_FDCWD, m->leftover, NULL);
   free (m->leftover);
   m->leftover = NULL;
@@ -858,7 +900,8 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
                      .in_fd = -1,
                      .timer_fd = -1,
                      .sig_fd = -1,
-                     .host_mntns = -1 };
+                     .host_mntns = -1,
+                     .userns_fd = -1 };
   struct mon *m = &mon;
   pier_error *err = NULL;
   int code = 125;
@@ -947,8 +990,9 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
       goto fail;
     }
   mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
-  if (pier_engine_mount_rootfs (root, m->rec, m->db, &err) < 0
-      || pier_engine_mounts_populate (root, m->db, m->rec, &err) < 0 || open_listener (m, &err) < 0)
+  if (pier_engine_mount_rootfs (root, m->rec, m->db, -1, &err) < 0
+      || pier_engine_mounts_populate (root, m->db, m->rec, &err) < 0 || userns_rootfs (m, &err) < 0
+      || open_listener (m, &err) < 0)
     goto fail;
   m->health = pier_health_new (json_object_get (m->rec, "Config"), m->dir, m->rtroot, m->runroot, m->id,
                                m->sock_dirfd);

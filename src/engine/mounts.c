@@ -5,6 +5,7 @@
  * with the container. */
 #include "engine/volumes.h"
 #include "engine/volumes_int.h"
+#include "engine/userns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -170,7 +171,7 @@ parse_bind (const char *spec, json_t **out, pier_error **err)
                              "directory, use absolute path",
                              src, src);
   /* The mode: at most one of each kind. */
-  int rw = 0, label = 0, prop = 0, copy_kind = 0, consistency = 0;
+  int rw = 0, label = 0, prop = 0, copy_kind = 0, consistency = 0, idmap = 0;
   bool ro = false, nocopy = false;
   const char *propagation = "";
   cleanup_free char *mcopy = xstrdup (mode);
@@ -187,10 +188,12 @@ parse_bind (const char *spec, json_t **out, pier_error **err)
         copy_kind++, nocopy = strcmp (t, "nocopy") == 0;
       else if (strcmp (t, "consistent") == 0 || strcmp (t, "cached") == 0 || strcmp (t, "delegated") == 0)
         consistency++;
+      else if (strcmp (t, "idmap") == 0 && bind)
+        idmap++;
       else
         return pier_error_makex (err, EINVAL, "invalid mode: %s", mode);
     }
-  if (rw > 1 || label > 1 || prop > 1 || copy_kind > 1 || consistency > 1 || (prop && !bind)
+  if (rw > 1 || label > 1 || prop > 1 || copy_kind > 1 || consistency > 1 || idmap > 1 || (prop && !bind)
       || (copy_kind && bind))
     return pier_error_makex (err, EINVAL, "invalid mode: %s", mode);
   cleanup_free char *cdst = clean_path (dst);
@@ -204,6 +207,8 @@ parse_bind (const char *spec, json_t **out, pier_error **err)
       json_object_set_new (m, "HostPath", json_string (csrc));
       json_object_set_new (m, "Propagation", json_string (*propagation ? propagation : "rprivate"));
       json_object_set_new (m, "_CreateHostPath", json_true ());
+      if (idmap)
+        json_object_set_new (m, "_Idmap", json_true ());
     }
   else
     {
@@ -728,7 +733,7 @@ depth (const char *p)
 }
 
 static json_t *
-oci_mount (json_t *m)
+oci_mount (json_t *m, json_t *hc)
 {
   const char *type = jstr (m, "Type");
   json_t *opts = json_array ();
@@ -755,8 +760,18 @@ oci_mount (json_t *m)
   json_array_append_new (opts, json_string (prop && *prop ? prop : "rprivate"));
   if (!rw)
     json_array_append_new (opts, json_string ("ro"));
-  return json_pack ("{s:s, s:s, s:s, s:o}", "destination", jstr (m, "Destination"), "type", "bind", "source",
-                    jstr (m, "HostPath"), "options", opts);
+  o = json_pack ("{s:s, s:s, s:s, s:o}", "destination", jstr (m, "Destination"), "type", "bind", "source",
+                 jstr (m, "HostPath"), "options", opts);
+  /* In a user namespace a volume is the container root's (what uid 0
+   * owns on disk), as a host path is with podman's `idmap` option. */
+  if (pier_engine_userns_enabled (hc)
+      && (strcmp (type, "volume") == 0 || json_is_true (json_object_get (m, "_Idmap"))))
+    {
+      json_array_append_new (opts, json_string ("idmap"));
+      json_object_set_new (o, "uidMappings", pier_engine_userns_oci_maps (hc, false));
+      json_object_set_new (o, "gidMappings", pier_engine_userns_oci_maps (hc, true));
+    }
+  return o;
 }
 
 int
@@ -774,7 +789,7 @@ pier_engine_mounts_oci (json_t *rec, json_t *mounts, pier_error **err)
     for (size_t k = json_array_size (mounts); k > 0; k--)
       if (strcmp (jstr (json_array_get (mounts, k - 1), "destination") ?: "", jstr (m, "Destination")) == 0)
         json_array_remove (mounts, k - 1);
-    json_array_append_new (mounts, oci_mount (m));
+    json_array_append_new (mounts, oci_mount (m, json_object_get (rec, "HostConfig")));
   }
   /* Parents before what is mounted in them (a stable sort by depth):
    * /etc/hosts goes on a volume at /etc, not under it. */

@@ -564,10 +564,13 @@ pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_
   const char *id = json_string_value (json_object_get (rec, "Id"));
   const char *mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode"));
   json_t *eps = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
+  /* A container in a user namespace: the monitor holds it (_UsernsPath),
+   * and the network namespace is its. */
+  const char *userns = json_string_value (json_object_get (rec, "_UsernsPath"));
   *netns_fd = -1;
   /* none: a namespace with only lo, up (the runtime would leave it down). */
   if (mode && strcmp (mode, "none") == 0)
-    return pier_netns_new (netns_fd, err);
+    return pier_netns_new (userns, netns_fd, err);
   if (!pier_enet_bridged_mode (mode))
     return 0;
   cleanup_netlock int lock = pier_enet_net_lock (runroot, err);
@@ -575,7 +578,7 @@ pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_
     return -1;
   futimens (lock, NULL); /* the store is in use (see pier_engine_net_idle_exec) */
   cleanup_close int ns = -1;
-  if (pier_netns_new (&ns, err) < 0)
+  if (pier_netns_new (userns, &ns, err) < 0)
     return -1;
   cleanup_json json_t *net = json_pack ("{s:{}, s:{}}", "Networks", "Ports");
   json_t *nets = json_object_get (net, "Networks");

@@ -3,6 +3,7 @@
  * the image config and docker's flags as docker makes them. */
 #include "engine/internal.h"
 #include "engine/profile.h"
+#include "engine/userns.h"
 #include "engine/volumes.h"
 
 #include <ctype.h>
@@ -34,9 +35,42 @@
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
 #define PIER_FSCONFIG_SET_STRING 1
 #define PIER_FSCONFIG_CMD_CREATE 6
 #define PIER_MOVE_MOUNT_F_EMPTY_PATH 0x4
+#define PIER_OPEN_TREE_CLONE 1
+#define PIER_MOUNT_ATTR_IDMAP 0x00100000
+
+/* Who the overlay's creator is: overlay does its work in the upper layer
+ * (its work directory, copy-up, whiteouts) with the credentials of the
+ * process that made it.  Through an idmapped upper layer those ids must
+ * be mapped: the creator is then the container's root as the host sees
+ * it (host root is not mapped), with its capabilities kept. */
+struct creator
+{
+  uid_t uid;
+  gid_t gid;
+};
+
+static void
+creator_enter (const struct creator *c)
+{
+  if (c)
+    pier_engine_fsids_enter (c->uid, c->gid);
+}
+
+static void
+creator_leave (const struct creator *c)
+{
+  if (c)
+    pier_engine_fsids_leave ();
+}
 
 /* The fs context's own messages say which layer the kernel refused. */
 static int
@@ -59,7 +93,7 @@ fs_fail (int fs, const char *what, pier_error **err)
  * relative to the layers directory keep the option string short. */
 static int
 mount_legacy (const char *layers, char **lowers, const char *upper, const char *work, const char *target,
-              bool plain, pier_error **err)
+              bool plain, const struct creator *cr, pier_error **err)
 {
   cleanup_free char *opt = xstrdup ("lowerdir=");
   for (size_t i = 0; lowers[i]; i++)
@@ -81,7 +115,9 @@ mount_legacy (const char *layers, char **lowers, const char *upper, const char *
   cleanup_close int cwd = open (".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (chdir (layers) < 0)
     return pier_error_make (err, errno, "cannot enter %s", layers);
+  creator_enter (cr);
   int r = mount ("overlay", target, "overlay", upper ? 0 : MS_RDONLY, opt);
+  creator_leave (cr);
   int saved = errno;
   if (cwd >= 0 && fchdir (cwd) < 0)
     (void) 0;
@@ -94,17 +130,13 @@ mount_legacy (const char *layers, char **lowers, const char *upper, const char *
  * writable, else read-only.  The new mount API first, the option string
  * for kernels before "lowerdir+". */
 static int
-overlay_mount (const char *layers, char **lw, const char *upper, const char *work, const char *target,
-               bool plain, pier_error **err)
+overlay_create (int fs, char **lw, const char *upper, const char *work, bool plain, pier_error **err)
 {
-  cleanup_close int fs = (int) syscall (SYS_fsopen, "overlay", 1);
-  if (fs < 0)
-    return mount_legacy (layers, lw, upper, work, target, plain, err);
   for (size_t i = 0; lw[i]; i++)
     if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "lowerdir+", lw[i], 0) < 0)
       {
         if (errno == EINVAL && i == 0)
-          return mount_legacy (layers, lw, upper, work, target, plain, err);
+          return 1;
         return fs_fail (fs, lw[i], err);
       }
   if (upper && syscall (SYS_fsconfig, fs, PIER_FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0)
@@ -121,6 +153,21 @@ overlay_mount (const char *layers, char **lw, const char *upper, const char *wor
     return fs_fail (fs, "options", err);
   if (syscall (SYS_fsconfig, fs, PIER_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return fs_fail (fs, "create", err);
+  return 0;
+}
+
+static int
+overlay_mount (const char *layers, char **lw, const char *upper, const char *work, const char *target,
+               bool plain, const struct creator *cr, pier_error **err)
+{
+  creator_enter (cr);
+  cleanup_close int fs = (int) syscall (SYS_fsopen, "overlay", 1);
+  int r = fs < 0 ? 1 : overlay_create (fs, lw, upper, work, plain, err);
+  creator_leave (cr);
+  if (r > 0)
+    return mount_legacy (layers, lw, upper, work, target, plain, cr, err);
+  if (r < 0)
+    return -1;
   /* Without an upper layer the mount is read-only (MOUNT_ATTR_RDONLY). */
   cleanup_close int mnt = (int) syscall (SYS_fsmount, fs, 1, upper ? 0 : 1);
   if (mnt < 0)
@@ -130,8 +177,29 @@ overlay_mount (const char *layers, char **lw, const char *upper, const char *wor
   return 0;
 }
 
+/* An idmapped bind of src (to the user namespace userns_fd) on dst. */
+static int
+idmap_over (const char *src, const char *dst, int userns_fd, pier_error **err)
+{
+  struct
+  {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+  } a = { PIER_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t) userns_fd };
+  cleanup_close int tree = (int) syscall (SYS_open_tree, AT_FDCWD, src, PIER_OPEN_TREE_CLONE | O_CLOEXEC);
+  if (tree < 0)
+    return pier_error_make (err, errno, "cannot clone the mount of %s", src);
+  if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+    return pier_error_make (err, errno, "cannot idmap %s (the kernel or its filesystem cannot)", src);
+  if (syscall (SYS_move_mount, tree, "", AT_FDCWD, dst, PIER_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return pier_error_make (err, errno, "cannot mount the idmapped %s on %s", src, dst);
+  return 0;
+}
+
+static int mount_overlay (const char *root, const char *const *chains, const char *dir, bool plain,
+                          int userns_fd, const struct creator *cr, pier_error **err);
+
 int
-pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, pier_error **err)
+pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, int userns_fd, pier_error **err)
 {
   const char *id = json_string_value (json_object_get (rec, "Id"));
   const char *image = json_string_value (json_object_get (rec, "Image"));
@@ -143,12 +211,25 @@ pier_engine_mount_rootfs (const char *root, json_t *rec, pier_db *db, pier_error
   for (size_t i = 0; i < img->n_layers; i++)
     strv_push (&chains, img->layers[i].chain_id);
   pier_db_image_free (img);
-  return pier_engine_mount_overlay (root, (const char *const *) chains, dir, false, err);
+  if (userns_fd < 0)
+    return pier_engine_mount_overlay (root, (const char *const *) chains, dir, false, err);
+  uid_t uid;
+  gid_t gid;
+  pier_engine_userns_root (json_object_get (rec, "HostConfig"), &uid, &gid);
+  struct creator cr = { uid, gid };
+  return mount_overlay (root, (const char *const *) chains, dir, false, userns_fd, &cr, err);
 }
 
 int
 pier_engine_mount_overlay (const char *root, const char *const *chains, const char *dir, bool plain,
                            pier_error **err)
+{
+  return mount_overlay (root, chains, dir, plain, -1, NULL, err);
+}
+
+static int
+mount_overlay (const char *root, const char *const *chains, const char *dir, bool plain, int userns_fd,
+               const struct creator *cr, pier_error **err)
 {
   cleanup_free char *layers = xasprintf ("%s/layers", root);
   cleanup_free char *upper = xasprintf ("%s/upper", dir);
@@ -171,7 +252,26 @@ pier_engine_mount_overlay (const char *root, const char *const *chains, const ch
       strv_push (&lowers, empty);
     }
   cleanup_strv char **lw = lowers;
-  return overlay_mount (layers, lw, upper, work, target, plain, err);
+  if (userns_fd >= 0)
+    {
+      /* Each lower layer idmapped over its own path; upper and work, which
+       * overlay wants on one mount, through one idmapped bind of the
+       * container's directory put on its work/ (so <dir>/work/upper and
+       * <dir>/work/work).  Not on rootfs/: the overlay on that bind's
+       * root would make the directory itself a mount point, which no
+       * rename may move (pier rm). */
+      cleanup_free char *stage = xasprintf ("%s/work", dir);
+      for (size_t i = 0; lw[i]; i++)
+        if (idmap_over (lw[i], lw[i], userns_fd, err) < 0)
+          return -1;
+      if (idmap_over (dir, stage, userns_fd, err) < 0)
+        return -1;
+      free (upper);
+      free (work);
+      upper = xasprintf ("%s/upper", stage);
+      work = xasprintf ("%s/work", stage);
+    }
+  return overlay_mount (layers, lw, upper, work, target, plain, cr, err);
 }
 
 int
@@ -198,7 +298,7 @@ pier_engine_mount_lowers (const char *root, const char *top, const char *const *
         return pier_error_make (err, errno, "cannot mount %s on %s", lw[0], target);
       return 0;
     }
-  return overlay_mount (layers, lw, NULL, NULL, target, false, err);
+  return overlay_mount (layers, lw, NULL, NULL, target, false, NULL, err);
 }
 
 /* ---------------------------------------------------------------- users */
@@ -832,6 +932,19 @@ pier_engine_oci_config (const char *root, json_t *rec, int rootfd, json_t **out,
   cleanup_free char *cgpath = xasprintf ("pier/%s", id);
   json_t *linux_ = json_pack ("{s:o, s:o, s:o, s:s}", "namespaces", nss, "resources", res, "devices", devices,
                               "cgroupsPath", cgpath);
+  if (pier_engine_userns_enabled (hc))
+    {
+      /* Its root an unprivileged host uid (--userns=auto, --uidmap). */
+      /* The monitor's (_UsernsPath), which owns the network namespace;
+       * the maps stay, for the runtime to know the root's host ids. */
+      const char *userns = json_string_value (json_object_get (rec, "_UsernsPath"));
+      json_t *ns = json_pack ("{s:s}", "type", "user");
+      if (userns)
+        json_object_set_new (ns, "path", json_string (userns));
+      json_array_append_new (nss, ns);
+      json_object_set_new (linux_, "uidMappings", pier_engine_userns_oci_maps (hc, false));
+      json_object_set_new (linux_, "gidMappings", pier_engine_userns_oci_maps (hc, true));
+    }
   if (json_object_size (json_object_get (hc, "Sysctls")))
     json_object_set (linux_, "sysctl", json_object_get (hc, "Sysctls"));
   if (!privileged)

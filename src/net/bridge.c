@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "net/netlink.h"
@@ -85,15 +86,78 @@ pier_bridge_remove (const char *name, pier_error **err)
   return 0;
 }
 
+/* A network namespace owned by the user namespace at path userns: a
+ * child joins that user namespace, makes it and waits while we open it. */
+static int
+netns_in_userns (const char *userns, pier_error **err)
+{
+  cleanup_close int ufd = open (userns, O_RDONLY | O_CLOEXEC);
+  if (ufd < 0)
+    return pier_error_make (err, errno, "cannot open the user namespace `%s`", userns);
+  int ready[2], hold[2];
+  if (pipe2 (ready, O_CLOEXEC) < 0)
+    return pier_error_make (err, errno, "pipe");
+  if (pipe2 (hold, O_CLOEXEC) < 0)
+    {
+      close (ready[0]);
+      close (ready[1]);
+      return pier_error_make (err, errno, "pipe");
+    }
+  pid_t pid = fork ();
+  if (pid == 0)
+    {
+      char b = setns (ufd, CLONE_NEWUSER) == 0 && unshare (CLONE_NEWNET) == 0 ? '1' : '0';
+      if (write (ready[1], &b, 1) != 1)
+        _exit (1);
+      close (hold[1]);
+      TEMP_FAILURE_RETRY_INT (read (hold[0], &b, 1));
+      _exit (0);
+    }
+  close (ready[1]);
+  close (hold[0]);
+  char b = '0';
+  int fd = -1;
+  if (pid < 0)
+    pier_error_make (err, errno, "fork");
+  else if (TEMP_FAILURE_RETRY_INT (read (ready[0], &b, 1)) != 1 || b != '1')
+    pier_error_makex (err, EPERM, "cannot create a network namespace in the user namespace `%s`", userns);
+  else
+    {
+      cleanup_free char *path = xasprintf ("/proc/%d/ns/net", (int) pid);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        pier_error_make (err, errno, "cannot open `%s`", path);
+    }
+  close (ready[0]);
+  close (hold[1]);
+  if (pid > 0)
+    waitpid (pid, NULL, 0);
+  return fd;
+}
+
 int
-pier_netns_new (int *netns_fd, pier_error **err)
+pier_netns_new (const char *userns, int *netns_fd, pier_error **err)
 {
   cleanup_close int self = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (self < 0)
     return pier_error_make (err, errno, "cannot open this process's network namespace");
-  if (unshare (CLONE_NEWNET) < 0)
+  int fd;
+  if (userns)
+    {
+      fd = netns_in_userns (userns, err);
+      if (fd < 0)
+        return -1;
+      if (setns (fd, CLONE_NEWNET) < 0)
+        {
+          int e = errno;
+          close (fd);
+          return pier_error_make (err, e, "cannot enter the new network namespace");
+        }
+    }
+  else if (unshare (CLONE_NEWNET) < 0)
     return pier_error_make (err, errno, "cannot create a network namespace");
-  int fd = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  else
+    fd = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   int e = errno;
   pier_nl nl = { .fd = -1 };
   int r = fd < 0 ? -1 : pier_nl_open (&nl, err);

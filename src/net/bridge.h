@@ -32,8 +32,10 @@ int pier_bridge_attach (int netns_fd, const char *bridge, const char *host_if, c
                         bool default_route, pier_error **err);
 
 /* A fresh network namespace held by *netns_fd (the caller stays in its
- * own); lo is up in it. */
-int pier_netns_new (int *netns_fd, pier_error **err);
+ * own); lo is up in it.  With userns (a path, else NULL) it is owned by
+ * that user namespace, so that a container there may mount its sysfs and
+ * use its capabilities on it (ports below 1024, raw sockets). */
+int pier_netns_new (const char *userns, int *netns_fd, pier_error **err);
 
 /* Whether subnet/prefix overlaps a route of the host's main table. */
 int pier_subnet_in_use (struct in_addr net, int prefix, bool *in_use, pier_error **err);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -94,6 +95,42 @@ write_idmap (pid_t pid, const char *file, const pier_idmap *m, size_t n, pier_er
   return pier_error_make (err, e, "cannot write %s of the container's user namespace", file);
 }
 
+bool
+pier_ns_owned_by (int nsfd, int userns_fd)
+{
+  if (userns_fd < 0)
+    return false;
+  /* NS_GET_USERNS: an fd of the user namespace owning nsfd. */
+  int owner = ioctl (nsfd, _IO (0xb7, 0x1));
+  if (owner < 0)
+    return true;
+  struct stat a, b;
+  bool same
+      = fstat (owner, &a) == 0 && fstat (userns_fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  close (owner);
+  return same;
+}
+
+/* Joined namespaces that the container's user namespace (joined, or
+ * about to be made: userns_fd -1) does not own are joined first: once in
+ * that user namespace we have no privilege over them (a network
+ * namespace the engine made and plugged into a bridge, say). */
+static int
+join_foreign_ns (int nsfds[PIER_NS_COUNT], char *const *paths, pier_error **err)
+{
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    {
+      if (t == PIER_NS_USER || nsfds[t] < 0 || pier_ns_owned_by (nsfds[t], nsfds[PIER_NS_USER]))
+        continue;
+      if (setns (nsfds[t], pier_ns_table[t].flag) < 0)
+        return pier_error_make (err, errno, "cannot join the %s namespace `%s`", pier_ns_table[t].oci_name,
+                                paths && paths[t] ? paths[t] : "?");
+      close (nsfds[t]);
+      nsfds[t] = -1;
+    }
+  return 0;
+}
+
 static uid_t
 host_uid_of_root (const pier_spec *s, bool gid)
 {
@@ -107,12 +144,12 @@ host_uid_of_root (const pier_spec *s, bool gid)
   return 0;
 }
 
-/* A user namespace holding m's uidMappings/gidMappings, for an idmapped
- * mount: a child unshares it and waits; we write its maps, keep an fd of
- * its namespace and let it go. */
-static int
-make_userns_fd (const pier_mount *m, pier_error **err)
+int
+pier_userns_open (const pier_idmap *uids, size_t n_uids, const pier_idmap *gids, size_t n_gids,
+                  pier_error **err)
 {
+  /* A child unshares a user namespace and waits; we write its maps, keep
+   * an fd of its namespace and let it go. */
   int ready[2], hold[2];
   if (pipe2 (ready, O_CLOEXEC) < 0)
     return pier_error_make (err, errno, "pipe");
@@ -140,9 +177,9 @@ make_userns_fd (const pier_mount *m, pier_error **err)
   if (pid < 0)
     pier_error_make (err, errno, "fork");
   else if (TEMP_FAILURE_RETRY_INT (read (ready[0], &b, 1)) != 1 || b != '1')
-    pier_error_makex (err, EPERM, "mount `%s`: cannot create a user namespace for its idmap", m->destination);
-  else if (write_idmap (pid, "uid_map", m->uid_mappings, m->n_uid_mappings, err) == 0
-           && write_idmap (pid, "gid_map", m->gid_mappings, m->n_gid_mappings, err) == 0)
+    pier_error_makex (err, EPERM, "cannot create a user namespace");
+  else if (write_idmap (pid, "uid_map", uids, n_uids, err) == 0
+           && write_idmap (pid, "gid_map", gids, n_gids, err) == 0)
     {
       cleanup_free char *path = xasprintf ("/proc/%d/ns/user", (int) pid);
       fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -153,8 +190,16 @@ make_userns_fd (const pier_mount *m, pier_error **err)
   close (hold[1]);
   if (pid > 0)
     waitpid (pid, NULL, 0);
-  if (fd < 0 && err && *err)
-    pier_error_wrap (err, "mount `%s`", m->destination);
+  return fd;
+}
+
+/* The user namespace of an idmapped mount (its uidMappings/gidMappings). */
+static int
+make_userns_fd (const pier_mount *m, pier_error **err)
+{
+  int fd = pier_userns_open (m->uid_mappings, m->n_uid_mappings, m->gid_mappings, m->n_gid_mappings, err);
+  if (fd < 0)
+    pier_error_wrap (err, "mount `%s`: its idmap", m->destination);
   return fd;
 }
 
@@ -170,7 +215,8 @@ struct init_args
   int console;
   const char *cgroup_path;
   bool in_cgroup;
-  const int *idmap_fds;
+  const int *tree_fds;
+  int root_tree; /* pier_rootfs_root_tree, or -1 */
   int listener;
   const pier_cgroup_join *join; /* how the init joins its cgroup, or NULL */
 };
@@ -215,7 +261,8 @@ init_setup (struct init_args *a, char **exe, char **state_json, pier_error **err
   ro.userns = s->ns_wanted[PIER_NS_USER];
   ro.cgroupns = s->ns_wanted[PIER_NS_CGROUP] && !s->ns_path[PIER_NS_CGROUP];
   ro.cgroup_path = a->cgroup_path;
-  ro.idmap_fds = a->idmap_fds;
+  ro.tree_fds = a->tree_fds;
+  ro.root_tree = a->root_tree;
 
   if (s->process && s->process->has_oom_score_adj && write_oom_score (s->process->oom_score_adj, err) < 0)
     return -1;
@@ -358,6 +405,15 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
   /* Into the v1 cgroups first, by ourselves (no wait for the kernel's
    * global lock): the init is born in them. */
   bool in_v1 = a->join && pier_cgroup_join_self_v1 (a->join);
+  if (s->ns_wanted[PIER_NS_USER] && join_foreign_ns (nsfds, s->ns_path, &err) < 0)
+    goto fail;
+  /* The init attaches the root's clone on its working directory: the
+   * root's path, which its root may not be allowed to walk. */
+  if (a->root_tree >= 0 && chdir (s->root_path) < 0)
+    {
+      pier_error_make (&err, errno, "cannot enter the root filesystem `%s`", s->root_path);
+      goto fail;
+    }
   if (nsfds[PIER_NS_USER] >= 0 && setns (nsfds[PIER_NS_USER], CLONE_NEWUSER) < 0)
     {
       pier_error_make (&err, errno, "cannot join the user namespace `%s`", s->ns_path[PIER_NS_USER]);
@@ -392,7 +448,7 @@ static void __attribute__ ((noreturn)) stage1_main (struct init_args *a, int nsf
         }
     }
   for (int t = 0; t < PIER_NS_COUNT; t++)
-    if (t != PIER_NS_USER && t != PIER_NS_CGROUP && s->ns_wanted[t] && nsfds[t] < 0)
+    if (t != PIER_NS_USER && t != PIER_NS_CGROUP && s->ns_wanted[t] && !s->ns_path[t])
       flags |= pier_ns_table[t].flag;
   if (flags && unshare (flags) < 0)
     {
@@ -468,6 +524,15 @@ fail:
 
 /* ---- create ----------------------------------------------------------- */
 
+/* A sysfs of a network namespace the container joins and its user
+ * namespace does not own: it could not mount that sysfs itself. */
+static bool
+is_foreign_sysfs (const pier_spec *s, const int nsfds[PIER_NS_COUNT], size_t i)
+{
+  return nsfds[PIER_NS_NET] >= 0 && !pier_ns_owned_by (nsfds[PIER_NS_NET], nsfds[PIER_NS_USER])
+         && s->mounts[i].type && strcmp (s->mounts[i].type, "sysfs") == 0;
+}
+
 /* As runc: an LSM label for an LSM the host does not run cannot apply.
  * Say so rather than drop it silently. */
 static void
@@ -541,7 +606,8 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
   cleanup_free char *cgpath = NULL;
   cleanup_free char *state_text = NULL;
   cleanup_free char *owner = NULL;
-  int *idmap_fds = NULL;
+  int *tree_fds = NULL;
+  int root_tree = -1;
   int peer = -1; /* our end of the stand-in console socket */
   pier_cgroup_join join = { -1, NULL, 0 };
   int statedir = -1, sp[2] = { -1, -1 }, console = o->console_fd;
@@ -641,23 +707,37 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
         goto out;
     }
   pier_debug ("create %s: cgroup %s ready", id, cgpath);
+  /* A user namespace's root cannot be trusted to reach the root and
+   * the bind sources (a 0700 directory on the way): as root we clone them
+   * here, and the init attaches the clones. */
+  bool own_userns = s->ns_wanted[PIER_NS_USER] && !s->ns_path[PIER_NS_MNT] && geteuid () == 0;
   for (size_t i = 0; i < s->n_mounts; i++)
-    if (s->mounts[i].idmap)
+    if (s->mounts[i].idmap || (own_userns && s->mounts[i].bind)
+        || (own_userns && is_foreign_sysfs (s, nsfds, i)))
       {
-        if (idmap_fds == NULL)
+        if (tree_fds == NULL)
           {
-            idmap_fds = xcalloc (s->n_mounts, sizeof (int));
+            tree_fds = xcalloc (s->n_mounts, sizeof (int));
             for (size_t k = 0; k < s->n_mounts; k++)
-              idmap_fds[k] = -1;
+              tree_fds[k] = -1;
           }
-        int userns = make_userns_fd (&s->mounts[i], err);
-        if (userns < 0)
+        if (!s->mounts[i].bind)
+          {
+            if ((tree_fds[i] = pier_rootfs_sysfs_tree (s->ns_path[PIER_NS_NET], s->mounts[i].flags, err)) < 0)
+              goto out;
+            continue;
+          }
+        int userns = s->mounts[i].idmap ? make_userns_fd (&s->mounts[i], err) : -1;
+        if (s->mounts[i].idmap && userns < 0)
           goto out;
-        idmap_fds[i] = pier_rootfs_idmapped_tree (s, &s->mounts[i], userns, err);
-        close (userns);
-        if (idmap_fds[i] < 0)
+        tree_fds[i] = pier_rootfs_tree (s, &s->mounts[i], userns, err);
+        if (userns >= 0)
+          close (userns);
+        if (tree_fds[i] < 0)
           goto out;
       }
+  if (own_userns && (root_tree = pier_rootfs_root_tree (s, err)) < 0)
+    goto out;
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
     {
       pier_error_make (err, errno, "socketpair");
@@ -675,7 +755,7 @@ pier_container_create (const char *id, const pier_create_opts *o, pid_t *out_pid
         }
     }
   struct init_args args
-      = { s, o, sc, sp[1], statedir, console, cgpath, false, idmap_fds, -1, cg ? &join : NULL };
+      = { s, o, sc, sp[1], statedir, console, cgpath, false, tree_fds, root_tree, -1, cg ? &join : NULL };
   c = fork ();
   if (c < 0)
     {
@@ -792,10 +872,12 @@ out:
   pier_cgroup_join_close (&join);
   if (peer >= 0)
     close (peer);
-  for (size_t i = 0; idmap_fds && i < s->n_mounts; i++)
-    if (idmap_fds[i] >= 0)
-      close (idmap_fds[i]);
-  free (idmap_fds);
+  for (size_t i = 0; tree_fds && i < s->n_mounts; i++)
+    if (tree_fds[i] >= 0)
+      close (tree_fds[i]);
+  free (tree_fds);
+  if (root_tree >= 0)
+    close (root_tree);
   pier_cgroup_free (cg);
   pier_seccomp_free (sc);
   pier_resources_free (res);

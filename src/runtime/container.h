@@ -60,6 +60,16 @@ typedef struct pier_exec_request
  * (128+signal when killed). */
 int pier_container_exec (const pier_exec_request *r, pid_t *pid, int *status, pier_error **err);
 
+/* A new user namespace holding these uid and gid maps, for idmapped
+ * mounts (MOUNT_ATTR_IDMAP): an O_CLOEXEC fd of it, or -1 with *err.  No
+ * process stays in it; the fd keeps it alive. */
+int pier_userns_open (const pier_idmap *uids, size_t n_uids, const pier_idmap *gids, size_t n_gids,
+                      pier_error **err);
+
+/* Whether the namespace nsfd is owned by the user namespace userns_fd
+ * (false when userns_fd is -1; true when the kernel cannot say). */
+bool pier_ns_owned_by (int nsfd, int userns_fd);
+
 /* Signal name ("TERM", "SIGTERM", "15") to number; -1 when unknown. */
 int pier_signal_parse (const char *s);
 

@@ -105,6 +105,21 @@ static void __attribute__ ((noreturn)) exec_stage1 (struct exec_child *c)
     _exit (1);
   /* GO's value: whether the runtime moved us into the v2 cgroup. */
   bool born_v2 = c->join && c->join->v2 >= 0 && m.value == 0;
+  /* Namespaces the container's user namespace does not own (a network
+   * namespace the engine made) first: inside it we could not join them. */
+  for (int t = 0; t < PIER_NS_COUNT; t++)
+    if (t != PIER_NS_USER && c->nsfds[t] >= 0 && c->nsfds[PIER_NS_USER] >= 0
+        && !pier_ns_owned_by (c->nsfds[t], c->nsfds[PIER_NS_USER]))
+      {
+        if (setns (c->nsfds[t], pier_ns_table[t].flag) < 0)
+          {
+            pier_error_make (&err, errno, "cannot join the container's %s namespace",
+                             pier_ns_table[t].oci_name);
+            goto fail;
+          }
+        close (c->nsfds[t]);
+        c->nsfds[t] = -1;
+      }
   for (int t = 0; t < PIER_NS_COUNT; t++)
     if (c->nsfds[t] >= 0 && setns (c->nsfds[t], pier_ns_table[t].flag) < 0)
       {

@@ -1,6 +1,7 @@
 #include "runtime/rootfs.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -33,6 +34,11 @@
 #endif
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#define SYS_fsconfig 431
+#define SYS_fsmount 432
 #endif
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
@@ -273,11 +279,12 @@ do_mount (const pier_spec *s, int rootfd, const pier_mount *m, const pier_rootfs
   if (m->idmap && !m->bind)
     return pier_error_makex (err, ENOTSUP, "mount `%s`: idmap is only supported on bind mounts",
                              m->destination);
+  int tree = o->tree_fds ? o->tree_fds[m - s->mounts] : -1;
   if (m->bind)
     {
       src = m->source[0] == '/' ? xstrdup (m->source) : pier_path_join (s->bundle, m->source);
       struct stat st;
-      if (stat (src, &st) < 0)
+      if ((tree >= 0 ? fstat (tree, &st) : stat (src, &st)) < 0)
         return pier_error_make (err, errno, "mount `%s`: source `%s`", m->destination, src);
       src_dir = S_ISDIR (st.st_mode);
     }
@@ -293,11 +300,17 @@ do_mount (const pier_spec *s, int rootfd, const pier_mount *m, const pier_rootfs
   if (tmpcopyup)
     under = openat (dst, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-  if (m->bind && m->idmap)
+  if (!m->bind && tree >= 0)
     {
-      /* The runtime made the idmapped tree on the host (only there may it
-       * be idmapped): move it into place. */
-      int tree = o->idmap_fds ? o->idmap_fds[m - s->mounts] : -1;
+      /* A filesystem the runtime made on the host (sysfs of a network
+       * namespace this user namespace does not own). */
+      if (syscall (SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return pier_error_make (err, errno, "cannot attach %s on `%s`", m->type, m->destination);
+    }
+  else if (m->bind && (m->idmap || tree >= 0))
+    {
+      /* The runtime made the tree on the host (only there may it be
+       * idmapped, or its source be reachable): move it into place. */
       if (tree < 0)
         return pier_error_makex (err, EINVAL, "mount `%s`: no idmapped tree prepared", m->destination);
       if (syscall (SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
@@ -508,11 +521,24 @@ pier_rootfs_prepare (const pier_spec *s, const pier_rootfs_opts *o, pier_error *
     prop = MS_PRIVATE | MS_REC;
   if (mount (NULL, "/", NULL, prop, NULL) < 0)
     return pier_error_make (err, errno, "cannot make / %s", "a slave mount");
-  if (mount (s->root_path, s->root_path, NULL, MS_BIND | MS_REC, NULL) < 0)
-    return pier_error_make (err, errno, "cannot bind the root filesystem `%s`", s->root_path);
-  /* pivot_root needs the new root's parent to be private. */
-  mount (NULL, s->root_path, NULL, MS_PRIVATE, NULL);
-  int rootfd = open (s->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int rootfd;
+  if (o->root_tree >= 0)
+    {
+      char p[64];
+      if (syscall (SYS_move_mount, o->root_tree, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return pier_error_make (err, errno, "cannot attach the root filesystem `%s`", s->root_path);
+      FD_PATH (p, o->root_tree);
+      mount (NULL, p, NULL, MS_PRIVATE, NULL);
+      rootfd = fcntl (o->root_tree, F_DUPFD_CLOEXEC, 3);
+    }
+  else
+    {
+      if (mount (s->root_path, s->root_path, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return pier_error_make (err, errno, "cannot bind the root filesystem `%s`", s->root_path);
+      /* pivot_root needs the new root's parent to be private. */
+      mount (NULL, s->root_path, NULL, MS_PRIVATE, NULL);
+      rootfd = open (s->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
   if (rootfd < 0)
     return pier_error_make (err, errno, "cannot open the root filesystem `%s`", s->root_path);
   for (size_t i = 0; i < s->n_mounts; i++)
@@ -626,7 +652,7 @@ pier_rootfs_sysctl (const pier_spec *s, pier_error **err)
 }
 
 int
-pier_rootfs_idmapped_tree (const pier_spec *s, const pier_mount *m, int userns, pier_error **err)
+pier_rootfs_tree (const pier_spec *s, const pier_mount *m, int userns, pier_error **err)
 {
   cleanup_free char *src = m->source[0] == '/' ? xstrdup (m->source) : pier_path_join (s->bundle, m->source);
   unsigned rec = m->rbind ? AT_RECURSIVE : 0;
@@ -634,11 +660,54 @@ pier_rootfs_idmapped_tree (const pier_spec *s, const pier_mount *m, int userns, 
   if (tree < 0)
     return pier_error_make (err, errno, "mount `%s`: cannot clone `%s`", m->destination, src);
   struct pier_mount_attr a = { MOUNT_ATTR_IDMAP, 0, 0, (uint64_t) userns };
-  if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &a, sizeof a) < 0)
+  if (userns >= 0 && syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &a, sizeof a) < 0)
     {
       int e = errno;
       close (tree);
       return pier_error_make (err, e, "mount `%s`: cannot idmap `%s`", m->destination, src);
     }
   return tree;
+}
+
+int
+pier_rootfs_root_tree (const pier_spec *s, pier_error **err)
+{
+  int tree = (int) syscall (SYS_open_tree, AT_FDCWD, s->root_path,
+                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (tree < 0)
+    return pier_error_make (err, errno, "cannot clone the root filesystem `%s`", s->root_path);
+  return tree;
+}
+
+int
+pier_rootfs_sysfs_tree (const char *netns, unsigned long flags, pier_error **err)
+{
+  cleanup_close int self = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  cleanup_close int target = open (netns, O_RDONLY | O_CLOEXEC);
+  if (self < 0 || target < 0)
+    return pier_error_make (err, errno, "cannot open the network namespace `%s`", netns);
+  /* sysfs shows the network namespace of whoever opens its context. */
+  if (setns (target, CLONE_NEWNET) < 0)
+    return pier_error_make (err, errno, "cannot enter the network namespace `%s`", netns);
+  cleanup_close int fs = (int) syscall (SYS_fsopen, "sysfs", 1 /* FSOPEN_CLOEXEC */);
+  int e = errno;
+  if (setns (self, CLONE_NEWNET) < 0)
+    return pier_error_make (err, errno, "cannot go back to the runtime's network namespace");
+  if (fs < 0)
+    return pier_error_make (err, e, "cannot open a sysfs context");
+  if (syscall (SYS_fsconfig, fs, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0) < 0)
+    return pier_error_make (err, errno, "cannot create a sysfs for `%s`", netns);
+  unsigned attr = 0;
+  if (flags & MS_RDONLY)
+    attr |= MOUNT_ATTR_RDONLY;
+  if (flags & MS_NOSUID)
+    attr |= 0x2; /* MOUNT_ATTR_NOSUID */
+  if (flags & MS_NODEV)
+    attr |= 0x4; /* MOUNT_ATTR_NODEV */
+  if (flags & MS_NOEXEC)
+    attr |= 0x8; /* MOUNT_ATTR_NOEXEC */
+  int mnt = (int) syscall (SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, attr);
+  if (mnt < 0)
+    return pier_error_make (err, errno, "cannot mount a sysfs for `%s`", netns);
+  return mnt;
 }

@@ -22,9 +22,14 @@ typedef struct pier_rootfs_opts
   /* Called once, before the first cgroup mount (the init may still be on
    * its way into its cgroup while the other mounts are made). */
   int (*before_cgroup) (void *ctx, pier_error **err);
-  /* For each mount (by index), its idmapped tree (a detached mount from
-   * pier_rootfs_idmapped_tree), or -1; NULL when no mount is idmapped. */
-  const int *idmap_fds;
+  /* For each mount (by index), the tree the runtime prepared on the host
+   * (a detached mount from pier_rootfs_tree: idmapped, or any bind in a
+   * new user namespace), or -1; NULL when there is none. */
+  const int *tree_fds;
+  /* In a new user namespace: the root, cloned on the host
+   * (pier_rootfs_root_tree), to attach on our working directory (the
+   * root's path, entered before the user namespace); else -1. */
+  int root_tree;
   void *ctx;
 } pier_rootfs_opts;
 
@@ -38,7 +43,18 @@ int pier_rootfs_finalize (const pier_spec *s, const pier_rootfs_opts *o, pier_er
 int pier_rootfs_sysctl (const pier_spec *s, pier_error **err);
 
 /* In the runtime's own namespaces: clone m's source as a detached tree
- * and idmap it with the user namespace userns.  Returns the tree's fd. */
-int pier_rootfs_idmapped_tree (const pier_spec *s, const pier_mount *m, int userns, pier_error **err);
+ * and, with userns (not -1), idmap it with that user namespace.  Returns
+ * the tree's fd.  A container in a new user namespace gets its binds so:
+ * its root cannot be trusted to reach their paths (a 0700 directory on the
+ * way), the runtime can. */
+int pier_rootfs_tree (const pier_spec *s, const pier_mount *m, int userns, pier_error **err);
+
+/* A detached sysfs of the network namespace netns (with flags' ro,
+ * nosuid, nodev, noexec): a new user namespace cannot mount the sysfs of
+ * a network namespace it does not own, the runtime can. */
+int pier_rootfs_sysfs_tree (const char *netns, unsigned long flags, pier_error **err);
+
+/* The same for the root filesystem (recursively). */
+int pier_rootfs_root_tree (const pier_spec *s, pier_error **err);
 
 #endif
