@@ -926,8 +926,8 @@ create_container (struct pier_globals *g, const char *verb, struct run_flags *f,
     *monitor = -1;
   if (pier_engine_create (e, f->name, body, id_out, &warnings, &err) < 0)
     {
-      if (monitor && *monitor >= 0)
-        close (*monitor);
+      if (monitor)
+        pier_engine_prespawn_cancel (*monitor);
       pier_engine_free (e);
       pier_store_close (st);
       return pier_cli_fail (err, PIER_EXIT_USAGE);

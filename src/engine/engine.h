@@ -94,6 +94,9 @@ int pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int
  * monitor whose socket closes before it got an id exits, having made
  * nothing. */
 int pier_engine_prespawn (pier_engine *e, const pier_attach *a, int *sock, pier_error **err);
+/* A prespawned monitor not needed after all: it exits (before this
+ * returns, so nothing of it is left), and sock is closed. */
+void pier_engine_prespawn_cancel (int sock);
 int pier_engine_start_prespawned (pier_engine *e, const char *id, int sock, const pier_attach *a, int *client,
                                   int *exit_code, pier_error **err);
 

@@ -395,6 +395,20 @@ pier_engine_prespawn (pier_engine *e, const pier_attach *a, int *sock, pier_erro
   return spawn_monitor (e, NULL, a, sock, err);
 }
 
+void
+pier_engine_prespawn_cancel (int sock)
+{
+  if (sock < 0)
+    return;
+  /* Its only message is its id: shut, it exits, and its end closes. */
+  shutdown (sock, SHUT_WR);
+  char buf[64];
+  ssize_t n;
+  while ((n = recv (sock, buf, sizeof buf, 0)) > 0 || (n < 0 && errno == EINTR))
+    ;
+  close (sock);
+}
+
 int
 pier_engine_start_prespawned (pier_engine *e, const char *id, int sock, const pier_attach *a, int *client,
                               int *exit_code, pier_error **err)
@@ -403,9 +417,14 @@ pier_engine_start_prespawned (pier_engine *e, const char *id, int sock, const pi
   cleanup_json json_t *state = NULL;
   if (exit_code)
     *exit_code = 125;
-  if (pier_engine_load (e, id, NULL, &state, err) < 0)
-    return -1;
-  if (fd < 0 || status_is (state, "paused") || live_status (state))
+  if (fd >= 0 && pier_engine_load (e, id, NULL, &state, err) < 0)
+    {
+      pier_engine_prespawn_cancel (move_fd (&fd));
+      return -1;
+    }
+  if (fd >= 0 && (status_is (state, "paused") || live_status (state)))
+    pier_engine_prespawn_cancel (move_fd (&fd));
+  if (fd < 0)
     return pier_engine_start (e, id, a, client, exit_code, err);
   if (pier_msg_send (fd, PIER_MSG_ID, id, strlen (id)) < 0)
     return pier_error_make (err, errno, "cannot reach the container's monitor");
