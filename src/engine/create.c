@@ -608,6 +608,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
          && ++draws < 50)
     {
       pier_error_free (err);
+      r = 0; /* and add again */
       free (gen_name);
       gen_name = pier_engine_random_name ();
       if (draws > 20)
