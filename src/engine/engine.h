@@ -93,7 +93,10 @@ int pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int
  * sock, which may be -1: then it is pier_engine_start).  A prespawned
  * monitor whose socket closes before it got an id exits, having made
  * nothing. */
-int pier_engine_prespawn (pier_engine *e, const pier_attach *a, int *sock, pier_error **err);
+/* What a prespawned monitor may prepare while it waits: */
+#define PIER_PRESPAWN_NETNS                                                                                  \
+  1u /* a network namespace (the container gets one of its own, in no user namespace) */
+int pier_engine_prespawn (pier_engine *e, const pier_attach *a, unsigned hints, int *sock, pier_error **err);
 /* A prespawned monitor not needed after all: it exits (before this
  * returns, so nothing of it is left), and sock is closed. */
 void pier_engine_prespawn_cancel (int sock);

@@ -338,7 +338,8 @@ read_started (int fd, int *exit_code, pier_error **err)
  * its id on *sock (pier_engine_prespawn).  *sock: our end of its client
  * socket. */
 static int
-spawn_monitor (pier_engine *e, const char *id, const pier_attach *a, int *sock, pier_error **err)
+spawn_monitor (pier_engine *e, const char *id, const pier_attach *a, unsigned hints, int *sock,
+               pier_error **err)
 {
   int sv[2];
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -368,6 +369,7 @@ spawn_monitor (pier_engine *e, const char *id, const pier_attach *a, int *sock, 
       unsigned long long packed = attach_flags (a);
       if (a)
         packed |= (unsigned long long) a->rows << 8 | (unsigned long long) a->cols << 24;
+      packed |= (unsigned long long) hints << 40;
       snprintf (packed_s, sizeof packed_s, "%llu", packed);
       fcntl (sv[1], F_SETFD, 0);
       char *args[] = { (char *) "pier-monitor",
@@ -390,9 +392,9 @@ spawn_monitor (pier_engine *e, const char *id, const pier_attach *a, int *sock, 
 }
 
 int
-pier_engine_prespawn (pier_engine *e, const pier_attach *a, int *sock, pier_error **err)
+pier_engine_prespawn (pier_engine *e, const pier_attach *a, unsigned hints, int *sock, pier_error **err)
 {
-  return spawn_monitor (e, NULL, a, sock, err);
+  return spawn_monitor (e, NULL, a, hints, sock, err);
 }
 
 void
@@ -449,7 +451,7 @@ pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *cl
   if (live_status (state))
     return client ? pier_engine_attach (e, id, a, client, err) : 0;
   int sock = -1;
-  if (spawn_monitor (e, id, a, &sock, err) < 0)
+  if (spawn_monitor (e, id, a, 0, &sock, err) < 0)
     return -1;
   if (read_started (sock, exit_code, err) < 0)
     {

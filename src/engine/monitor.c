@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/bridge.h"
 #include "runtime/container.h"
 #include "runtime/process.h"
 #include "runtime/state.h"
@@ -88,6 +89,7 @@ struct mon
   bool shed;           /* shed () done for this run */
   pier_net_dns *dns;   /* the embedded resolver, on user-defined networks */
   int host_mntns;      /* the mount namespace we were started in */
+  int spare_netns;     /* a network namespace made while waiting for our id */
   int userns_fd;       /* the container's user namespace (held here), or -1 */
   pier_health *health; /* the HEALTHCHECK probe, NULL when none */
   unsigned short rows, cols;
@@ -901,6 +903,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
                      .timer_fd = -1,
                      .sig_fd = -1,
                      .host_mntns = -1,
+                     .spare_netns = -1,
                      .userns_fd = -1 };
   struct mon *m = &mon;
   pier_error *err = NULL;
@@ -948,6 +951,10 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   char given[PIER_MSG_MAX + 1];
   if (strcmp (id, PIER_MONITOR_ID_LATER) == 0)
     {
+      /* Made now, while the CLI records the container (half a
+       * millisecond of the kernel's, otherwise on the way to its start). */
+      if ((packed >> 40) & PIER_PRESPAWN_NETNS)
+        pier_netns_new (NULL, &m->spare_netns, NULL);
       ssize_t n;
       do
         n = recv (client, given, sizeof given - 1, 0);
@@ -1023,7 +1030,9 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
 
   /* The network namespace (held by us, so it lives as long as we do). */
   int netns_fd = -1;
-  int joined = pier_engine_net_start (root, runroot, m->db, m->rec, &netns_fd, &m->dns, &err);
+  int joined
+      = pier_engine_net_start (root, runroot, m->db, m->rec, &m->spare_netns, &netns_fd, &m->dns, &err);
+  close_fd (&m->spare_netns);
   if (joined < 0)
     goto fail;
   m->net_started = joined > 0;

@@ -558,8 +558,8 @@ start_dns (const char *root, pier_db *db, json_t *rec, int netns_fd, pier_net_dn
 }
 
 int
-pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_t *rec, int *netns_fd,
-                       pier_net_dns **dns, pier_error **err)
+pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_t *rec, int *spare,
+                       int *netns_fd, pier_net_dns **dns, pier_error **err)
 {
   const char *id = json_string_value (json_object_get (rec, "Id"));
   const char *mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode"));
@@ -569,16 +569,22 @@ pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_
   const char *userns = json_string_value (json_object_get (rec, "_UsernsPath"));
   *netns_fd = -1;
   /* none: a namespace with only lo, up (the runtime would leave it down). */
+  bool use_spare = spare && *spare >= 0 && userns == NULL;
   if (mode && strcmp (mode, "none") == 0)
-    return pier_netns_new (userns, netns_fd, err);
+    {
+      if (!use_spare)
+        return pier_netns_new (userns, netns_fd, err);
+      *netns_fd = move_fd (spare);
+      return 0;
+    }
   if (!pier_enet_bridged_mode (mode))
     return 0;
   cleanup_netlock int lock = pier_enet_net_lock (runroot, err);
   if (lock < 0)
     return -1;
   futimens (lock, NULL); /* the store is in use (see pier_engine_net_idle_exec) */
-  cleanup_close int ns = -1;
-  if (pier_netns_new (userns, &ns, err) < 0)
+  cleanup_close int ns = use_spare ? move_fd (spare) : -1;
+  if (ns < 0 && pier_netns_new (userns, &ns, err) < 0)
     return -1;
   cleanup_json json_t *net = json_pack ("{s:{}, s:{}}", "Networks", "Ports");
   json_t *nets = json_object_get (net, "Networks");

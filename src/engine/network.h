@@ -79,13 +79,14 @@ int pier_engine_net_prepare (pier_engine *e, json_t *hc, json_t *body, json_t **
 
 /* In the monitor before the first start: the container's network
  * namespace (*netns_fd, -1 when the container does not get one of
- * pier's), leases, veths, ports, hosts, resolv.conf, and on user-defined
+ * pier's; *spare, when not -1, is one made ahead with lo up, taken if it
+ * fits: the container is in no user namespace), leases, veths, ports, hosts, resolv.conf, and on user-defined
  * networks the embedded DNS resolver (*dns, else NULL; the caller serves
  * and frees it, engine/netdns.h).  1 when the container joined
  * pier's networks (pier_engine_net_stop then releases them), 0 when it
  * did not (none, host, container:), -1 on failure, which leaves nothing. */
-int pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_t *rec, int *netns_fd,
-                           pier_net_dns **dns, pier_error **err);
+int pier_engine_net_start (const char *root, const char *runroot, pier_db *db, json_t *rec, int *spare,
+                           int *netns_fd, pier_net_dns **dns, pier_error **err);
 /* Release what net_start took (leases, port rules, peers' hosts entries)
  * for a container whose monitor ends or died; nothing when it has none. */
 void pier_engine_net_stop (const char *root, const char *runroot, pier_db *db, const char *id);
