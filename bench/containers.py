@@ -3,11 +3,13 @@
 
   1. `run --rm <busybox> true` without network: pier, podman
      (`--network none`) and bare crun on the same rootfs (N sequential runs,
-     median);
+     median); pier's and crun's runs alternate in rounds of 10, so that a
+     machine whose speed drifts (a shared VM) weighs on both alike;
   2. the RSS of the per-container monitor with 50 detached containers,
      read 2 s after the last start (steady state, for both):
      pier's monitor against podman's conmon (mean VmRSS, and PSS);
-  3. `ps -a` with those 50 containers: pier against podman (median of 20).
+  3. `ps -a` with those 50 containers: pier against podman (median of 20);
+  4. `exec <one of them> true`: pier against podman (median of 20).
 
 Podman runs with --ulimit nofile=1024:1024 (root here lacks CAP_SYS_RESOURCE,
 so podman's default of 1048576 cannot be set).  Podman 4.3 and crun 1.8 refuse this host's hybrid cgroups, so they run in
@@ -30,6 +32,7 @@ import tempfile
 import time
 
 N_DETACHED = 50
+ROUND = 10  # pier's and crun's `run` alternate in rounds of this many
 SETTLE = 2.0  # seconds between the last detached start and the RSS reading
 # the hard limits root has here (no CAP_SYS_RESOURCE): podman must not ask for more
 NPROC = __import__("resource").getrlimit(__import__("resource").RLIMIT_NPROC)[1]
@@ -60,7 +63,7 @@ def busybox_tar(path):
         f.write(buf.getvalue())
 
 
-def timed(argv, runs):
+def timed_all(argv, runs):
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -68,7 +71,11 @@ def timed(argv, runs):
         times.append((time.perf_counter() - t0) * 1000.0)
         if r.returncode != 0:
             sys.exit("%s failed: %s" % (" ".join(argv), r.stderr.decode()))
-    return statistics.median(times)
+    return times
+
+
+def timed(argv, runs):
+    return statistics.median(timed_all(argv, runs))
 
 
 def rss_of(pids):
@@ -110,8 +117,28 @@ def bench_pier(pier, work, runs):
     base = [pier, "--root", root, "--runroot", runroot]
     subprocess.run(base + ["import", "-c", 'CMD ["sh"]', os.path.join(work, "busybox.tar"), "busybox"],
                    check=True, stdout=subprocess.DEVNULL)
-    # --network none on both sides (bench/network.py compares default networking)
-    res = {"run": timed(base + ["run", "--rm", "--network", "none", "busybox", "true"], runs)}
+    # --network none on both sides (bench/network.py compares default
+    # networking); pier's runs alternate with bare crun's (crun_server).
+    res = {"run": [], "crun_run": []}
+    crun = subprocess.Popen(["unshare", "-m", "sh", "-c",
+                             "umount /sys/fs/cgroup/unified 2>/dev/null; exec /usr/bin/python3 %s --crun-server %s"
+                             % (os.path.abspath(__file__), work)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    left = runs
+    while left > 0:
+        k = min(ROUND, left)
+        res["run"] += timed_all(base + ["run", "--rm", "--network", "none", "busybox", "true"], k)
+        crun.stdin.write("%d\n" % k)
+        crun.stdin.flush()
+        line = crun.stdout.readline()
+        if not line:
+            sys.exit("crun failed")
+        res["crun_run"] += json.loads(line)
+        left -= k
+    crun.stdin.close()
+    crun.wait()
+    res["run"] = statistics.median(res["run"])
+    res["crun_run"] = statistics.median(res["crun_run"])
     for _ in range(N_DETACHED):
         subprocess.run(base + ["run", "-d", "--network", "none", "busybox", "sleep", "1000"], check=True,
                        stdout=subprocess.DEVNULL)
@@ -121,12 +148,13 @@ def bench_pier(pier, work, runs):
     res["monitor_rss"], res["monitor_pss"] = rss_of(pids_named("pier-monitor", root))
     res["ps"] = timed(base + ["ps", "-a"], 20)
     ids = subprocess.run(base + ["ps", "-aq"], capture_output=True, text=True).stdout.split()
+    res["exec"] = timed(base + ["exec", ids[0], "true"], 20)
     subprocess.run(base + ["rm", "-f"] + ids, stdout=subprocess.DEVNULL)
     return res
 
 
 def inner_peers(work, runs):
-    """In the private mount namespace: podman and crun."""
+    """In the private mount namespace: podman."""
     res = {}
     proot, prun = os.path.join(work, "podman-root"), os.path.join(work, "podman-run")
     podman = ["podman", "--root", proot, "--runroot", prun, "--cgroup-manager", "cgroupfs",
@@ -140,10 +168,18 @@ def inner_peers(work, runs):
     time.sleep(SETTLE)
     res["conmon_rss"], res["conmon_pss"] = rss_of(pids_named("conmon", prun))
     res["podman_ps"] = timed(podman + ["ps", "-a"], 20)
+    one = subprocess.run(podman + ["ps", "-q"], capture_output=True, text=True).stdout.split()[0]
+    res["podman_exec"] = timed(podman + ["exec", one, "true"], 20)
     subprocess.run(podman + ["rm", "-f", "-a", "-t", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(podman + ["system", "reset", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    # bare crun on the same rootfs
+    print(json.dumps(res))
+
+
+def crun_server(work):
+    """In a private mount namespace (crun refuses the hybrid layout):
+    bare crun on the same rootfs; each line "N" on stdin runs it N times
+    and answers the times (ms) as a JSON list."""
     bundle = os.path.join(work, "crun-bundle")
     rootfs = os.path.join(bundle, "rootfs")
     os.makedirs(rootfs)
@@ -154,14 +190,16 @@ def inner_peers(work, runs):
     cfg["process"]["terminal"] = False
     cfg["process"]["args"] = ["/bin/true"]
     json.dump(cfg, open(os.path.join(bundle, "config.json"), "w"))
-    times = []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(["crun", "--root", os.path.join(work, "crun-state"), "run", "--bundle", bundle, "b%d" % i],
-                       check=True)
-        times.append((time.perf_counter() - t0) * 1000.0)
-    res["crun_run"] = statistics.median(times)
-    print(json.dumps(res))
+    n = 0
+    for line in sys.stdin:
+        times = []
+        for _ in range(int(line)):
+            t0 = time.perf_counter()
+            subprocess.run(["crun", "--root", os.path.join(work, "crun-state"), "run", "--bundle", bundle,
+                            "b%d" % n], check=True)
+            times.append((time.perf_counter() - t0) * 1000.0)
+            n += 1
+        print(json.dumps(times), flush=True)
 
 
 def main():
@@ -169,7 +207,11 @@ def main():
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--pier", default="build-release/pier")
     ap.add_argument("--inner", help=argparse.SUPPRESS)
+    ap.add_argument("--crun-server", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.crun_server:
+        crun_server(a.crun_server)
+        return
     if a.inner:
         inner_peers(a.inner, a.runs)
         return
@@ -188,14 +230,17 @@ def main():
         print("run --rm busybox true, no network (median of %d):" % a.runs)
         print("  pier   %7.1f ms" % p["run"])
         print("  podman %7.1f ms   podman/pier = %.1fx" % (q["podman_run"], q["podman_run"] / p["run"]))
-        print("  crun   %7.1f ms   pier/crun   = %.1fx (bare runtime, no image store)"
-              % (q["crun_run"], p["run"] / q["crun_run"]))
+        print("  crun   %7.1f ms   pier/crun   = %.1fx (bare runtime, no image store; runs alternating with pier's)"
+              % (p["crun_run"], p["run"] / p["crun_run"]))
         print("monitor per container, %d detached (mean):" % N_DETACHED)
         print("  pier-monitor RSS %.1f MiB, PSS %.1f MiB" % (p["monitor_rss"], p["monitor_pss"]))
         print("  conmon       RSS %.1f MiB, PSS %.1f MiB" % (q["conmon_rss"], q["conmon_pss"]))
         print("ps -a with %d containers (median of 20):" % N_DETACHED)
         print("  pier   %7.1f ms" % p["ps"])
         print("  podman %7.1f ms   podman/pier = %.1fx" % (q["podman_ps"], q["podman_ps"] / p["ps"]))
+        print("exec <container> true (median of 20):")
+        print("  pier   %7.1f ms" % p["exec"])
+        print("  podman %7.1f ms   podman/pier = %.1fx" % (q["podman_exec"], q["podman_exec"] / p["exec"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
