@@ -13,6 +13,7 @@
 
 #include "net/netlink.h"
 #include "util/cleanup.h"
+#include "util/nschild.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
 
@@ -86,6 +87,13 @@ pier_bridge_remove (const char *name, pier_error **err)
   return 0;
 }
 
+static int
+enter_userns_make_netns (void *ctx)
+{
+  int ufd = *(int *) ctx;
+  return setns (ufd, CLONE_NEWUSER) == 0 && unshare (CLONE_NEWNET) == 0 ? 0 : -1;
+}
+
 /* A network namespace owned by the user namespace at path userns: a
  * child joins that user namespace, makes it and waits while we open it. */
 static int
@@ -94,44 +102,12 @@ netns_in_userns (const char *userns, pier_error **err)
   cleanup_close int ufd = open (userns, O_RDONLY | O_CLOEXEC);
   if (ufd < 0)
     return pier_error_make (err, errno, "cannot open the user namespace `%s`", userns);
-  int ready[2], hold[2];
-  if (pipe2 (ready, O_CLOEXEC) < 0)
-    return pier_error_make (err, errno, "pipe");
-  if (pipe2 (hold, O_CLOEXEC) < 0)
-    {
-      close (ready[0]);
-      close (ready[1]);
-      return pier_error_make (err, errno, "pipe");
-    }
-  pid_t pid = fork ();
-  if (pid == 0)
-    {
-      char b = setns (ufd, CLONE_NEWUSER) == 0 && unshare (CLONE_NEWNET) == 0 ? '1' : '0';
-      if (write (ready[1], &b, 1) != 1)
-        _exit (1);
-      close (hold[1]);
-      TEMP_FAILURE_RETRY_INT (read (hold[0], &b, 1));
-      _exit (0);
-    }
-  close (ready[1]);
-  close (hold[0]);
-  char b = '0';
-  int fd = -1;
-  if (pid < 0)
-    pier_error_make (err, errno, "fork");
-  else if (TEMP_FAILURE_RETRY_INT (read (ready[0], &b, 1)) != 1 || b != '1')
-    pier_error_makex (err, EPERM, "cannot create a network namespace in the user namespace `%s`", userns);
-  else
-    {
-      cleanup_free char *path = xasprintf ("/proc/%d/ns/net", (int) pid);
-      fd = open (path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0)
-        pier_error_make (err, errno, "cannot open `%s`", path);
-    }
-  close (ready[0]);
-  close (hold[1]);
-  if (pid > 0)
-    waitpid (pid, NULL, 0);
+  pier_nschild c;
+  cleanup_free char *what = xasprintf ("a network namespace in the user namespace `%s`", userns);
+  if (pier_nschild_start (&c, enter_userns_make_netns, &ufd, what, err) < 0)
+    return -1;
+  int fd = pier_nschild_open (&c, "net", err);
+  pier_nschild_end (&c);
   return fd;
 }
 

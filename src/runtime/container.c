@@ -27,6 +27,7 @@
 #include "runtime/seccomp.h"
 #include "runtime/sync.h"
 #include "util/cleanup.h"
+#include "util/nschild.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -144,52 +145,27 @@ host_uid_of_root (const pier_spec *s, bool gid)
   return 0;
 }
 
+static int
+make_userns (void *ctx)
+{
+  (void) ctx;
+  return unshare (CLONE_NEWUSER);
+}
+
 int
 pier_userns_open (const pier_idmap *uids, size_t n_uids, const pier_idmap *gids, size_t n_gids,
                   pier_error **err)
 {
-  /* A child unshares a user namespace and waits; we write its maps, keep
+  /* A child makes the user namespace and waits; we write its maps, keep
    * an fd of its namespace and let it go. */
-  int ready[2], hold[2];
-  if (pipe2 (ready, O_CLOEXEC) < 0)
-    return pier_error_make (err, errno, "pipe");
-  if (pipe2 (hold, O_CLOEXEC) < 0)
-    {
-      close (ready[0]);
-      close (ready[1]);
-      return pier_error_make (err, errno, "pipe");
-    }
-  pid_t pid = fork ();
-  if (pid == 0)
-    {
-      char b = unshare (CLONE_NEWUSER) == 0 ? '1' : '0';
-      close (hold[1]);
-      if (write (ready[1], &b, 1) != 1)
-        _exit (1);
-      /* Until the runtime closes its end. */
-      TEMP_FAILURE_RETRY_INT (read (hold[0], &b, 1));
-      _exit (0);
-    }
-  close (ready[1]);
-  close (hold[0]);
+  pier_nschild c;
+  if (pier_nschild_start (&c, make_userns, NULL, "a user namespace", err) < 0)
+    return -1;
   int fd = -1;
-  char b = '0';
-  if (pid < 0)
-    pier_error_make (err, errno, "fork");
-  else if (TEMP_FAILURE_RETRY_INT (read (ready[0], &b, 1)) != 1 || b != '1')
-    pier_error_makex (err, EPERM, "cannot create a user namespace");
-  else if (write_idmap (pid, "uid_map", uids, n_uids, err) == 0
-           && write_idmap (pid, "gid_map", gids, n_gids, err) == 0)
-    {
-      cleanup_free char *path = xasprintf ("/proc/%d/ns/user", (int) pid);
-      fd = open (path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0)
-        pier_error_make (err, errno, "cannot open `%s`", path);
-    }
-  close (ready[0]);
-  close (hold[1]);
-  if (pid > 0)
-    waitpid (pid, NULL, 0);
+  if (write_idmap (c.pid, "uid_map", uids, n_uids, err) == 0
+      && write_idmap (c.pid, "gid_map", gids, n_gids, err) == 0)
+    fd = pier_nschild_open (&c, "user", err);
+  pier_nschild_end (&c);
   return fd;
 }
 

@@ -291,17 +291,21 @@ def test_restart_policies(pier):
     assert r.rc == 125 and "invalid restart policy" in r.err, r
 
 
-def monitor_pid(cid):
-    """The pid of the monitor of container cid (a process this test made)."""
+def monitors():
+    """(pid, argv) of every pier monitor on the machine."""
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
                 argv = Path("/proc", d, "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"__monitor" in argv and cid.encode() in argv:
-                return int(d)
-    return None
+            if b"__monitor" in argv:
+                yield int(d), argv
+
+
+def monitor_pid(cid):
+    """The pid of the monitor of container cid (a process this test made)."""
+    return next((pid for pid, argv in monitors() if cid.encode() in argv), None)
 
 
 def test_containers_with_always_or_unless_stopped_run_again_after_a_reboot(pier):
@@ -564,16 +568,7 @@ def test_a_create_killed_after_its_record_is_finished_by_the_next_pier(pier, mar
 
 def waiting_monitors():
     """Monitors forked ahead of a container (`run`) still waiting for its id."""
-    found = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                argv = Path("/proc", d, "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"__monitor" in argv and b"-" * 64 in argv:
-                found.append(int(d))
-    return found
+    return [pid for pid, argv in monitors() if b"-" * 64 in argv]
 
 
 def test_run_forks_its_monitor_first_and_a_failed_create_leaves_none(pier):
