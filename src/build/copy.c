@@ -599,6 +599,9 @@ pier_copy_apply (int rootfd, const pier_copy *c, pier_error **err)
             return -1;
           if (copy_dir_contents (c, fd, paths[i], c->dest, &o, err) < 0)
             return -1;
+          /* cp -a: the directory itself keeps its owner too. */
+          if (c->keep_owner && give (c, -1, c->dest, st.st_uid, st.st_gid) < 0)
+            return pier_error_make (err, errno, "cannot chown `%s`", c->dest);
           continue;
         }
       if (c->add && S_ISREG (st.st_mode))

@@ -122,6 +122,28 @@ def test_cp_both_ways_stopped_and_running(pier, tmp_path):
     pier.ok("rm", "-f", "c1", "live")
 
 
+def test_cp_archive_keeps_every_owner_the_directory_included(pier, tmp_path):
+    """cp -a, both ways: the copied directory itself keeps its owner, as
+    everything in it does; without -a the copy is root's."""
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "f").write_text("x")
+    for p in (tree, tree / "sub", tree / "sub" / "f"):
+        os.chown(p, 1234, 2345)
+    pier.ok("create", "--name", "c1", "busybox", "sh")
+    pier.ok("cp", "-a", tree, "c1:/tmp/")
+    pier.ok("cp", tree, "c1:/plain")
+    out = tmp_path / "out"
+    pier.ok("cp", "-a", "c1:/tmp/tree", out)
+    for p in (out, out / "sub", out / "sub" / "f"):
+        st = os.lstat(p)
+        assert (st.st_uid, st.st_gid) == (1234, 2345), p
+    plain = tmp_path / "plain"
+    pier.ok("cp", "c1:/plain", plain)
+    assert (os.lstat(plain).st_uid, os.lstat(plain / "sub").st_uid) == (0, 0)
+    pier.ok("rm", "c1")
+
+
 def test_update_resources_and_restart_policy(pier):
     from conftest import wait_until
     cid = pier.ok("run", "-d", "--name", "up", "-m", "64m", "busybox", "sh", "-c",
