@@ -64,6 +64,25 @@ chain_hex (const char *chain)
   return c ? c + 1 : chain;
 }
 
+/* A container whose directory another pier is moving right now: in a
+ * live process's tmp/ entry named with its id (a create before its
+ * rename, a removal before its delete), or in place since the list. */
+static bool
+moving (int cfd, char **tmp, const char *id)
+{
+  if (cfd >= 0 && faccessat (cfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    return true;
+  size_t l = strlen (id);
+  for (size_t i = 0; tmp && tmp[i]; i++)
+    {
+      size_t t = strlen (tmp[i]);
+      if (t > l + 1 && tmp[i][t - l - 1] == '-' && strcmp (tmp[i] + t - l, id) == 0
+          && pier_store_tmp_in_use (tmp[i]))
+        return true;
+    }
+  return false;
+}
+
 static int
 check_containers (pier_store *st, bool repair, char ***report, int *problems, pier_error **err)
 {
@@ -74,8 +93,9 @@ check_containers (pier_store *st, bool repair, char ***report, int *problems, pi
     return -1;
   cleanup_close int cfd = openat (pier_store_root_fd (st), "containers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_strv char **dirs = cfd >= 0 ? list_dir (cfd) : xcalloc (1, sizeof (char *));
+  cleanup_strv char **tmp = list_dir (pier_store_tmp_fd (st));
   for (size_t i = 0; i < n; i++)
-    if (!in_list (dirs, cs[i].id))
+    if (!in_list (dirs, cs[i].id) && !moving (cfd, tmp, cs[i].id))
       {
         say (report, "container %s: its directory is missing%s", cs[i].id, NULL);
         (*problems)++;
@@ -87,6 +107,13 @@ check_containers (pier_store *st, bool repair, char ***report, int *problems, pi
       bool known = false;
       for (size_t k = 0; k < n && !known; k++)
         known = strcmp (cs[k].id, dirs[i]) == 0;
+      pier_db_container *now = NULL;
+      /* Recorded since the list was read (a create that just finished). */
+      if (!known && pier_db_container_get (db, dirs[i], &now, NULL) == 0)
+        {
+          pier_db_container_free (now);
+          known = true;
+        }
       if (!known)
         {
           say (report, "container directory %s: not recorded (left by an interrupted create or rm)%s",
@@ -249,6 +276,10 @@ pier_store_check (pier_store *st, bool repair, char ***report, int *problems, pi
   tmp_names = list_dir (pier_store_tmp_fd (st));
   for (size_t i = 0; tmp_names[i]; i++)
     {
+      /* Another pier's work in progress (a pull, a removal finishing): not
+       * a problem, and not ours to remove. */
+      if (pier_store_tmp_in_use (tmp_names[i]))
+        continue;
       say (report, "tmp/%s: a leftover temporary file%s", tmp_names[i], NULL);
       (*problems)++;
       if (repair)

@@ -348,6 +348,19 @@ finish_container_dir (pier_store *st, const char *name)
   return true;
 }
 
+bool
+pier_store_tmp_in_use (const char *name)
+{
+  pid_t pid;
+  unsigned long long start, now_start;
+  if (!parse_tmp_name (name, &pid, &start))
+    return false;
+  if (proc_starttime (pid, &now_start) == 0)
+    /* Alive, and the same process (or we cannot tell). */
+    return now_start == 0 || start == 0 || now_start == start;
+  return errno != ENOENT;
+}
+
 int
 pier_store_clean_tmp (pier_store *st, pier_error **err)
 {
@@ -366,19 +379,11 @@ pier_store_clean_tmp (pier_store *st, pier_error **err)
   while ((errno = 0, de = readdir (d)))
     {
       pid_t pid;
-      unsigned long long start, now_start;
+      unsigned long long start;
       if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
         continue;
       /* Names not ours are left alone: nothing says who made them. */
-      if (!parse_tmp_name (de->d_name, &pid, &start))
-        continue;
-      if (proc_starttime (pid, &now_start) == 0)
-        {
-          /* Alive, and the same process (or we cannot tell): keep. */
-          if (now_start == 0 || start == 0 || now_start == start)
-            continue;
-        }
-      else if (errno != ENOENT)
+      if (!parse_tmp_name (de->d_name, &pid, &start) || pier_store_tmp_in_use (de->d_name))
         continue;
       if (finish_container_dir (st, de->d_name))
         continue;

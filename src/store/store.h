@@ -83,5 +83,7 @@ char *pier_store_container_tmp_name (const pier_store *st, const char *id);
  * now used by a process started later does not count); returns how many
  * were removed. */
 int pier_store_clean_tmp (pier_store *st, pier_error **err);
+/* Whether tmp/ entry name is a live process's work in progress. */
+bool pier_store_tmp_in_use (const char *name);
 
 #endif

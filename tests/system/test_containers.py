@@ -585,3 +585,30 @@ def test_run_forks_its_monitor_first_and_a_failed_create_leaves_none(pier):
     assert set(os.listdir(Path(pier.root) / "containers")) == before
     assert os.listdir(Path(pier.root) / "tmp") == []
     assert pier.ok("ps", "-aq", "--no-trunc").split() == [cid]
+
+
+def test_system_check_sees_no_problem_in_work_in_progress(pier):
+    """Containers being created and removed (their directories in tmp/,
+    their --rm removal finishing after `run` returned) are other piers'
+    work in progress, not problems: `system check` while they happen, and
+    right after `run --rm` returns, finds none and repairs nothing."""
+    import threading
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            pier.ok("run", "--rm", "--network", "none", "busybox", "true")
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        for _ in range(15):
+            check = pier("system", "check")
+            assert check.rc == 0 and check.out.strip().endswith("no problems found"), check
+    finally:
+        stop.set()
+        t.join()
+    for _ in range(5):
+        pier.ok("run", "--rm", "--network", "none", "busybox", "true")
+        check = pier("system", "check")
+        assert check.rc == 0 and check.out.strip().endswith("no problems found"), check
