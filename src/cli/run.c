@@ -922,12 +922,7 @@ create_container (struct pier_globals *g, const char *verb, struct run_flags *f,
   cleanup_strv char **warnings = NULL;
   /* `run`: the monitor loads while the container is recorded (without
    * one, the start forks it). */
-  const char *net = f->network ? f->network : "bridge";
-  bool own_userns = (f->userns && *f->userns && strcmp (f->userns, "host") != 0) || f->uidmap || f->gidmap;
-  unsigned hints = strcmp (net, "host") != 0 && strncmp (net, "container:", 10) != 0 && !own_userns
-                       ? PIER_PRESPAWN_NETNS
-                       : 0;
-  if (monitor && pier_engine_prespawn (e, a, hints, monitor, NULL) < 0)
+  if (monitor && pier_engine_prespawn (e, body, a, monitor, NULL) < 0)
     *monitor = -1;
   if (pier_engine_create (e, f->name, body, id_out, &warnings, &err) < 0)
     {

@@ -361,9 +361,9 @@ pier_engine_resolv_conf (void)
 }
 
 /* The files bind-mounted on the container's /etc: hostname, hosts and
- * resolv.conf, from its record.  Written at its creation and again at
- * every start (as docker's), so never synced: a power cut that empties
- * them is mended by the next start. */
+ * resolv.conf, from its record.  Written by its monitor at every start
+ * (as docker's), so never synced: a power cut that empties them is
+ * mended by the next start. */
 int
 pier_engine_write_etc (int dirfd, json_t *cfg, json_t *hc, pier_error **err)
 {
@@ -401,7 +401,7 @@ pier_engine_write_etc (int dirfd, json_t *cfg, json_t *hc, pier_error **err)
  * record is committed: a pier killed before the commit leaves only a
  * tmp/ entry, one killed after it a move the next pier finishes. */
 static int
-make_container_dir (pier_engine *e, const char *tmp_name, json_t *cfg, json_t *hc, pier_error **err)
+make_container_dir (pier_engine *e, const char *tmp_name, pier_error **err)
 {
   int tmpfd = pier_store_tmp_fd (e->st);
   if (mkdirat (tmpfd, tmp_name, 0710) < 0)
@@ -413,8 +413,7 @@ make_container_dir (pier_engine *e, const char *tmp_name, json_t *cfg, json_t *h
   for (size_t i = 0; subdirs[i]; i++)
     if (mkdirat (d, subdirs[i], i == 0 ? 0755 : 0700) < 0)
       return pier_error_make (err, errno, "cannot create %s/tmp/%s/%s", e->root, tmp_name, subdirs[i]);
-  if (pier_engine_write_etc (d, cfg, hc, err) < 0)
-    return -1;
+  /* Its /etc files come with each start (pier_engine_write_etc). */
   if (fsync (d) < 0)
     return pier_error_make (err, errno, "cannot sync %s/tmp/%s", e->root, tmp_name);
   return 0;
@@ -584,7 +583,7 @@ pier_engine_create (pier_engine *e, const char *name, json_t *body, char **id_ou
   cleanup_free char *state_text = pier_json_dump (state, 0);
 
   cleanup_free char *tmp_name = pier_store_container_tmp_name (e->st, id);
-  if (make_container_dir (e, tmp_name, cfg, hc, err) < 0)
+  if (make_container_dir (e, tmp_name, err) < 0)
     {
       pier_rmtree_at (pier_store_tmp_fd (e->st), tmp_name, NULL);
       pier_engine_mounts_undo (e, undo);

@@ -87,16 +87,14 @@ typedef struct pier_attach
 int pier_engine_start (pier_engine *e, const char *id, const pier_attach *a, int *client, int *exit_code,
                        pier_error **err);
 /* `run` forks the monitor before it creates the container, so the
- * monitor loads (exec, libraries, database) while the container is
- * recorded: pier_engine_prespawn gives the monitor's socket in *sock, and
- * pier_engine_start_prespawned hands it the new container's id (and takes
- * sock, which may be -1: then it is pier_engine_start).  A prespawned
- * monitor whose socket closes before it got an id exits, having made
- * nothing. */
-/* What a prespawned monitor may prepare while it waits: */
-#define PIER_PRESPAWN_NETNS                                                                                  \
-  1u /* a network namespace (the container gets one of its own, in no user namespace) */
-int pier_engine_prespawn (pier_engine *e, const pier_attach *a, unsigned hints, int *sock, pier_error **err);
+ * monitor loads (exec, libraries, database, and the network namespace
+ * when body's HostConfig gives the container one of its own) while the
+ * container is recorded: pier_engine_prespawn gives the monitor's socket
+ * in *sock, and pier_engine_start_prespawned, called right after the
+ * create, hands it the new container's id (and takes sock, which may be
+ * -1: then it is pier_engine_start).  A prespawned monitor whose socket
+ * closes before it got an id exits, having made nothing. */
+int pier_engine_prespawn (pier_engine *e, json_t *body, const pier_attach *a, int *sock, pier_error **err);
 /* A prespawned monitor not needed after all: it exits (before this
  * returns, so nothing of it is left), and sock is closed. */
 void pier_engine_prespawn_cancel (int sock);

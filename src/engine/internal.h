@@ -18,9 +18,13 @@ char *pier_engine_container_dir (const pier_engine *e, const char *id);
 /* resolv.conf for a container without a bridge: the host's, without
  * nameservers on loopback.  Caller frees. */
 char *pier_engine_resolv_conf (void);
+
+/* What a prespawned monitor may prepare while it waits for its id (bits
+ * 40 and up of its packed argument): */
+#define PIER_PRESPAWN_NETNS 1u /* the container's network namespace (pier_engine_net_start's spare) */
 /* Write the container's hostname, hosts and resolv.conf into dirfd (its
- * directory) from its config and host config: at its creation and at
- * every start, never synced. */
+ * directory) from its config and host config: at every start, never
+ * synced. */
 int pier_engine_write_etc (int dirfd, json_t *cfg, json_t *hc, pier_error **err);
 
 /* HostConfig: docker's defaults and its checks (at create, and again

@@ -6,6 +6,7 @@
 #include "engine/volumes.h"
 #include "engine/network.h"
 #include "engine/health.h"
+#include "engine/userns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -392,9 +393,15 @@ spawn_monitor (pier_engine *e, const char *id, const pier_attach *a, unsigned hi
 }
 
 int
-pier_engine_prespawn (pier_engine *e, const pier_attach *a, unsigned hints, int *sock, pier_error **err)
+pier_engine_prespawn (pier_engine *e, json_t *body, const pier_attach *a, int *sock, pier_error **err)
 {
-  return spawn_monitor (e, NULL, a, hints, sock, err);
+  json_t *hc = json_object_get (body, "HostConfig");
+  const char *net = json_string_value (json_object_get (hc, "NetworkMode"));
+  /* What pier_engine_net_start would make: not host's, not another
+   * container's, and not in a user namespace of the container's. */
+  bool netns = !(net && (strcmp (net, "host") == 0 || strncmp (net, "container:", 10) == 0))
+               && !pier_engine_userns_enabled (hc);
+  return spawn_monitor (e, NULL, a, netns ? PIER_PRESPAWN_NETNS : 0, sock, err);
 }
 
 void
@@ -416,20 +423,16 @@ pier_engine_start_prespawned (pier_engine *e, const char *id, int sock, const pi
                               int *exit_code, pier_error **err)
 {
   cleanup_close int fd = sock;
-  cleanup_json json_t *state = NULL;
   if (exit_code)
     *exit_code = 125;
-  if (fd >= 0 && pier_engine_load (e, id, NULL, &state, err) < 0)
-    {
-      pier_engine_prespawn_cancel (move_fd (&fd));
-      return -1;
-    }
-  if (fd >= 0 && (status_is (state, "paused") || live_status (state)))
-    pier_engine_prespawn_cancel (move_fd (&fd));
+  /* Just created: nothing to check of its state. */
   if (fd < 0)
     return pier_engine_start (e, id, a, client, exit_code, err);
   if (pier_msg_send (fd, PIER_MSG_ID, id, strlen (id)) < 0)
-    return pier_error_make (err, errno, "cannot reach the container's monitor");
+    return pier_error_make (err, errno,
+                            "cannot start container %s: its monitor exited before it got the container's id "
+                            "(pier start %.12s tries again)",
+                            id, id);
   if (read_started (fd, exit_code, err) < 0)
     return -1;
   if (client)

@@ -764,12 +764,13 @@ finish (struct mon *m, int64_t started_ms, int64_t *delay)
   /* The runtime's state and cgroups go now, or, for a container about to
    * be removed, after its clients heard of the exit (its processes are
    * gone: the kernel killed them with its init). */
-  if (!remove)
-    pier_container_delete (m->rtroot, m->id, true, NULL);
   /* A record about to go needs no exit state (clients get the code),
    * unless it stays after all. */
   if (!remove)
-    save_state (m, st);
+    {
+      pier_container_delete (m->rtroot, m->id, true, NULL);
+      save_state (m, st);
+    }
   if (!restart)
     {
       /* The last exit: release the network and, with --rm, remove the
@@ -948,7 +949,7 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   db_open (m);
   /* Prespawned: loaded while the CLI records the container; its id comes
    * once it is (the CLI gone or failed first: nothing was made). */
-  char given[PIER_MSG_MAX + 1];
+  char given[128];
   if (strcmp (id, PIER_MONITOR_ID_LATER) == 0)
     {
       /* Made now, while the CLI records the container (half a
@@ -990,6 +991,20 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
   }
   if (pier_engine_mounts_attach (root, m->db, m->rec, &err) < 0)
     goto fail;
+  /* /etc's files, before anything gives them to a user namespace's root
+   * (a network rewrites its own). */
+  {
+    cleanup_close int dfd = open (m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+      {
+        pier_error_make (&err, errno, "cannot open the container's directory %s", m->dir);
+        goto fail;
+      }
+    if (pier_engine_write_etc (dfd, json_object_get (m->rec, "Config"),
+                               json_object_get (m->rec, "HostConfig"), &err)
+        < 0)
+      goto fail;
+  }
   m->host_mntns = open ("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   if (unshare (CLONE_NEWNS) < 0)
     {
@@ -1013,20 +1028,6 @@ pier_monitor_main (const char *root, const char *runroot, const char *id, int cl
           < 0)
         goto fail;
     }
-
-  /* /etc's files as at creation (a network rewrites its own). */
-  {
-    cleanup_close int dfd = open (m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-      {
-        pier_error_make (&err, errno, "cannot open %s", m->dir);
-        goto fail;
-      }
-    if (pier_engine_write_etc (dfd, json_object_get (m->rec, "Config"),
-                               json_object_get (m->rec, "HostConfig"), &err)
-        < 0)
-      goto fail;
-  }
 
   /* The network namespace (held by us, so it lives as long as we do). */
   int netns_fd = -1;
