@@ -385,17 +385,6 @@ f_eq (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
   return 0;
 }
 
-static int
-f_ne (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
-{
-  (void) x, (void) n;
-  int r = eq2 (a[0], a[1], msg);
-  if (r < 0)
-    return -1;
-  *out = json_boolean (!r);
-  return 0;
-}
-
 /* Go's lt: -1 error, else a < b. */
 static int
 lt2 (json_t *a, json_t *b, char **msg)
@@ -411,54 +400,61 @@ lt2 (json_t *a, json_t *b, char **msg)
   return strcmp (json_string_value (a), json_string_value (b)) < 0;
 }
 
+enum cmp
+{
+  CMP_NE,
+  CMP_LT,
+  CMP_LE,
+  CMP_GT,
+  CMP_GE,
+};
+
+/* Go's ne, lt, le, gt and ge, from eq2 and lt2. */
+static int
+compare (json_t **a, enum cmp op, json_t **out, char **msg)
+{
+  int r = op == CMP_NE ? eq2 (a[0], a[1], msg) : lt2 (a[0], a[1], msg);
+  if (r >= 0 && !r && (op == CMP_LE || op == CMP_GT))
+    r = eq2 (a[0], a[1], msg); /* not less: equal? */
+  if (r < 0)
+    return -1;
+  *out = json_boolean (op == CMP_LT || op == CMP_LE ? r : !r);
+  return 0;
+}
+
+static int
+f_ne (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
+{
+  (void) x, (void) n;
+  return compare (a, CMP_NE, out, msg);
+}
+
 static int
 f_lt (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
 {
   (void) x, (void) n;
-  int r = lt2 (a[0], a[1], msg);
-  if (r < 0)
-    return -1;
-  *out = json_boolean (r);
-  return 0;
+  return compare (a, CMP_LT, out, msg);
 }
 
 static int
 f_le (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
 {
   (void) x, (void) n;
-  int r = lt2 (a[0], a[1], msg);
-  if (r < 0)
-    return -1;
-  if (!r)
-    {
-      r = eq2 (a[0], a[1], msg);
-      if (r < 0)
-        return -1;
-    }
-  *out = json_boolean (r);
-  return 0;
+  return compare (a, CMP_LE, out, msg);
 }
 
 static int
 f_gt (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
 {
-  json_t *le = NULL;
-  if (f_le (x, a, n, &le, msg) < 0)
-    return -1;
-  *out = json_boolean (!json_is_true (le));
-  json_decref (le);
-  return 0;
+  (void) x, (void) n;
+  return compare (a, CMP_GT, out, msg);
 }
 
 static int
 f_ge (struct exec *x, json_t **a, size_t n, json_t **out, char **msg)
 {
   (void) x, (void) n;
-  int r = lt2 (a[0], a[1], msg);
-  if (r < 0)
-    return -1;
-  *out = json_boolean (!r);
-  return 0;
+  return compare (a, CMP_GE, out, msg);
 }
 
 /* fmt.Sprint: a space between operands when neither is a string. */

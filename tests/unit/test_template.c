@@ -183,6 +183,7 @@ test_builtins (void **state)
   check ("{{slice .Name 1}} {{slice .Name 1 2}} {{slice .List 1}}", "eb e [b c]");
   check ("{{eq .Name \"web\"}} {{eq .Count 1 2 3}} {{ne .Count 3}} {{eq .Nil nil}}", "true true false true");
   check ("{{lt 1 2}} {{le 2 2}} {{gt \"b\" \"a\"}} {{ge 1 2}} {{lt 1 1.5}}", "true true true false true");
+  check ("{{gt 1 1}} {{le 2 1}} {{ne 1 1}} {{ge 2 2}} {{gt 2.5 2}}", "false false false true true");
   check ("{{print \"a\" 1 2 \"b\"}}|{{println 1 \"x\"}}", "a1 2b|1 x\n");
   check ("{{print .List .Missing}}", "[a b c] <nil>");
   check ("{{html \"<a href='x'>&</a>\"}} {{urlquery \"a b&c\"}}",
