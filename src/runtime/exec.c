@@ -321,6 +321,13 @@ out:
       kill (stage1, SIGKILL);
       waitpid (stage1, NULL, 0);
     }
+  /* A process that never got its GO (its cgroup move failed): not left
+   * waiting, nor as our zombie. */
+  if (e > 0)
+    {
+      kill (e, SIGKILL);
+      waitpid (e, NULL, 0);
+    }
   for (int t = 0; t < PIER_NS_COUNT; t++)
     if (c.nsfds[t] >= 0)
       close (c.nsfds[t]);
